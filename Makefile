@@ -1,0 +1,45 @@
+# Odin's developer entry points. Every target creates the virtual environment it needs.
+PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: help setup run test check lint typecheck bench bench-quick clean
+
+help:
+	@echo "make run     set up and start a single-node Odin engine (with an example job)"
+	@echo "make test    set up, lint, type-check and run the test suite"
+	@echo "make bench   run the benchmarks and write bench/results/REPORT.md"
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+setup: $(BIN)/.installed
+
+run: setup
+	PATH="$(abspath $(BIN)):$$PATH" bash scripts/run.sh
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: setup
+	$(BIN)/mypy
+
+check: lint typecheck
+
+test: check
+	bash scripts/test-users.sh
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest $(PYTEST_ARGS)
+
+bench: setup
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m bench
+
+bench-quick: setup
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m bench --quick
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,5 @@
+"""Odin: a programmable, observable, distributed job scheduler for Linux."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The ``odin`` command-line client: a thin client of the engine's HTTP API."""

@@ -1,0 +1,55 @@
+"""Shared output helpers: tables, JSON, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+OUTPUT_OPTION_HELP = "Output format: a table for people, or json for programs."
+
+
+def output_option() -> Any:
+    """The ``-o/--output`` option shared by every command that prints data."""
+    return click.option(
+        "-o",
+        "--output",
+        "fmt",
+        type=click.Choice(["table", "json"]),
+        default="table",
+        show_default=True,
+        help=OUTPUT_OPTION_HELP,
+    )
+
+
+def print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=False, default=str))
+
+
+def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
+    """Print rows with rich; plain cells, no wrapping surprises in pipes."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, box=None, header_style="bold", pad_edge=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    Console(soft_wrap=False).print(table)
+
+
+def print_error(message: str, *, fmt: str = "table") -> None:
+    """One clear line on stderr (or a JSON object on stdout with ``-o json``)."""
+    if fmt == "json":
+        click.echo(json.dumps({"error": message}))
+    else:
+        click.echo(f"Error: {message}", err=True)
+
+
+def fail(message: str, code: int, *, fmt: str = "table") -> None:
+    print_error(message, fmt=fmt)
+    sys.exit(code)
