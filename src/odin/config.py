@@ -56,3 +56,38 @@ MAX_RECORDS_PER_RUN: Final = 1000
 # Scheduling.
 PLAN_LOOKAHEAD_S: Final = 1.0  # runs are committed this far ahead of their instant
 TICK_INTERVAL_S: Final = 0.1
+
+# Job file parsing (odin.jobs).
+MAX_YAML_DEPTH: Final = 16  # nesting of mappings/lists in a job file; a real one needs 3
+MAX_DURATION_S: Final = 366 * 24 * 3600.0  # longest accepted duration (timeouts)
+
+# Executor (spawning runs, capturing output, reaping, Go builds).
+PRLIMIT_PATH: Final = "/usr/bin/prlimit"  # util-linux; applies the rlimits above before exec
+OUTPUT_CHUNK_BYTES: Final = 64 * KIB  # one read from a run's output pipe
+OUTPUT_DRAIN_S: Final = 2.0  # after a run's group is killed, how long a leftover may hold the pipe
+GROUP_POLL_S: Final = 0.02  # how often a terminating run's process group is checked
+REAPER_INTERVAL_S: Final = 0.5  # how often orphaned descendants are looked for
+JOB_PATH: Final = "/usr/local/bin:/usr/bin:/bin"  # PATH a job starts with
+GO_BUILD_TIMEOUT_S: Final = 300.0
+MAX_BUILD_OUTPUT_BYTES: Final = 64 * KIB  # compiler output kept for the error message
+MAX_PATH_CHARS: Final = 4096  # a job's file and workdir paths (PATH_MAX)
+
+# Raft (PySyncObj) timing and log compaction; see odin.cluster.raft.
+RAFT_TICK_S: Final = 0.01  # the raft thread's poll period when idle
+RAFT_HEARTBEAT_S: Final = 0.1  # append_entries period; < RAFT_ELECTION_MIN_S / 3
+RAFT_ELECTION_MIN_S: Final = 0.5  # a follower waits this long (at least) before an election
+RAFT_ELECTION_MAX_S: Final = 1.0
+RAFT_CONNECT_RETRY_S: Final = 0.5  # reconnect period to a partner that went away
+RAFT_CONNECTION_TIMEOUT_S: Final = 3.5  # silence after which a connection is dead
+RAFT_LEADER_STEPDOWN_S: Final = 1.5  # a leader cut off from a majority this long steps down
+RAFT_COMPACTION_ENTRIES: Final = 10_000  # journal entries that trigger a snapshot
+RAFT_COMPACTION_S: Final = 600.0  # or this long since the last snapshot
+RAFT_BIND_RETRIES: Final = 20
+RAFT_BIND_RETRY_S: Final = 0.25
+RAFT_PROPOSE_TIMEOUT_S: Final = 5.0
+RAFT_MEMBERSHIP_TIMEOUT_S: Final = 10.0
+
+# Schedules (odin.schedule, odin schedule).
+MAX_SCHEDULE_PERIOD_S: Final = 366 * 24 * 3600  # longest "every N seconds|minutes|hours|days"
+MAX_SCHEDULE_PREVIEW: Final = 1000  # most fire times `odin schedule --count` lists
+MIN_DURATION_S: Final = 0.001  # shortest accepted duration; keeps formatted durations exact

@@ -1,10 +1,348 @@
-"""The composition root of ``odin-engine`` (filled in by the engine issue)."""
+"""``odin-engine``: the composition root that wires one node together.
+
+Order of start: directories and secret → Raft (journal replay) → launcher and
+ticker → API on the Unix socket and the TCP port. Order of stop: the reverse.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import grp
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 import click
+
+from odin import __version__, config, paths
+from odin.cluster.model import Job
+from odin.engine.launcher import LaunchContext, Launcher
+from odin.engine.node import EngineNode
+from odin.engine.service import Service
+from odin.engine.ticker import Ticker
+from odin.engine.users import owner_of
+from odin.errors import OdinError, Unavailable
+from odin.executor.gobuild import build_go
+from odin.executor.reaper import Reaper, set_child_subreaper
+from odin.store.sqlite import Store
+
+log = logging.getLogger("odin.engine")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    name: str
+    http: tuple[str, int]
+    raft: tuple[str, int]
+    data_dir: Path
+    socket_path: Path
+    join: tuple[str, ...]
+
+
+def host_timezone() -> str:
+    """The host's IANA zone name, for schedules that name none."""
+    zone = os.environ.get("TZ", "").lstrip(":")
+    if (zone and "/" in zone) or zone == "UTC":
+        return zone
+    with contextlib.suppress(OSError):
+        text = Path("/etc/timezone").read_text().strip()
+        if text:
+            return text
+    with contextlib.suppress(OSError):
+        target = os.readlink("/etc/localtime")
+        if "zoneinfo/" in target:
+            return target.split("zoneinfo/", 1)[1]
+    return "UTC"
+
+
+def _secret(data_dir: Path) -> str:
+    path = data_dir / "cluster.secret"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def _prepare_dirs(data_dir: Path) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o755)
+    for private in ("raft",):
+        (data_dir / private).mkdir(mode=0o700, exist_ok=True)
+    for public in ("code", "builds"):
+        (data_dir / public).mkdir(mode=0o755, exist_ok=True)
+    sdk = data_dir / "sdk"
+    if sdk.exists():
+        shutil.rmtree(sdk)
+    source = paths.sdk_source()
+    if source.is_dir():
+        shutil.copytree(source, sdk, ignore=shutil.ignore_patterns("__pycache__", "*_test.go"))
+    for root, _dirs, files in os.walk(sdk):
+        os.chmod(root, 0o755)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o644)
+
+
+def _unix_socket(path: Path) -> socket.socket:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o755)
+    if path.exists() or path.is_symlink():
+        if not stat.S_ISSOCK(path.lstat().st_mode):
+            raise Unavailable(f"{path} exists and is not a socket; remove it or pick --socket")
+        _refuse_if_alive(path)
+        path.unlink()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    if os.geteuid() == 0:
+        with contextlib.suppress(KeyError):
+            os.chown(path, 0, grp.getgrnam(config.ODIN_GROUP).gr_gid)
+        os.chmod(path, 0o660)
+    else:
+        os.chmod(path, 0o600)
+    sock.listen(512)
+    sock.setblocking(False)
+    return sock
+
+
+def _refuse_if_alive(path: Path) -> None:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        return
+    finally:
+        probe.close()
+    raise Unavailable(f"an engine is already serving {path}")
+
+
+def _tcp_socket(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        raise Unavailable(f"cannot listen on {host}:{port}: {error.strerror}") from error
+    sock.listen(512)
+    sock.setblocking(False)
+    return sock
+
+
+class Engine:
+    """One running node: Raft, launcher, ticker and the API, started and stopped in order."""
+
+    def __init__(self, cfg: EngineConfig) -> None:
+        self.cfg = cfg
+        self.stopping = asyncio.Event()
+
+    def _go_builder(self) -> Callable[[Job], Any]:
+        cache = self.cfg.data_dir / "builds"
+        sdk_go = self.cfg.data_dir / "sdk" / "go" / "odinlib"
+
+        async def build(job: Job) -> Path:
+            if job.language != "go":
+                return Path()
+            owner = owner_of(job)
+            return await build_go(
+                job.code,
+                filename=job.filename,
+                uid=owner.uid,
+                gid=owner.gid,
+                groups=owner.groups,
+                cache_dir=cache,
+                sdk_go_dir=sdk_go if sdk_go.is_dir() else None,
+            )
+
+        return build
+
+    async def run(self) -> None:
+        cfg = self.cfg
+        loop = asyncio.get_running_loop()
+        _prepare_dirs(cfg.data_dir)
+        set_child_subreaper(True)
+        reaper = Reaper()
+        reaper.start()
+        store = Store(cfg.data_dir / "store.db")
+        raft_addr = f"{cfg.raft[0]}:{cfg.raft[1]}"
+        node = EngineNode(
+            name=cfg.name,
+            raft_addr=raft_addr,
+            partners=list(cfg.join),
+            data_dir=cfg.data_dir / "raft",
+            secret=_secret(cfg.data_dir),
+            loop=loop,
+        )
+        builder = self._go_builder()
+        sdk = cfg.data_dir / "sdk"
+        context = LaunchContext(
+            socket_path=str(cfg.socket_path),
+            code_root=cfg.data_dir / "code",
+            sdk_python=str(sdk / "python"),
+            sdk_node=str(sdk / "node"),
+            build_go=builder,
+        )
+        launcher = Launcher(node, store, context)
+        ticker = Ticker(node, lambda job: cfg.name)
+        node.on_event(launcher.handle)
+        node.on_event(ticker.handle)
+        node.on_leadership(ticker.leadership)
+        unix = _unix_socket(cfg.socket_path)
+        tcp = _tcp_socket(*cfg.http)
+        node.start()
+        if not await node.wait_ready(timeout=30):
+            raise Unavailable("the Raft log did not become ready in 30 s (is a quorum reachable?)")
+        await launcher.reconcile()
+        ticker.leadership(node.is_leader())
+        service = Service(node, store, default_timezone=host_timezone(), prepare=builder)
+        server = self._server(service, launcher, node)
+        serve = asyncio.ensure_future(server.serve(sockets=[unix, tcp]))
+        log.info("odin-engine %s: node %s ready on %s", __version__, cfg.name, cfg.socket_path)
+        print(f"odin-engine {__version__}: node {cfg.name} serving {cfg.socket_path}", flush=True)
+        await self.stopping.wait()
+        server.should_exit = True
+        await serve
+        await ticker.stop()
+        await launcher.stop()
+        await reaper.stop()
+        node.stop()
+        store.close()
+        with contextlib.suppress(OSError):
+            cfg.socket_path.unlink()
+
+    def _server(self, service: Service, launcher: Launcher, node: EngineNode) -> Any:
+        import uvicorn
+
+        from odin.api.app import create_app
+        from odin.api.peercred import PeerCredProtocol
+
+        def node_info() -> list[dict[str, Any]]:
+            return [
+                {
+                    "name": node.name,
+                    "http": f"{self.cfg.http[0]}:{self.cfg.http[1]}",
+                    "raft": f"{self.cfg.raft[0]}:{self.cfg.raft[1]}",
+                    "role": "leader" if node.is_leader() else "follower",
+                    "status": "healthy",
+                    "running": len(launcher.live),
+                }
+            ]
+
+        app = create_app(service, launcher, node_info)
+        uv_config = uvicorn.Config(
+            app, http=PeerCredProtocol, log_level="warning", lifespan="off", access_log=False
+        )
+        return _QuietServer(uv_config)
+
+
+def _quiet_server_class() -> type[Any]:
+    import uvicorn
+
+    class QuietServer(uvicorn.Server):
+        """uvicorn, minus its signal handlers: the engine owns SIGTERM and SIGINT."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return QuietServer
+
+
+def _QuietServer(uv_config: Any) -> Any:
+    return _quiet_server_class()(uv_config)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
-    """Run an Odin engine node."""
+@click.option(
+    "--name", default=config.DEFAULT_NODE_NAME, show_default=True, help="This node's name."
+)
+@click.option(
+    "--http",
+    "http",
+    default=f":{config.DEFAULT_HTTP_PORT}",
+    show_default=True,
+    help="HTTP address of this node (:PORT or HOST:PORT).",
+)
+@click.option(
+    "--raft",
+    "raft",
+    default=f":{config.DEFAULT_RAFT_PORT}",
+    show_default=True,
+    help="Raft address of this node (:PORT or HOST:PORT).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where the journal, run store and builds live "
+    "[default: /var/lib/odin as root, ~/.local/share/odin otherwise].",
+)
+@click.option(
+    "--socket",
+    "socket_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    envvar="ODIN_SOCKET",
+    help="The Unix socket the CLI talks to [env ODIN_SOCKET; "
+    "default: /run/odin/odin.sock as root].",
+)
+@click.option(
+    "--join", multiple=True, help="Raft address of a cluster member to join (repeatable)."
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+@click.version_option(__version__, "-V", "--version", prog_name="odin-engine")
+def main(
+    name: str,
+    http: str,
+    raft: str,
+    data_dir: Path | None,
+    socket_path: Path | None,
+    join: tuple[str, ...],
+    log_level: str,
+) -> None:
+    """Run an Odin engine node: the scheduler, its API and its Raft peer.
+
+    One node needs no setup: it forms a one-node cluster with its journal in the
+    data directory. Only root and members of group 'odin' may use its socket.
+    """
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    try:
+        http_addr = paths.parse_address(http)
+        raft_addr = paths.parse_address(raft)
+        join_addrs = tuple("{}:{}".format(*paths.parse_address(j)) for j in join)
+    except OdinError as error:
+        raise click.UsageError(str(error)) from None
+    cfg = EngineConfig(
+        name=name,
+        http=http_addr,
+        raft=raft_addr,
+        data_dir=(data_dir or paths.default_data_dir()).resolve(),
+        socket_path=socket_path or paths.socket_for_port(http_addr[1], engine_uid=os.geteuid()),
+        join=join_addrs,
+    )
+    try:
+        asyncio.run(_serve(cfg))
+    except OdinError as error:
+        raise click.ClickException(str(error)) from None
+
+
+async def _serve(cfg: EngineConfig) -> None:
+    engine = Engine(cfg)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, engine.stopping.set)
+    await engine.run()

@@ -26,5 +26,5 @@ def exit_code_for(error: e.OdinError) -> int:
     """The exit code of the nearest class of ``error`` in the table (1 if none)."""
     for cls in type(error).__mro__:
         if cls in EXIT_CODES:
-            return EXIT_CODES[cls]  # type: ignore[index]
+            return EXIT_CODES[cls]
     return EXIT_FAILURE

@@ -4,32 +4,37 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import click
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 OUTPUT_OPTION_HELP = "Output format: a table for people, or json for programs."
 
 
-def output_option() -> Any:
+def output_option() -> Callable[[F], F]:
     """The ``-o/--output`` option shared by every command that prints data."""
-    return click.option(
+    option: Callable[[F], F] = click.option(
         "-o",
-        "--output",
+        "--format",
         "fmt",
         type=click.Choice(["table", "json"]),
         default="table",
         show_default=True,
         help=OUTPUT_OPTION_HELP,
     )
+    return option
 
 
 def print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=False, default=str))
 
 
-def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
+def print_table(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None
+) -> None:
     """Print rows with rich; plain cells, no wrapping surprises in pipes."""
     from rich.console import Console
     from rich.table import Table
@@ -39,7 +44,8 @@ def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: st
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*("" if cell is None else str(cell) for cell in row))
-    Console(soft_wrap=False).print(table)
+    wide = None if sys.stdout.isatty() else 10_000
+    Console(width=wide).print(table)
 
 
 def print_error(message: str, *, fmt: str = "table") -> None:

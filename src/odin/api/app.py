@@ -1,0 +1,198 @@
+"""The engine's HTTP API (FastAPI): one app for the Unix socket and the TCP port.
+
+Who calls comes from the kernel (SO_PEERCRED, see ``peercred``) or, for an
+SDK inside a run, from the run's token; never from the request body. Every
+``OdinError`` becomes a JSON error with the status from ``api.errors``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+
+from odin import __version__, config
+from odin.api.errors import error_body, status_for
+from odin.api.peercred import PEER_KEY, PeerCredentials
+from odin.engine.identity import Caller, caller_from_uid
+from odin.engine.launcher import Launcher, add_records
+from odin.engine.service import DeployRequest, Service
+from odin.errors import OdinError, PermissionDenied
+
+log = logging.getLogger("odin.api")
+
+
+class DeployBody(BaseModel):
+    yaml: str = Field(max_length=config.MAX_YAML_BYTES)
+    code: str = Field(max_length=config.MAX_CODE_BYTES)
+
+
+class ModifyBody(BaseModel):
+    name: str | None = Field(default=None, max_length=config.MAX_NAME_CHARS)
+    description: str | None = Field(default=None, max_length=config.MAX_DESCRIPTION_CHARS)
+    schedule: str | None = Field(default=None, max_length=config.MAX_SCHEDULE_CHARS)
+    paused: bool | None = None
+
+
+class LinkBody(BaseModel):
+    source: str = Field(max_length=64)
+    target: str = Field(max_length=64)
+    on: str = Field(default="success", max_length=16)
+
+
+class RecordsBody(BaseModel):
+    records: list[Any] = Field(max_length=config.MAX_RECORDS_PER_RUN)
+
+
+def peer_of(request: Request) -> PeerCredentials | None:
+    peer: PeerCredentials | None = request.scope.get("extensions", {}).get(PEER_KEY)
+    return peer
+
+
+def caller(request: Request) -> Caller:
+    peer = peer_of(request)
+    if peer is None:
+        raise PermissionDenied("this port does not identify callers: use the engine's Unix socket")
+    return caller_from_uid(peer.uid, peer.pid)
+
+
+CallerDep = Annotated[Caller, Depends(caller)]
+
+
+def create_app(service: Service, launcher: Launcher, node_info: Any) -> FastAPI:
+    """The API over ``service``; ``node_info()`` describes the cluster for ``/v1/nodes``."""
+    app = FastAPI(title="Odin engine API", version=__version__)
+
+    @app.exception_handler(OdinError)
+    async def odin_error(_: Request, error: OdinError) -> JSONResponse:
+        return JSONResponse(error_body(error), status_code=status_for(error))
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        body = {"error": {"type": "InvalidInput", "message": f"{where}: {first.get('msg')}"}}
+        return JSONResponse(body, status_code=400)
+
+    @app.get("/v1/health")
+    async def health() -> dict[str, Any]:
+        return {"ok": True, "version": __version__, "node": service.node.name}
+
+    @app.get("/v1/whoami")
+    async def whoami(who: CallerDep) -> dict[str, Any]:
+        return {"uid": who.uid, "gid": who.gid, "user": who.user, "root": who.is_root}
+
+    @app.post("/v1/jobs")
+    async def deploy(who: CallerDep, body: DeployBody) -> dict[str, Any]:
+        return await service.deploy(who, DeployRequest(yaml=body.yaml, code=body.code))
+
+    @app.get("/v1/jobs")
+    async def list_jobs(who: CallerDep) -> list[dict[str, Any]]:
+        return service.list_jobs(who)
+
+    @app.get("/v1/jobs/{job_id}")
+    async def describe(who: CallerDep, job_id: str) -> dict[str, Any]:
+        return service.describe(who, job_id)
+
+    @app.patch("/v1/jobs/{job_id}")
+    async def modify(who: CallerDep, job_id: str, body: ModifyBody) -> dict[str, Any]:
+        return await service.modify(
+            who,
+            job_id,
+            name=body.name,
+            description=body.description,
+            schedule=body.schedule,
+            paused=body.paused,
+        )
+
+    @app.delete("/v1/jobs/{job_id}")
+    async def remove(who: CallerDep, job_id: str) -> dict[str, Any]:
+        return await service.remove(who, job_id)
+
+    @app.get("/v1/jobs/{job_id}/files")
+    async def recover(who: CallerDep, job_id: str) -> dict[str, Any]:
+        return service.recover(who, job_id)
+
+    @app.post("/v1/jobs/{job_id}/runs")
+    async def run_now(who: CallerDep, job_id: str) -> dict[str, Any]:
+        return await service.run_now(who, job_id)
+
+    @app.get("/v1/jobs/{job_id}/runs")
+    async def runs(
+        who: CallerDep, job_id: str, limit: Annotated[int, Query(ge=1, le=1000)] = 20
+    ) -> list[dict[str, Any]]:
+        return service.runs(who, job_id, limit)
+
+    @app.get("/v1/jobs/{job_id}/stats")
+    async def stats(
+        who: CallerDep, job_id: str, run: Annotated[str | None, Query(max_length=200)] = None
+    ) -> list[dict[str, Any]]:
+        return service.stats(who, job_id, run)
+
+    @app.post("/v1/links")
+    async def link(who: CallerDep, body: LinkBody) -> dict[str, Any]:
+        return await service.link(who, body.source, body.target, body.on)
+
+    @app.delete("/v1/links")
+    async def unlink(
+        who: CallerDep,
+        source: Annotated[str, Query(max_length=64)],
+        target: Annotated[str, Query(max_length=64)],
+    ) -> dict[str, Any]:
+        return await service.unlink(who, source, target)
+
+    @app.get("/v1/runs/{run_id}")
+    async def run_detail(who: CallerDep, run_id: str) -> dict[str, Any]:
+        from odin.engine.views import run_view
+
+        return run_view(service.run(who, run_id))
+
+    @app.get("/v1/runs/{run_id}/output")
+    async def output(who: CallerDep, run_id: str) -> dict[str, Any]:
+        return service.output(who, run_id)
+
+    @app.get("/v1/runs/{run_id}/follow")
+    async def follow(who: CallerDep, run_id: str) -> StreamingResponse:
+        service.run(who, run_id)
+        return StreamingResponse(_follow(launcher, run_id), media_type="application/octet-stream")
+
+    @app.post("/v1/runs/{run_id}/records")
+    async def records(request: Request, run_id: str, body: RecordsBody) -> dict[str, Any]:
+        token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        peer = peer_of(request)
+        accepted = add_records(launcher, run_id, token, peer.pid if peer else None, body.records)
+        return {"accepted": accepted}
+
+    @app.get("/v1/nodes")
+    async def nodes(who: CallerDep) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = node_info()
+        return result
+
+    return app
+
+
+async def _follow(launcher: Launcher, run_id: str) -> AsyncIterator[bytes]:
+    """Stream a live run's output until it ends (nothing if it is not running here)."""
+    live = launcher.live.get(run_id)
+    if live is None:
+        return
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=1024)
+
+    def watcher(_: str, chunk: bytes | None) -> None:
+        if queue.full():
+            return
+        queue.put_nowait(chunk)
+
+    live.watchers.append(watcher)
+    try:
+        while (chunk := await queue.get()) is not None:
+            yield chunk
+    finally:
+        if watcher in live.watchers:
+            live.watchers.remove(watcher)

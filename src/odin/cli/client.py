@@ -1,0 +1,128 @@
+"""A small HTTP client for the engine's API over its Unix socket.
+
+It uses the standard library's ``http.client`` on an ``AF_UNIX`` socket: the
+CLI starts fast, and the engine learns who calls from the kernel. Errors come
+back as the engine's own ``OdinError`` classes (by their wire name).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from odin import config, paths
+from odin.errors import ERROR_TYPES, OdinError, Unavailable
+
+TIMEOUT_S = 120.0
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("odin", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.unix_path)
+        self.sock = sock
+
+
+def socket_path(port: str | None) -> Path:
+    """Which engine to talk to: ``--port`` if given, else ODIN_SOCKET, else the default node."""
+    if port:
+        _, number = paths.parse_address(port)
+        return _first_existing(number)
+    env = os.environ.get("ODIN_SOCKET")
+    if env:
+        return Path(env)
+    return _first_existing(config.DEFAULT_HTTP_PORT)
+
+
+def _first_existing(port: int) -> Path:
+    """The root engine's socket if there is one, else this user's own engine's."""
+    candidates = [paths.socket_for_port(port, engine_uid=0)]
+    if os.geteuid() != 0:
+        candidates.append(paths.socket_for_port(port, engine_uid=os.geteuid()))
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate
+    return candidates[0]
+
+
+def quote_id(value: str) -> str:
+    return quote(value, safe="")
+
+
+class EngineClient:
+    """Calls the engine; every failure is an ``OdinError``."""
+
+    def __init__(self, path: Path, timeout: float = TIMEOUT_S) -> None:
+        self.path = path
+        self.timeout = timeout
+
+    def _connection(self) -> UnixHTTPConnection:
+        return UnixHTTPConnection(str(self.path), self.timeout)
+
+    def _unreachable(self, error: OSError) -> Unavailable:
+        if isinstance(error, PermissionError):
+            return Unavailable(
+                f"permission denied on {self.path}: only root and members of group "
+                f"'{config.ODIN_GROUP}' may use Odin (sudo usermod -aG {config.ODIN_GROUP} $USER, "
+                "then log in again)"
+            )
+        return Unavailable(
+            f"no Odin engine is answering on {self.path} ({error.strerror or error}); "
+            "start one with 'odin-engine' (or 'make run'), or pick another node with --port"
+        )
+
+    def request(
+        self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None
+    ) -> Any:
+        if query:
+            path = f"{path}?{urlencode({k: v for k, v in query.items() if v is not None})}"
+        conn = self._connection()
+        try:
+            payload = None if body is None else json.dumps(body).encode()
+            headers = {"Content-Type": "application/json"} if payload is not None else {}
+            conn.request(method, path, body=payload, headers=headers)
+            response = conn.getresponse()
+            data = response.read()
+        except OSError as error:
+            raise self._unreachable(error) from None
+        finally:
+            conn.close()
+        return _decode(response.status, data)
+
+    def stream(self, path: str) -> Iterator[bytes]:
+        conn = self._connection()
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            if response.status != 200:
+                _decode(response.status, response.read())
+            while chunk := response.read1(65536):
+                yield chunk
+        except OSError as error:
+            raise self._unreachable(error) from None
+        finally:
+            conn.close()
+
+
+def _decode(status: int, data: bytes) -> Any:
+    try:
+        value = json.loads(data) if data else None
+    except ValueError:
+        raise OdinError(f"the engine answered {status} with something that is not JSON") from None
+    if status >= 400:
+        detail = value.get("error", {}) if isinstance(value, dict) else {}
+        cls = ERROR_TYPES.get(str(detail.get("type")), OdinError)
+        message = str(detail.get("message") or f"the engine answered {status}")
+        raise cls(message)
+    return value

@@ -1,0 +1,43 @@
+"""Options and helpers shared by the commands that talk to an engine."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from odin.cli.client import EngineClient, socket_path
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+PORT_HELP = "The node to talk to, by its HTTP port (:39391, 39391 or host:39391)."
+
+
+def port_option(func: F) -> F:
+    return click.option("-p", "--port", "port", default=None, metavar="PORT", help=PORT_HELP)(func)
+
+
+def id_option(func: F) -> F:
+    return click.option(
+        "-i", "--id", "job_id", required=True, metavar="ID", help="The job's id (see odin list)."
+    )(func)
+
+
+def client_for(port: str | None) -> EngineClient:
+    return EngineClient(socket_path(port))
+
+
+def local_time(iso: str | None) -> str:
+    """An ISO instant as local wall time for tables ('' for none)."""
+    if not iso:
+        return ""
+    moment = dt.datetime.fromisoformat(iso).astimezone()
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"

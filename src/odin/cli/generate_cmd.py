@@ -1,0 +1,45 @@
+"""``odin generate`` (alias ``gen``): start a new job from a template."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from odin.jobs.language import accepted_languages
+
+
+@click.command("generate")
+@click.option(
+    "-f",
+    "--file",
+    "yaml_file",
+    required=True,
+    metavar="NAME.yml",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The job's new YAML file (.yml or .yaml); NAME also names the code file.",
+)
+@click.option(
+    "-l",
+    "--language",
+    required=True,
+    metavar="LANGUAGE",
+    help=f"The job's language: {accepted_languages()}.",
+)
+def generate(yaml_file: Path, language: str) -> None:
+    """Create a job's YAML file and an empty code file beside it.
+
+    \b
+    Examples:
+      odin generate -f amzn_stocks.yml -l python   # amzn_stocks.yml + amzn_stocks.py
+      odin generate -f jobs/backup.yml -l go       # jobs/backup.yml + jobs/backup.go
+
+    Existing files are never overwritten.
+    """
+    from odin.jobs.generate import generate as write_files
+
+    yaml_path, code_path = write_files(yaml_file, language)
+    click.echo(f"Created {yaml_path} and {code_path}.")
+    click.echo(f"Next: fill in name, description and schedule in {yaml_path},")
+    click.echo(f"write your code in {code_path}, then run:")
+    click.echo(f"  odin deploy -f {yaml_path}")

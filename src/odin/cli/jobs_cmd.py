@@ -1,0 +1,299 @@
+"""Commands that change or show jobs: deploy, list, describe, modify, remove, run, links, recover."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from odin.cli.client import quote_id
+from odin.cli.common import client_for, id_option, local_time, port_option
+from odin.cli.output import output_option, print_json, print_table
+from odin.errors import Conflict, InvalidInput, JobFileError
+from odin.jobs.spec import load_job_yaml
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidInput(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{what} {path} is a directory") from None
+    except PermissionError:
+        raise InvalidInput(f"{what} {path} is not readable by you") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{what} {path} is not UTF-8 text") from None
+
+
+@click.command("deploy")
+@click.option(
+    "-f",
+    "--file",
+    "yaml_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The job's YAML file (its 'file' field names the code, beside it).",
+)
+@port_option
+@output_option()
+def deploy(yaml_path: Path, port: str | None, fmt: str) -> None:
+    """Deploy a job, or update it when its id is already deployed.
+
+    The engine keeps its own copy of the YAML and the code; a Go job is compiled
+    once, now. Aliases: dep, add.
+    """
+    text = _read_text(yaml_path, "the job file")
+    spec = load_job_yaml(text, source=str(yaml_path))
+    code_path = yaml_path.parent / spec.file
+    if not code_path.is_file():
+        raise JobFileError(
+            f"job.file names {spec.file}, but {code_path} does not exist", field="job.file"
+        )
+    code = _read_text(code_path, "the code file")
+    client = client_for(port)
+    if str(spec.language) == "go" and fmt != "json":
+        from rich.console import Console
+
+        with Console(stderr=True).status("Compiling the Go job..."):
+            result = client.request("POST", "/v1/jobs", {"yaml": text, "code": code})
+    else:
+        result = client.request("POST", "/v1/jobs", {"yaml": text, "code": code})
+    if fmt == "json":
+        print_json(result)
+        return
+    job = result["job"]
+    verb = "Updated" if result["updated"] else "Deployed"
+    click.echo(f"{verb} job {job['id']} ({job['name'] or 'unnamed'}): {job['schedule_text']}")
+    if job.get("next_run"):
+        click.echo(f"Next run: {local_time(job['next_run'])}")
+
+
+def _links(job: dict[str, Any]) -> str:
+    return ", ".join(t if on == "success" else f"{t} ({on})" for t, on in job["links"].items())
+
+
+@click.command("list")
+@port_option
+@output_option()
+def list_jobs(port: str | None, fmt: str) -> None:
+    """List your jobs (root sees every user's). Alias: ls."""
+    jobs = client_for(port).request("GET", "/v1/jobs")
+    if fmt == "json":
+        print_json(jobs)
+        return
+    columns = [
+        "ID",
+        "NAME",
+        "DESCRIPTION",
+        "LANGUAGE",
+        "LINKS",
+        "SCHEDULE",
+        "NEXT RUN",
+        "LAST STATUS",
+    ]
+    rows = [
+        [
+            j["id"],
+            j["name"],
+            j["description"],
+            j["language"],
+            _links(j),
+            j["schedule_text"],
+            "paused" if j["paused"] else local_time(j["next_run"]),
+            j["last_status"] or "-",
+        ]
+        for j in sorted(jobs, key=lambda j: (j["name"], j["id"]))
+    ]
+    if not rows:
+        click.echo("No jobs yet. Create one with: odin generate -f NAME.yml -l python")
+        return
+    print_table(columns, rows)
+
+
+@click.command("describe")
+@id_option
+@port_option
+@output_option()
+def describe(job_id: str, port: str | None, fmt: str) -> None:
+    """Show everything about a job, with its next runs. Alias: desc."""
+    job = client_for(port).request("GET", f"/v1/jobs/{quote_id(job_id)}")
+    if fmt == "json":
+        print_json(job)
+        return
+    fields = [
+        ("ID", job["id"]),
+        ("Name", job["name"]),
+        ("Description", job["description"]),
+        ("Owner", f"{job['owner']} (uid {job['owner_uid']}, gid {job['owner_gid']})"),
+        ("Language", job["language"]),
+        ("File", job["file"]),
+        ("Schedule", f"{job['schedule']}  ({job['schedule_text']})"),
+        ("Time zone", job["timezone"]),
+        ("Paused", "yes" if job["paused"] else "no"),
+        ("Timeout", f"{job['timeout_s']} s" if job["timeout_s"] else "none"),
+        ("Retries", job["retries"]),
+        ("Overlap", job["overlap"]),
+        ("Catch-up", job["catchup"]),
+        ("Links", _links(job) or "-"),
+        ("Last status", job["last_status"] or "-"),
+        ("Created", local_time(job["created_at"])),
+        ("Updated", local_time(job["updated_at"])),
+        ("Version", job["version"]),
+        ("Code sha256", job["code_sha256"]),
+    ]
+    width = max(len(name) for name, _ in fields)
+    for name, value in fields:
+        click.echo(f"{name + ':':<{width + 1}} {value}")
+    click.echo("Next runs:")
+    for instant in job["next_runs"] or ["(none)"]:
+        click.echo(f"  {local_time(instant) if instant != '(none)' else instant}")
+
+
+@click.command("modify")
+@id_option
+@click.option("-n", "--name", default=None, help="A new name.")
+@click.option("-d", "--description", default=None, help="A new description.")
+@click.option("-s", "--schedule", default=None, help='A new schedule, e.g. "every hour".')
+@click.option("--pause/--resume", "paused", default=None, help="Stop or restart scheduled runs.")
+@port_option
+@output_option()
+def modify(
+    job_id: str,
+    name: str | None,
+    description: str | None,
+    schedule: str | None,
+    paused: bool | None,
+    port: str | None,
+    fmt: str,
+) -> None:
+    """Change a job's name, description or schedule. Alias: mod.
+
+    \b
+    Example: odin modify -i a37b187f5930 -d "check my stocks" -s "everyday at 18:00"
+    """
+    body = {"name": name, "description": description, "schedule": schedule, "paused": paused}
+    job = client_for(port).request("PATCH", f"/v1/jobs/{quote_id(job_id)}", body)
+    if fmt == "json":
+        print_json(job)
+        return
+    click.echo(f"Modified job {job['id']} ({job['name']}): {job['schedule_text']}")
+
+
+@click.command("remove")
+@id_option
+@port_option
+@output_option()
+def remove(job_id: str, port: str | None, fmt: str) -> None:
+    """Remove a job; a run in progress is stopped. Alias: rm."""
+    result = client_for(port).request("DELETE", f"/v1/jobs/{quote_id(job_id)}")
+    if fmt == "json":
+        print_json(result)
+        return
+    click.echo(f"Removed job {result['removed']} ({result['name']})")
+
+
+@click.command("run")
+@id_option
+@port_option
+@output_option()
+def run_now(job_id: str, port: str | None, fmt: str) -> None:
+    """Run a job now, whatever its schedule. Alias: exec."""
+    result = client_for(port).request("POST", f"/v1/jobs/{quote_id(job_id)}/runs")
+    if fmt == "json":
+        print_json(result)
+        return
+    click.echo(f"Started run {result['run']}; see it with: odin log -i {result['job']}")
+
+
+@click.command("link")
+@click.option(
+    "-f", "--from", "source", required=True, metavar="ID", help="The job that runs first."
+)
+@click.option(
+    "-t", "--to", "target", required=True, metavar="ID", help="The job that runs after it."
+)
+@click.option(
+    "--on",
+    "on",
+    type=click.Choice(["success", "failure", "always"]),
+    default="success",
+    show_default=True,
+    help="Which outcome of the first job starts the second.",
+)
+@port_option
+@output_option()
+def link(source: str, target: str, on: str, port: str | None, fmt: str) -> None:
+    """Run job TO after job FROM finishes (on success, by default)."""
+    body = {"source": source, "target": target, "on": on}
+    result = client_for(port).request("POST", "/v1/links", body)
+    if fmt == "json":
+        print_json(result)
+        return
+    click.echo(f"Linked {source} -> {target} (on {result['on']})")
+
+
+@click.command("unlink")
+@click.option(
+    "-f", "--from", "source", required=True, metavar="ID", help="The job that runs first."
+)
+@click.option("-t", "--to", "target", required=True, metavar="ID", help="The job linked to it.")
+@port_option
+@output_option()
+def unlink(source: str, target: str, port: str | None, fmt: str) -> None:
+    """Remove the link from job FROM to job TO."""
+    query = {"source": source, "target": target}
+    result = client_for(port).request("DELETE", "/v1/links", query=query)
+    if fmt == "json":
+        print_json(result)
+        return
+    click.echo(f"Unlinked {source} -> {target}")
+
+
+def _write_new(path: Path, text: str, force: bool) -> None:
+    """Write ``text`` to ``path``; with force replace it (a planted symlink is replaced, not followed)."""
+    if not force:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return
+    temp = path.with_name(f".{path.name}.odin-tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(temp, path)
+
+
+@click.command("recover")
+@id_option
+@click.option("--force", is_flag=True, help="Overwrite files that exist.")
+@click.option(
+    "-d",
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("."),
+    show_default=True,
+    help="Where to write the files.",
+)
+@port_option
+@output_option()
+def recover(job_id: str, force: bool, directory: Path, port: str | None, fmt: str) -> None:
+    """Write a job's stored YAML and code into the current directory."""
+    files = client_for(port).request("GET", f"/v1/jobs/{quote_id(job_id)}/files")
+    targets = []
+    for name, text in ((files["yaml_name"], files["yaml"]), (files["file"], files["code"])):
+        if "/" in name or name in ("", ".", "..") or "\0" in name:
+            raise InvalidInput(f"the engine sent an unsafe file name {name!r}")
+        targets.append((directory / name, text))
+    clash = [str(p) for p, _ in targets if p.exists() or p.is_symlink()]
+    if clash and not force:
+        raise Conflict(f"{', '.join(clash)} already exist(s); use --force to overwrite")
+    for path, text in targets:
+        _write_new(path, text, force)
+    if fmt == "json":
+        print_json({"written": [str(p) for p, _ in targets]})
+        return
+    click.echo("Recovered " + " and ".join(str(p) for p, _ in targets))

@@ -1,0 +1,127 @@
+"""The commands replicated through Raft, in the imperative, each with a type tag.
+
+A command carries everything ``apply`` needs (times, ids, node names): the
+proposer supplies them, so that applying the same log gives the same state on
+every node. On the wire a command is ``{"v": 1, "type": NAME, "body": {...}}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from odin.cluster.model import SCHEMA_VERSION, Job, Record, Run, RunStatus
+from odin.errors import InvalidInput
+
+
+@dataclasses.dataclass(frozen=True)
+class PutJob:
+    """Create a job, or replace it when the id exists (a redeploy)."""
+
+    job: Job
+
+
+@dataclasses.dataclass(frozen=True)
+class PatchJob:
+    job_id: str
+    now: float
+    name: str | None = None
+    description: str | None = None
+    schedule: str | None = None
+    paused: bool | None = None
+    yaml: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class RemoveJob:
+    job_id: str
+
+
+@dataclasses.dataclass(frozen=True)
+class AddLink:
+    source: str
+    target: str
+    on: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RemoveLink:
+    source: str
+    target: str
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanRuns:
+    """Commit runs before their instant; ``ledger`` moves each job's last fired tick."""
+
+    runs: tuple[Run, ...]
+    ledger: Mapping[str, float]
+
+
+@dataclasses.dataclass(frozen=True)
+class StartRun:
+    run_id: str
+    node: str
+    pid: int
+    started_at: float
+
+
+@dataclasses.dataclass(frozen=True)
+class FinishRun:
+    run_id: str
+    status: RunStatus
+    finished_at: float
+    exit_code: int | None = None
+    message: str = ""
+    started_at: float | None = None
+    output_tail: str = ""
+    output_bytes: int = 0
+    dropped_bytes: int = 0
+    records: tuple[Record, ...] = ()
+
+
+Command = PutJob | PatchJob | RemoveJob | AddLink | RemoveLink | PlanRuns | StartRun | FinishRun
+
+_TYPES: dict[str, type[Any]] = {
+    cls.__name__: cls
+    for cls in (PutJob, PatchJob, RemoveJob, AddLink, RemoveLink, PlanRuns, StartRun, FinishRun)
+}
+
+
+def _body(command: Command) -> dict[str, Any]:
+    if isinstance(command, PutJob):
+        return {"job": command.job.to_dict()}
+    if isinstance(command, PlanRuns):
+        return {"runs": [r.to_dict() for r in command.runs], "ledger": dict(command.ledger)}
+    if isinstance(command, FinishRun):
+        body = dataclasses.asdict(command)
+        body["status"] = str(command.status)
+        body["records"] = [r.to_dict() for r in command.records]
+        return body
+    return dataclasses.asdict(command)
+
+
+def encode(command: Command) -> bytes:
+    payload = {"v": SCHEMA_VERSION, "type": type(command).__name__, "body": _body(command)}
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def decode(data: bytes) -> Command:
+    try:
+        payload = json.loads(data)
+        cls = _TYPES[payload["type"]]
+        body = payload["body"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise InvalidInput(f"not an Odin command: {error}") from error
+    if cls is PutJob:
+        return PutJob(Job.from_dict(body["job"]))
+    if cls is PlanRuns:
+        runs = tuple(Run.from_dict(r) for r in body["runs"])
+        return PlanRuns(runs=runs, ledger=dict(body["ledger"]))
+    if cls is FinishRun:
+        records = tuple(Record.from_dict(r) for r in body.get("records", ()))
+        return FinishRun(**{**body, "status": RunStatus(body["status"]), "records": records})
+    command: Command = cls(**body)
+    return command

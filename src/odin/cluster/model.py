@@ -1,0 +1,188 @@
+"""The replicated values: jobs, runs and their records, and how they cross the wire.
+
+Every value is a frozen dataclass that converts to and from plain JSON data, so
+that the Raft log, snapshots, the API and the CLI share one shape.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any, Self, TypeVar
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+
+
+class RunStatus(StrEnum):
+    PLANNED = "planned"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    SKIPPED = "skipped"
+    LOST = "lost"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (RunStatus.PLANNED, RunStatus.RUNNING)
+
+
+class RunReason(StrEnum):
+    SCHEDULE = "schedule"
+    CATCHUP = "catchup"
+    MANUAL = "manual"
+    LINK = "link"
+    RETRY = "retry"
+
+
+class LinkOn(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    ALWAYS = "always"
+
+    def matches(self, status: RunStatus) -> bool:
+        if self is LinkOn.ALWAYS:
+            return status in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT)
+        if self is LinkOn.SUCCESS:
+            return status is RunStatus.SUCCEEDED
+        return status in (RunStatus.FAILED, RunStatus.TIMED_OUT)
+
+
+def _from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """A deployed job: its files, its owner and its run policy."""
+
+    id: str
+    owner_uid: int
+    owner_gid: int
+    owner: str
+    name: str
+    description: str
+    language: str
+    filename: str
+    schedule: str
+    timezone: str
+    code: str
+    yaml: str
+    code_sha: str
+    timeout_s: float | None = None
+    retries: int = 0
+    overlap: str = "skip"
+    catchup: str = "latest"
+    env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    workdir: str | None = None
+    nodes: tuple[str, ...] = ()
+    paused: bool = False
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    version: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["env"] = dict(self.env)
+        data["nodes"] = list(self.nodes)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        job = _from_dict(cls, data)
+        return dataclasses.replace(job, nodes=tuple(job.nodes), env=dict(job.env))
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """One ``watch``/``condition``/``result`` call a job made through the SDK."""
+
+    seq: int
+    ts: float
+    type: str
+    desc: str
+    value: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        return _from_dict(cls, data)
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One execution of a job, from plan to finish; ``id`` is ``<job>@<instant>``."""
+
+    id: str
+    job_id: str
+    owner_uid: int
+    instant: float
+    reason: RunReason
+    node: str
+    planned_at: float
+    attempt: int = 0
+    status: RunStatus = RunStatus.PLANNED
+    started_at: float | None = None
+    finished_at: float | None = None
+    exit_code: int | None = None
+    pid: int | None = None
+    message: str = ""
+    output_tail: str = ""
+    output_bytes: int = 0
+    dropped_bytes: int = 0
+    records: tuple[Record, ...] = ()
+    trigger: str | None = None  # the run that caused a link or retry run
+
+    @property
+    def result_desc(self) -> str | None:
+        results = [r for r in self.records if r.type == "result"]
+        return results[-1].desc if results else None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    @property
+    def lag(self) -> float | None:
+        return None if self.started_at is None else self.started_at - self.instant
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["reason"] = str(self.reason)
+        data["status"] = str(self.status)
+        data["records"] = [r.to_dict() for r in self.records]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        run = _from_dict(cls, data)
+        return dataclasses.replace(
+            run,
+            reason=RunReason(run.reason),
+            status=RunStatus(run.status),
+            records=tuple(Record.from_dict(r) for r in data.get("records", ())),
+        )
+
+
+def instant_label(instant: float) -> str:
+    """The UTC time of an instant as used in run ids (milliseconds only when needed)."""
+    moment = dt.datetime.fromtimestamp(instant, dt.UTC)
+    if moment.microsecond:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run_id(job_id: str, instant: float, attempt: int = 0) -> str:
+    """The deterministic id of a run: the same (job, tick, attempt) always gives the same id."""
+    base = f"{job_id}@{instant_label(instant)}"
+    return base if attempt == 0 else f"{base}~{attempt}"

@@ -1,0 +1,571 @@
+"""Odin's one door to PySyncObj: a Raft-replicated log of opaque commands.
+
+Nothing else in Odin imports ``pysyncobj``. ``ReplicatedLog`` turns PySyncObj's
+replicated-method model into "propose bytes, apply bytes" and owns every
+PySyncObj setting (DESIGN.md §3). What holds (tests/test_raft.py proves each
+with real processes, SIGKILL and restarts):
+
+- ``apply(command)`` runs once per committed command per process lifetime, in
+  log order, on the raft thread, on every node. At start the last snapshot goes
+  to ``restore`` first, then the journal entries after it go through ``apply``;
+  an entry already inside the restored state is never applied again. Its return
+  value goes back to the proposer; a follower's proposal is forwarded to the
+  leader and answered by the follower's own apply of the same entry.
+- ``apply`` must be deterministic and quick. If it raises, the raft thread lives
+  on, the entry counts as applied (so ``apply`` must change nothing when it
+  raises) and the proposer gets the error.
+- Durability: PySyncObj writes each entry into an mmap'ed journal before it is
+  acknowledged, and stores term and vote (write + rename) before any vote
+  leaves the node. Page-cache writes outlive the process, so SIGKILL of any
+  number of nodes loses nothing committed; nothing is fsync'ed, so a power cut
+  of a majority can.
+- Snapshots: ``snapshot()`` bytes, with the two log entries and the membership
+  PySyncObj needs, go to ``raft.dump`` in the data directory every
+  ``RAFT_COMPACTION_ENTRIES`` entries or ``RAFT_COMPACTION_S`` seconds, and the
+  journal is then cut. A follower too far behind gets the leader's dump whole.
+- The Raft port is always encrypted and authenticated with the cluster secret
+  (PySyncObj's wire format is pickle); an empty secret is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import struct
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjException, replicated
+from pysyncobj.node import TCPNode
+
+from odin import config
+from odin.errors import Conflict, InvalidInput, NotLeader, OdinError, Unavailable
+
+_log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+JOURNAL_FILE = "raft.journal"
+DUMP_FILE = "raft.dump"
+_DUMP_MAGIC = b"ODINRAFT"
+_DUMP_VERSION = 1
+_DUMP_HEAD = struct.Struct(">8sHI")  # magic, version, header length
+_STATES = {0: "follower", 1: "candidate", 2: "leader"}
+_CALL_TIMEOUT_S = 2.0
+
+Entry = tuple[bytes, int, int]
+"""One PySyncObj log entry: (command with its type byte, index, term)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RaftTuning:
+    """Timings and bounds of one node; the defaults are Odin's settings."""
+
+    tick_s: float = config.RAFT_TICK_S
+    heartbeat_s: float = config.RAFT_HEARTBEAT_S
+    election_min_s: float = config.RAFT_ELECTION_MIN_S
+    election_max_s: float = config.RAFT_ELECTION_MAX_S
+    connect_retry_s: float = config.RAFT_CONNECT_RETRY_S
+    connection_timeout_s: float = config.RAFT_CONNECTION_TIMEOUT_S
+    leader_stepdown_s: float = config.RAFT_LEADER_STEPDOWN_S
+    compaction_entries: int = config.RAFT_COMPACTION_ENTRIES
+    compaction_s: float = config.RAFT_COMPACTION_S
+
+
+@dataclasses.dataclass(frozen=True)
+class _Dump:
+    """What ``raft.dump`` holds: the state machine's bytes and PySyncObj's bookkeeping."""
+
+    snapshot: bytes
+    last: Entry  # the last entry inside the snapshot
+    prev: Entry  # the one before it (PySyncObj keeps both in the cut journal)
+    members: tuple[str, ...]
+
+
+def _encode_entry(entry: Entry) -> list[object]:
+    command, index, term = entry
+    return [index, term, base64.b64encode(bytes(command)).decode("ascii")]
+
+
+def _decode_entry(raw: list[Any]) -> Entry:
+    index, term, command = raw
+    return (base64.b64decode(command), int(index), int(term))
+
+
+def write_dump(path: Path, dump: _Dump) -> None:
+    """Write a dump file: fixed head, JSON header, then the snapshot bytes, fsync'ed."""
+    header = json.dumps(
+        {
+            "last": _encode_entry(dump.last),
+            "prev": _encode_entry(dump.prev),
+            "members": list(dump.members),
+        }
+    ).encode()
+    with path.open("wb") as out:
+        out.write(_DUMP_HEAD.pack(_DUMP_MAGIC, _DUMP_VERSION, len(header)))
+        out.write(header)
+        out.write(dump.snapshot)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def read_dump(path: Path) -> _Dump:
+    """Read what ``write_dump`` wrote; any other file is refused."""
+    data = path.read_bytes()
+    magic, version, size = _DUMP_HEAD.unpack_from(data)
+    if magic != _DUMP_MAGIC or version != _DUMP_VERSION:
+        raise ValueError(f"{path} is not an Odin raft dump of version {_DUMP_VERSION}")
+    start = _DUMP_HEAD.size
+    header = json.loads(data[start : start + size])
+    return _Dump(
+        snapshot=data[start + size :],
+        last=_decode_entry(header["last"]),
+        prev=_decode_entry(header["prev"]),
+        members=tuple(header["members"]),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _ApplyFailed:
+    """What the proposer receives when ``apply`` raised."""
+
+    error: Exception
+
+    def as_error(self) -> OdinError:
+        if isinstance(self.error, OdinError):
+            return self.error
+        kind = type(self.error).__name__
+        return OdinError(f"applying the command failed: {kind}: {self.error}")
+
+
+_FAILURES: dict[int, str] = {
+    FAIL_REASON.QUEUE_FULL: "the raft command queue is full",
+    FAIL_REASON.MISSING_LEADER: "no raft leader is known",
+    FAIL_REASON.DISCARDED: "a new leader replaced the command before it was committed",
+    FAIL_REASON.NOT_LEADER: "the command reached a node that is no longer the leader",
+    FAIL_REASON.LEADER_CHANGED: "the leader changed before the command was committed"
+    " (it may still be applied)",
+    FAIL_REASON.REQUEST_DENIED: "the request was denied (another membership change is"
+    " in progress, the node is already in that state, or it names this node)",
+    FAIL_REASON.UNKNOWN_OUTCOME: "the outcome of the command is unknown",
+}
+
+
+def _failure(reason: int, leader: str | None) -> OdinError:
+    """Map a PySyncObj failure code to Odin's error tree (one table, no text matching)."""
+    message = _FAILURES.get(reason, f"raft failure code {reason}")
+    if reason in (FAIL_REASON.NOT_LEADER, FAIL_REASON.LEADER_CHANGED):
+        return NotLeader(f"{message}; leader now: {leader or 'unknown'}", leader=leader)
+    if reason == FAIL_REASON.REQUEST_DENIED:
+        return Conflict(message)
+    return Unavailable(message)
+
+
+class _Waiter:
+    """Collects one PySyncObj callback for a blocking caller."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: object = None
+        self.reason: int = FAIL_REASON.SUCCESS
+
+    def settle(self, result: object, reason: int) -> None:
+        self.result, self.reason = result, reason
+        self.done.set()
+
+
+class _SyncNode(SyncObj):  # type: ignore[misc]
+    """PySyncObj's object with a single replicated method: hand the entry to the log."""
+
+    def __init__(self, log: ReplicatedLog, partners: list[str], conf: Any) -> None:
+        self._odin_log = log
+        super().__init__(log.self_addr(), partners, conf)
+
+    @replicated  # type: ignore[untyped-decorator]
+    def _apply_entry(self, command: bytes) -> object:
+        # PySyncObj bumps raftLastApplied after this returns: this entry is the next one.
+        return self._odin_log._apply_entry(self.raftLastApplied + 1, command)
+
+
+class ReplicatedLog:
+    """A Raft-replicated log of opaque commands applied to a state machine, over PySyncObj.
+
+    ``apply``, ``snapshot``, ``restore`` and ``on_leader_change`` run on the raft
+    thread and must not block; ``restore`` replaces the whole state. Every other
+    method may be called from any thread.
+    """
+
+    def __init__(
+        self,
+        *,
+        self_addr: str,
+        partners: Sequence[str],
+        data_dir: Path,
+        secret: str,
+        apply: Callable[[bytes], object],
+        snapshot: Callable[[], bytes],
+        restore: Callable[[bytes], None],
+        on_leader_change: Callable[[str | None], None] | None = None,
+        tuning: RaftTuning | None = None,
+    ) -> None:
+        if not secret:
+            raise InvalidInput(
+                "the cluster secret is empty: the raft port would run pickle from anyone"
+            )
+        self._self_addr = self_addr
+        self._partners = [p for p in partners if p != self_addr]
+        self._data_dir = data_dir
+        self._secret = secret
+        self._apply = apply
+        self._snapshot = snapshot
+        self._restore = restore
+        self._on_leader_change = on_leader_change
+        self._tuning = tuning or RaftTuning()
+        self._applied_index = 0  # the last log index inside the state machine
+        self._started = False
+        self._node: _SyncNode | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._ready = threading.Event()
+        self._calls: collections.deque[tuple[Callable[[], Any], Future[Any]]] = collections.deque()
+        self._hurry = 0
+        self._hurry_lock = threading.Lock()
+        self._leader_seen: str | None = None
+
+    # -- life cycle ---------------------------------------------------------
+
+    def start(self) -> None:
+        """Bind the raft port and start the raft thread; the dump and journal load there.
+
+        Once per object: the state machine behind it must start empty, since the
+        dump and the journal rebuild it.
+        """
+        if self._started:
+            raise Conflict(f"raft node {self._self_addr} was already started once")
+        self._started = True
+        self._data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            node = _SyncNode(self, self._partners, self._conf())
+        except SyncObjException as exc:
+            raise Unavailable(f"cannot bind the raft port {self._self_addr}: {exc}") from exc
+        self._node = node
+        self._thread = threading.Thread(
+            target=self._run, args=(node,), name=f"raft {self._self_addr}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the raft thread, close the port and flush the journal; idempotent."""
+        node, thread = self._node, self._thread
+        if node is None or thread is None:
+            return
+        self._stopping.set()
+        thread.join()
+        node.destroy()
+        self._node = self._thread = None
+        self._fail_calls()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """True once the journal is replayed up to the leader's commit index and a leader is known."""
+        return self._ready.wait(timeout)
+
+    # -- proposing ----------------------------------------------------------
+
+    def propose(self, command: bytes, timeout: float = config.RAFT_PROPOSE_TIMEOUT_S) -> object:
+        """Commit ``command`` and return what ``apply`` returned for it on this node.
+
+        Raises ``Unavailable`` on timeout (no leader or no quorum: the command may
+        still be committed later), ``NotLeader`` when the leader changed under it,
+        and whatever ``apply`` raised (non-Odin errors wrapped in ``OdinError``).
+        """
+        node = self._running()
+        waiter = _Waiter()
+        with self._hurrying():
+            node._apply_entry(command, callback=waiter.settle)
+            if not waiter.done.wait(timeout):
+                raise self._timeout(timeout)
+        return self._outcome(waiter.result, waiter.reason)
+
+    async def propose_async(
+        self, command: bytes, timeout: float = config.RAFT_PROPOSE_TIMEOUT_S
+    ) -> object:
+        """``propose`` for the event loop: the loop is never blocked."""
+        node = self._running()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[object, int]] = loop.create_future()
+
+        def settle(result: object, reason: int) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(_resolve, future, (result, reason))
+
+        with self._hurrying():
+            node._apply_entry(command, callback=settle)
+            try:
+                result, reason = await asyncio.wait_for(future, timeout)
+            except TimeoutError:
+                raise self._timeout(timeout) from None
+        return self._outcome(result, reason)
+
+    # -- membership -----------------------------------------------------------
+
+    def add_member(self, addr: str, timeout: float = config.RAFT_MEMBERSHIP_TIMEOUT_S) -> None:
+        """Add a node (started with every current member as partner) to the configuration."""
+        node = self._running()
+        self._change_membership(lambda cb: node.addNodeToCluster(addr, callback=cb), timeout)
+
+    def remove_member(self, addr: str, timeout: float = config.RAFT_MEMBERSHIP_TIMEOUT_S) -> None:
+        """Remove a node from the configuration (not this one: move leadership first)."""
+        node = self._running()
+        self._change_membership(lambda cb: node.removeNodeFromCluster(addr, callback=cb), timeout)
+
+    def _change_membership(
+        self, send: Callable[[Callable[[object, int], None]], None], timeout: float
+    ) -> None:
+        waiter = _Waiter()
+        send(waiter.settle)
+        if not waiter.done.wait(timeout):
+            raise self._timeout(timeout)
+        self._outcome(waiter.result, waiter.reason)
+
+    # -- reading --------------------------------------------------------------
+
+    def self_addr(self) -> str:
+        return self._self_addr
+
+    def is_leader(self) -> bool:
+        return self._node is not None and bool(self._node._isLeader())
+
+    def leader(self) -> str | None:
+        """The last leader this node heard of (may be stale during an election)."""
+        return None if self._node is None else _addr(self._node._getLeader())
+
+    def members(self) -> list[str]:
+        """This node, then its partners in the current configuration, sorted."""
+        node = self._running()
+        others = self._on_raft_thread(lambda: sorted(n.id for n in node.otherNodes))
+        return [self._self_addr, *others]
+
+    def status(self) -> dict[str, object]:
+        """Raft facts of this node (JSON-ready): role, term, indexes, partners."""
+        node = self._running()
+        return _summarize(self._on_raft_thread(node.getStatus), self._ready.is_set())
+
+    def compact(self) -> None:
+        """Take a snapshot and cut the journal at the next tick (normally automatic)."""
+        self._running().forceLogCompaction()
+
+    # -- the raft thread ------------------------------------------------------
+
+    def _conf(self) -> Any:
+        t = self._tuning
+        return SyncObjConf(
+            password=self._secret,
+            autoTick=False,
+            appendEntriesUseBatch=False,
+            dynamicMembershipChange=True,
+            commandsWaitLeader=True,
+            journalFile=str(self._data_dir / JOURNAL_FILE),
+            fullDumpFile=str(self._data_dir / DUMP_FILE),
+            serializer=self._save_dump,
+            deserializer=self._load_dump,
+            bindAddress=self._self_addr,
+            maxBindRetries=config.RAFT_BIND_RETRIES,
+            bindRetryTime=config.RAFT_BIND_RETRY_S,
+            appendEntriesPeriod=t.heartbeat_s,
+            raftMinTimeout=t.election_min_s,
+            raftMaxTimeout=t.election_max_s,
+            connectionRetryTime=t.connect_retry_s,
+            connectionTimeout=t.connection_timeout_s,
+            leaderFallbackTimeout=t.leader_stepdown_s,
+            logCompactionMinEntries=t.compaction_entries,
+            logCompactionMinTime=t.compaction_s,
+        )
+
+    def _run(self, node: _SyncNode) -> None:
+        """Drive PySyncObj: one tick per socket event or ``tick_s``, no wait while hurried."""
+        while not self._stopping.is_set():
+            try:
+                node.doTick(self._tick_wait(node))
+            except Exception:
+                _log.exception("raft tick failed on %s", self._self_addr)
+                self._stopping.wait(self._tuning.tick_s)
+            self._after_tick(node)
+
+    def _tick_wait(self, node: _SyncNode) -> float:
+        # A lone leader commits at the tick after it appends, and no socket event
+        # wakes it: while a proposal waits, tick without sleeping.
+        if self._hurry and not node.otherNodes and node._isLeader():
+            return 0.0
+        return self._tuning.tick_s
+
+    def _after_tick(self, node: _SyncNode) -> None:
+        while self._calls:
+            call, future = self._calls.popleft()
+            _run_call(call, future)
+        leader = _addr(node._getLeader())
+        if leader != self._leader_seen:
+            self._leader_seen = leader
+            self._notify_leader(leader)
+        if not self._ready.is_set() and leader is not None and node.isReady():
+            self._ready.set()
+
+    def _notify_leader(self, leader: str | None) -> None:
+        if self._on_leader_change is None:
+            return
+        try:
+            self._on_leader_change(leader)
+        except Exception:
+            _log.exception("on_leader_change raised on %s", self._self_addr)
+
+    def _apply_entry(self, index: int, command: bytes) -> object:
+        """Apply entry ``index`` unless the state machine already holds it."""
+        if index <= self._applied_index:
+            return None
+        self._applied_index = index
+        try:
+            return self._apply(command)
+        except Exception as exc:
+            _log.warning("apply raised on %s at index %d: %r", self._self_addr, index, exc)
+            return _ApplyFailed(exc)
+
+    def _save_dump(self, path: str, data: tuple[Any, Any, Any]) -> None:
+        """PySyncObj's serializer hook: called on the raft thread right after an apply."""
+        last, prev, cluster = data
+        members = tuple(sorted(n.id for n in cluster))
+        dump = _Dump(self._snapshot(), _entry(last), _entry(prev), members)
+        write_dump(Path(path), dump)
+
+    def _load_dump(self, path: str) -> tuple[Entry, Entry, set[Any]]:
+        """PySyncObj's deserializer hook: at start, and when the leader sends its dump."""
+        dump = read_dump(Path(path))
+        self._finish_interrupted_compaction(dump)
+        if dump.last[1] > self._applied_index:
+            self._restore(dump.snapshot)
+            self._applied_index = dump.last[1]
+        return dump.last, dump.prev, {TCPNode(addr) for addr in dump.members}
+
+    def _finish_interrupted_compaction(self, dump: _Dump) -> None:
+        """Cut the journal at the dump, as PySyncObj does one tick after writing it.
+
+        If the process dies between the two, PySyncObj would, at the next start,
+        replace the whole journal by the dump's two entries and so drop the
+        entries after the dump, which may be acknowledged commands.
+        """
+        journal = getattr(self._node, "_SyncObj__raftLog", None)
+        if journal is None or len(journal) < 2:
+            return
+        pos = dump.prev[1] - journal[0][1]
+        if not 0 < pos < len(journal) - 1:
+            return
+        if tuple(journal[pos]) == dump.prev and tuple(journal[pos + 1]) == dump.last:
+            _log.warning("finishing an interrupted journal compaction at %d", dump.prev[1])
+            journal.deleteEntriesTo(pos)
+
+    # -- helpers ----------------------------------------------------------------
+
+    def _running(self) -> _SyncNode:
+        if self._node is None:
+            raise Unavailable(f"raft node {self._self_addr} is not running")
+        return self._node
+
+    @contextlib.contextmanager
+    def _hurrying(self) -> Iterator[None]:
+        with self._hurry_lock:
+            self._hurry += 1
+        try:
+            yield
+        finally:
+            with self._hurry_lock:
+                self._hurry -= 1
+
+    def _on_raft_thread(self, call: Callable[[], _T]) -> _T:
+        """Run ``call`` between two ticks: PySyncObj's state is not thread-safe."""
+        if threading.current_thread() is self._thread:
+            return call()
+        future: Future[_T] = Future()
+        self._calls.append((call, future))
+        try:
+            return future.result(_CALL_TIMEOUT_S)
+        except TimeoutError:
+            raise Unavailable(f"raft node {self._self_addr} did not answer") from None
+
+    def _fail_calls(self) -> None:
+        while self._calls:
+            _, future = self._calls.popleft()
+            if future.set_running_or_notify_cancel():
+                future.set_exception(Unavailable(f"raft node {self._self_addr} stopped"))
+
+    def _timeout(self, timeout: float) -> Unavailable:
+        leader = self.leader()
+        where = f"leader {leader}" if leader else "no leader known"
+        return Unavailable(
+            f"not committed within {timeout:g} s ({where}; no quorum reachable?);"
+            " the command may still be applied later"
+        )
+
+    def _outcome(self, result: object, reason: int) -> object:
+        if reason != FAIL_REASON.SUCCESS:
+            raise _failure(reason, self.leader())
+        if isinstance(result, _ApplyFailed):
+            raise result.as_error()
+        return result
+
+
+def _run_call(call: Callable[[], Any], future: Future[Any]) -> None:
+    if not future.set_running_or_notify_cancel():
+        return
+    try:
+        future.set_result(call())
+    except Exception as exc:
+        future.set_exception(exc)
+
+
+def _resolve(future: asyncio.Future[_T], value: _T) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _addr(node: Any) -> str | None:
+    return None if node is None else str(node.id)
+
+
+def _entry(raw: Any) -> Entry:
+    command, index, term = raw
+    return (bytes(command), int(index), int(term))
+
+
+def _summarize(raw: dict[str, Any], ready: bool) -> dict[str, object]:
+    """Keep the stable, JSON-ready part of PySyncObj's getStatus()."""
+    partners = {
+        key.removeprefix("partner_node_status_server_"): value == 2
+        for key, value in raw.items()
+        if key.startswith("partner_node_status_server_")
+    }
+    match = {
+        key.removeprefix("match_idx_server_"): value
+        for key, value in raw.items()
+        if key.startswith("match_idx_server_")
+    }
+    return {
+        "self": _addr(raw["self"]),
+        "state": _STATES.get(raw["state"], str(raw["state"])),
+        "leader": _addr(raw["leader"]),
+        "term": raw["raft_term"],
+        "commit_index": raw["commit_idx"],
+        "last_applied": raw["last_applied"],
+        "leader_commit_index": raw["leader_commit_idx"],
+        "log_len": raw["log_len"],
+        "has_quorum": raw["has_quorum"],
+        "partners": partners,
+        "match_index": match,
+        "ready": ready,
+        "uptime_s": raw["uptime"],
+    }

@@ -1,0 +1,295 @@
+"""The deterministic state machine every node applies the Raft log to.
+
+``apply`` is a small dispatcher: one short method per command. It reads no
+clock, draws no randomness, does no I/O and makes no ids: everything comes in
+the command. It returns the command's result and the events it caused, which
+the engine acts on outside the Raft thread (start a process, save history...).
+Invalid commands raise an ``OdinError`` *before* anything is changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from odin import config
+from odin.cluster import commands as c
+from odin.cluster.model import SCHEMA_VERSION, Job, LinkOn, Run, RunReason, RunStatus, run_id
+from odin.errors import Conflict, InvalidInput, NotFound
+
+
+@dataclasses.dataclass(frozen=True)
+class RunPlanned:
+    run: Run
+
+
+@dataclasses.dataclass(frozen=True)
+class RunStarted:
+    run: Run
+
+
+@dataclasses.dataclass(frozen=True)
+class RunFinished:
+    run: Run
+
+
+@dataclasses.dataclass(frozen=True)
+class JobChanged:
+    job: Job
+
+
+@dataclasses.dataclass(frozen=True)
+class JobRemoved:
+    job: Job
+
+
+Event = RunPlanned | RunStarted | RunFinished | JobChanged | JobRemoved
+
+
+def retry_delay(attempt: int) -> float:
+    """Exponential backoff before retry number ``attempt + 1``, capped."""
+    return float(min(config.RETRY_BACKOFF_BASE_S * 2**attempt, config.RETRY_BACKOFF_MAX_S))
+
+
+class StateMachine:
+    """Jobs, links, the tick ledger and a bounded window of runs."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, Job] = {}
+        self.links: dict[str, dict[str, LinkOn]] = {}
+        self.ledger: dict[str, float] = {}
+        self.runs: dict[str, Run] = {}
+        self.finished: dict[str, deque[str]] = {}
+        self.applied = 0
+        self._handlers: dict[type[Any], Callable[[Any], tuple[Any, list[Event]]]] = {
+            c.PutJob: self._put_job,
+            c.PatchJob: self._patch_job,
+            c.RemoveJob: self._remove_job,
+            c.AddLink: self._add_link,
+            c.RemoveLink: self._remove_link,
+            c.PlanRuns: self._plan_runs,
+            c.StartRun: self._start_run,
+            c.FinishRun: self._finish_run,
+        }
+
+    # -- dispatch ---------------------------------------------------------
+
+    def apply(self, command: c.Command) -> tuple[Any, list[Event]]:
+        result = self._handlers[type(command)](command)
+        self.applied += 1
+        return result
+
+    # -- jobs -------------------------------------------------------------
+
+    def _job(self, job_id: str) -> Job:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"no job with id {job_id}")
+        return job
+
+    def _put_job(self, cmd: c.PutJob) -> tuple[Any, list[Event]]:
+        old = self.jobs.get(cmd.job.id)
+        job = cmd.job
+        if old is not None:
+            if old.owner_uid != job.owner_uid:
+                raise Conflict(f"job id {job.id} is taken by another user")
+            job = dataclasses.replace(job, created_at=old.created_at, version=old.version + 1)
+        self.jobs[job.id] = job
+        return job, [JobChanged(job)]
+
+    def _patch_job(self, cmd: c.PatchJob) -> tuple[Any, list[Event]]:
+        job = self._job(cmd.job_id)
+        changes: dict[str, Any] = {
+            k: v
+            for k, v in (
+                ("name", cmd.name),
+                ("description", cmd.description),
+                ("schedule", cmd.schedule),
+                ("paused", cmd.paused),
+                ("yaml", cmd.yaml),
+            )
+            if v is not None
+        }
+        job = dataclasses.replace(job, **changes, updated_at=cmd.now, version=job.version + 1)
+        self.jobs[job.id] = job
+        return job, [JobChanged(job)]
+
+    def _remove_job(self, cmd: c.RemoveJob) -> tuple[Any, list[Event]]:
+        job = self._job(cmd.job_id)
+        del self.jobs[job.id]
+        self.links.pop(job.id, None)
+        for targets in self.links.values():
+            targets.pop(job.id, None)
+        self.ledger.pop(job.id, None)
+        for rid in self.finished.pop(job.id, deque()):
+            self.runs.pop(rid, None)
+        return job, [JobRemoved(job)]
+
+    # -- links ------------------------------------------------------------
+
+    def _reaches(self, start: str, goal: str) -> bool:
+        seen: set[str] = set()
+        stack = [start]
+        while stack:
+            node = stack.pop()
+            if node == goal:
+                return True
+            if node not in seen:
+                seen.add(node)
+                stack.extend(self.links.get(node, {}))
+        return False
+
+    def _add_link(self, cmd: c.AddLink) -> tuple[Any, list[Event]]:
+        self._job(cmd.source)
+        self._job(cmd.target)
+        try:
+            on = LinkOn(cmd.on)
+        except ValueError as error:
+            message = f"a link fires on success, failure or always, not {cmd.on!r}"
+            raise InvalidInput(message) from error
+        if cmd.source == cmd.target or self._reaches(cmd.target, cmd.source):
+            raise Conflict(f"linking {cmd.source} to {cmd.target} would make a cycle")
+        self.links.setdefault(cmd.source, {})[cmd.target] = on
+        return {"source": cmd.source, "target": cmd.target, "on": str(on)}, []
+
+    def _remove_link(self, cmd: c.RemoveLink) -> tuple[Any, list[Event]]:
+        targets = self.links.get(cmd.source, {})
+        if cmd.target not in targets:
+            raise NotFound(f"job {cmd.source} is not linked to {cmd.target}")
+        del targets[cmd.target]
+        if not targets:
+            del self.links[cmd.source]
+        return {"source": cmd.source, "target": cmd.target}, []
+
+    # -- runs -------------------------------------------------------------
+
+    def _plan_runs(self, cmd: c.PlanRuns) -> tuple[Any, list[Event]]:
+        events: list[Event] = []
+        for run in cmd.runs:
+            if run.id in self.runs or run.job_id not in self.jobs:
+                continue
+            self.runs[run.id] = run
+            events.append(RunPlanned(run))
+        for job_id, instant in cmd.ledger.items():
+            if job_id in self.jobs and instant > self.ledger.get(job_id, float("-inf")):
+                self.ledger[job_id] = instant
+        return [e.run.id for e in events if isinstance(e, RunPlanned)], events
+
+    def _start_run(self, cmd: c.StartRun) -> tuple[Any, list[Event]]:
+        run = self.runs.get(cmd.run_id)
+        if run is None or run.status is not RunStatus.PLANNED:
+            return None, []
+        run = dataclasses.replace(
+            run, status=RunStatus.RUNNING, pid=cmd.pid, started_at=cmd.started_at, node=cmd.node
+        )
+        self.runs[run.id] = run
+        return run.id, [RunStarted(run)]
+
+    def _finish_run(self, cmd: c.FinishRun) -> tuple[Any, list[Event]]:
+        run = self.runs.get(cmd.run_id)
+        if run is None or run.status.finished:
+            return None, []
+        run = dataclasses.replace(
+            run,
+            status=cmd.status,
+            finished_at=cmd.finished_at,
+            started_at=cmd.started_at if cmd.started_at is not None else run.started_at,
+            exit_code=cmd.exit_code,
+            message=cmd.message,
+            output_tail=cmd.output_tail,
+            output_bytes=cmd.output_bytes,
+            dropped_bytes=cmd.dropped_bytes,
+            records=cmd.records,
+        )
+        self.runs[run.id] = run
+        self._keep_finished(run)
+        events: list[Event] = [RunFinished(run)]
+        follow_ups = self._retry(run) or self._linked(run)
+        for follow in follow_ups:
+            if follow.id not in self.runs:
+                self.runs[follow.id] = follow
+                events.append(RunPlanned(follow))
+        return run.id, events
+
+    def _keep_finished(self, run: Run) -> None:
+        window = self.finished.setdefault(run.job_id, deque())
+        window.append(run.id)
+        while len(window) > config.RUNS_KEPT_IN_STATE_PER_JOB:
+            self.runs.pop(window.popleft(), None)
+
+    def _retry(self, run: Run) -> list[Run]:
+        job = self.jobs.get(run.job_id)
+        if job is None or run.status not in (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.LOST):
+            return []
+        if run.attempt >= job.retries:
+            return []
+        assert run.finished_at is not None
+        at = run.finished_at + retry_delay(run.attempt)
+        base_instant = run.instant
+        retry = Run(
+            id=run_id(job.id, base_instant, run.attempt + 1),
+            job_id=job.id,
+            owner_uid=job.owner_uid,
+            instant=at,
+            reason=RunReason.RETRY,
+            node=run.node,
+            planned_at=run.finished_at,
+            attempt=run.attempt + 1,
+            trigger=run.id,
+        )
+        return [retry]
+
+    def _linked(self, run: Run) -> list[Run]:
+        assert run.finished_at is not None
+        follow: list[Run] = []
+        for target_id, on in sorted(self.links.get(run.job_id, {}).items()):
+            target = self.jobs.get(target_id)
+            if target is None or target.paused or not on.matches(run.status):
+                continue
+            follow.append(
+                Run(
+                    id=run_id(target_id, run.finished_at),
+                    job_id=target_id,
+                    owner_uid=target.owner_uid,
+                    instant=run.finished_at,
+                    reason=RunReason.LINK,
+                    node=run.node,
+                    planned_at=run.finished_at,
+                    trigger=run.id,
+                )
+            )
+        return follow
+
+    # -- reading ----------------------------------------------------------
+
+    def runs_of(self, job_id: str) -> Iterator[Run]:
+        return (r for r in self.runs.values() if r.job_id == job_id)
+
+    def active_runs(self) -> Iterator[Run]:
+        return (r for r in self.runs.values() if not r.status.finished)
+
+    # -- snapshots --------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        data = {
+            "v": SCHEMA_VERSION,
+            "jobs": [j.to_dict() for j in self.jobs.values()],
+            "links": {s: {t: str(on) for t, on in ts.items()} for s, ts in self.links.items()},
+            "ledger": self.ledger,
+            "runs": [r.to_dict() for r in self.runs.values()],
+            "finished": {j: list(ids) for j, ids in self.finished.items()},
+            "applied": self.applied,
+        }
+        return json.dumps(data, separators=(",", ":")).encode()
+
+    def restore(self, blob: bytes) -> None:
+        data = json.loads(blob)
+        self.jobs = {j["id"]: Job.from_dict(j) for j in data["jobs"]}
+        self.links = {s: {t: LinkOn(on) for t, on in ts.items()} for s, ts in data["links"].items()}
+        self.ledger = {k: float(v) for k, v in data["ledger"].items()}
+        self.runs = {r["id"]: Run.from_dict(r) for r in data["runs"]}
+        self.finished = {j: deque(ids) for j, ids in data["finished"].items()}
+        self.applied = int(data["applied"])

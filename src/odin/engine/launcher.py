@@ -1,0 +1,324 @@
+"""Starting the runs planned for this node, on time, and reporting how they ended.
+
+A ``RunPlanned`` event for this node arms a timer for the run's instant; the
+launch itself waits for no Raft round trip (the plan was committed ahead). The
+start and the finish are proposed afterwards. Each live run has a token that
+its SDK presents to add records; the records travel with ``FinishRun``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from odin import config
+from odin.cluster import commands as c
+from odin.cluster.model import Job, Record, Run, RunStatus
+from odin.cluster.state import Event, JobRemoved, RunFinished, RunPlanned
+from odin.engine.node import EngineNode
+from odin.errors import InvalidInput, LimitExceeded, OdinError, PermissionDenied
+from odin.executor import interpreters
+from odin.executor.files import materialize
+from odin.executor.runner import execute
+from odin.executor.spec import LaunchSpec, RunOutcome
+from odin.store.sqlite import Store
+
+log = logging.getLogger("odin.launcher")
+
+GoBuilder = Callable[[Job], Awaitable[Path]]
+Watcher = Callable[[str, bytes | None], None]
+
+
+@dataclass
+class LiveRun:
+    """A run this node is executing: its token, process group and what it reported."""
+
+    run: Run
+    token: str
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    pgid: int | None = None
+    records: list[Record] = field(default_factory=list)
+    watchers: list[Watcher] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LaunchContext:
+    socket_path: str
+    code_root: Path
+    sdk_python: str | None
+    sdk_node: str | None
+    build_go: GoBuilder
+
+
+class Launcher:
+    """Arms timers for this node's planned runs and drives them to a finish."""
+
+    def __init__(self, node: EngineNode, store: Store, context: LaunchContext) -> None:
+        self.node = node
+        self.store = store
+        self.context = context
+        self.live: dict[str, LiveRun] = {}
+        self._armed: set[str] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._queues: dict[str, asyncio.Lock] = {}
+
+    # -- events ------------------------------------------------------------
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, RunPlanned) and event.run.node == self.node.name:
+            self.arm(event.run)
+        elif isinstance(event, RunFinished):
+            self._spawn(asyncio.to_thread(self.store.save_run, event.run))
+        elif isinstance(event, JobRemoved):
+            for live in self.live.values():
+                if live.run.job_id == event.job.id:
+                    live.cancel.set()
+
+    def arm(self, run: Run) -> None:
+        if run.id in self._armed:
+            return
+        self._armed.add(run.id)
+        delay = max(0.0, run.instant - time.time())
+        self.node.loop.call_later(delay, self._fire, run.id)
+
+    def _fire(self, run_id: str) -> None:
+        self._spawn(self._launch(run_id))
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def reconcile(self) -> None:
+        """After a restart: arm what was planned here, and mark what was running as lost."""
+        now = time.time()
+        with self.node.lock:
+            mine = [r for r in self.node.state.active_runs() if r.node == self.node.name]
+        for run in mine:
+            if run.status is RunStatus.RUNNING and run.id not in self.live:
+                await self._finish(run, RunStatus.LOST, "the engine restarted while it ran", now)
+            elif run.status is RunStatus.PLANNED:
+                self.arm(run)
+
+    # -- one launch --------------------------------------------------------
+
+    async def _launch(self, run_id: str) -> None:
+        with self.node.lock:
+            run = self.node.state.runs.get(run_id)
+            job = self.node.state.jobs.get(run.job_id) if run else None
+            busy = job is not None and any(
+                r.status is RunStatus.RUNNING and r.id != run_id
+                for r in self.node.state.runs_of(job.id)
+            )
+        if run is None or run.status is not RunStatus.PLANNED:
+            return
+        if job is None:
+            await self._finish(run, RunStatus.CANCELLED, "the job was removed", time.time())
+            return
+        if busy and job.overlap == "skip":
+            msg = "skipped: the previous run was still running (overlap: skip)"
+            await self._finish(run, RunStatus.SKIPPED, msg, time.time())
+            return
+        lock = self._queues.setdefault(job.id, asyncio.Lock())
+        if job.overlap == "queue":
+            async with lock:
+                await self._execute(job, run)
+        else:
+            await self._execute(job, run)
+
+    async def _execute(self, job: Job, run: Run) -> None:
+        live = LiveRun(run=run, token=secrets.token_urlsafe(24))
+        self.live[run.id] = live
+        try:
+            spec = await self._spec(job, run, live.token)
+        except OdinError as error:
+            self.live.pop(run.id, None)
+            await self._finish(run, RunStatus.FAILED, f"could not start: {error}", time.time())
+            return
+        try:
+            outcome = await execute(
+                spec,
+                on_start=lambda pid, at: self._started(live, pid, at),
+                on_output=lambda chunk: self._output(live, chunk),
+                cancel=live.cancel,
+            )
+        except OdinError as error:
+            self.live.pop(run.id, None)
+            await self._finish(run, RunStatus.FAILED, f"could not start: {error}", time.time())
+            return
+        await self._report(live, outcome)
+
+    async def _spec(self, job: Job, run: Run, token: str) -> LaunchSpec:
+        from odin.engine.users import owner_of
+
+        owner = owner_of(job)
+        if job.language == "go":
+            program = str(await self.context.build_go(job))
+        else:
+            program = str(
+                await asyncio.to_thread(
+                    materialize,
+                    job.code,
+                    job.filename,
+                    root=self.context.code_root,
+                    uid=owner.uid,
+                    gid=owner.gid,
+                    job_id=job.id,
+                )
+            )
+        env = interpreters.job_env(
+            user=owner.user,
+            home=owner.home,
+            uid=owner.uid,
+            extra=job.env,
+            odin_vars={
+                "ODIN_SOCKET": self.context.socket_path,
+                "ODIN_JOB_ID": job.id,
+                "ODIN_JOB_NAME": job.name,
+                "ODIN_RUN_ID": run.id,
+                "ODIN_RUN_TOKEN": token,
+                "ODIN_NODE": self.node.name,
+            },
+            sdk_python_path=self.context.sdk_python,
+            sdk_node_path=self.context.sdk_node,
+        )
+        return LaunchSpec(
+            run_id=run.id,
+            argv=interpreters.command_for(job.language, program),
+            uid=owner.uid,
+            gid=owner.gid,
+            groups=owner.groups,
+            env=env,
+            cwd=job.workdir or owner.home,
+            timeout_s=job.timeout_s,
+        )
+
+    def _started(self, live: LiveRun, pid: int, started_at: float) -> None:
+        live.pgid = pid
+        command = c.StartRun(live.run.id, self.node.name, pid, started_at)
+        self._spawn(self._propose_quietly(command))
+
+    def _output(self, live: LiveRun, chunk: bytes) -> None:
+        for watcher in list(live.watchers):
+            watcher(live.run.id, chunk)
+
+    async def _report(self, live: LiveRun, outcome: RunOutcome) -> None:
+        run = live.run
+        self.live.pop(run.id, None)
+        status, message = _status_of(outcome, live.records)
+        await asyncio.to_thread(
+            self.store.save_output,
+            run.id,
+            run.job_id,
+            outcome.output,
+            outcome.output_bytes,
+            outcome.dropped_bytes,
+        )
+        tail = outcome.output[-config.OUTPUT_TAIL_BYTES :].decode("utf-8", errors="replace")
+        command = c.FinishRun(
+            run_id=run.id,
+            status=status,
+            finished_at=outcome.finished_at,
+            exit_code=outcome.exit_code,
+            message=message,
+            started_at=outcome.started_at,
+            output_tail=tail,
+            output_bytes=outcome.output_bytes,
+            dropped_bytes=outcome.dropped_bytes,
+            records=tuple(live.records),
+        )
+        for watcher in list(live.watchers):
+            watcher(run.id, None)
+        await self._propose_quietly(command)
+
+    async def _finish(self, run: Run, status: RunStatus, message: str, at: float) -> None:
+        command = c.FinishRun(run_id=run.id, status=status, finished_at=at, message=message)
+        await self._propose_quietly(command)
+
+    async def _propose_quietly(self, command: c.Command) -> None:
+        """Propose, retrying a few times; a failure is logged, never raised into a run."""
+        for attempt in range(5):
+            try:
+                await self.node.propose(command)
+                return
+            except OdinError as error:
+                log.warning(
+                    "proposing %s failed (%s), attempt %d", type(command).__name__, error, attempt
+                )
+                await asyncio.sleep(0.2 * (attempt + 1))
+
+    async def stop(self) -> None:
+        for live in self.live.values():
+            live.cancel.set()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=10)
+
+
+def _status_of(outcome: RunOutcome, records: list[Record]) -> tuple[RunStatus, str]:
+    if outcome.timed_out:
+        return RunStatus.TIMED_OUT, "timed out: the process group was killed"
+    if outcome.cancelled:
+        return RunStatus.CANCELLED, "cancelled: the job was removed while it ran"
+    if outcome.exit_code == 0:
+        return RunStatus.SUCCEEDED, "exec"
+    if outcome.signal is not None:
+        return RunStatus.FAILED, f"failed: killed by signal {outcome.signal}"
+    results = [r for r in records if r.type == "result"]
+    detail = f" ({results[-1].desc})" if results else ""
+    return RunStatus.FAILED, f"failed: exit code {outcome.exit_code}{detail}"
+
+
+RECORD_TYPES = frozenset({"watch", "condition", "result"})
+
+
+def check_record(raw: Any) -> Record:
+    """A record from an SDK, checked for shape and size; InvalidInput/LimitExceeded otherwise."""
+    if not isinstance(raw, dict):
+        raise InvalidInput("a record is an object with seq, ts, type, desc and value")
+    size = len(json.dumps(raw, default=str))
+    if size > config.MAX_RECORD_BYTES:
+        raise LimitExceeded(
+            f"a record is {size} bytes, over the limit of {config.MAX_RECORD_BYTES}"
+        )
+    kind, desc = raw.get("type"), raw.get("desc")
+    seq, ts = raw.get("seq"), raw.get("ts")
+    if kind not in RECORD_TYPES:
+        raise InvalidInput(f"a record's type is watch, condition or result, not {kind!r}")
+    if not isinstance(desc, str):
+        raise InvalidInput("a record's desc must be a string")
+    if not isinstance(seq, int) or isinstance(seq, bool) or not isinstance(ts, int | float):
+        raise InvalidInput("a record needs an integer seq and a numeric ts (seconds)")
+    return Record(seq=seq, ts=float(ts), type=kind, desc=desc, value=raw.get("value"))
+
+
+def add_records(launcher: Launcher, run_id: str, token: str, peer_pid: int | None, raw: Any) -> int:
+    """Accept records for a live run from a process of that run holding its token."""
+    live = launcher.live.get(run_id)
+    if live is None or not secrets.compare_digest(live.token, token):
+        raise PermissionDenied(f"no live run {run_id} with that token on this node")
+    if peer_pid is None or live.pgid is None or not _in_run(peer_pid, live.pgid):
+        raise PermissionDenied("records are accepted only from the run's own processes")
+    if not isinstance(raw, list):
+        raise InvalidInput("records must be a list")
+    records = [check_record(item) for item in raw]
+    if len(live.records) + len(records) > config.MAX_RECORDS_PER_RUN:
+        raise LimitExceeded(f"a run may make at most {config.MAX_RECORDS_PER_RUN} records")
+    live.records.extend(records)
+    return len(records)
+
+
+def _in_run(pid: int, pgid: int) -> bool:
+    try:
+        return bool(os.getpgid(pid) == pgid or os.getsid(pid) == pgid)
+    except ProcessLookupError:
+        return False

@@ -1,0 +1,106 @@
+"""One engine node: the state machine behind the replicated log, and its events.
+
+``apply`` runs on the Raft thread. It decodes the command, applies it under the
+state lock and hands the events to the event loop; readers on the loop take the
+same lock. Until the node is ready (journal replayed) events are not delivered:
+the engine reconciles with the state once instead of replaying old launches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from odin.cluster import commands
+from odin.cluster.raft import ReplicatedLog
+from odin.cluster.state import Event, StateMachine
+
+Listener = Callable[[Event], None]
+
+
+class EngineNode:
+    """The replicated state of this node and the way to change it."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        raft_addr: str,
+        partners: Sequence[str],
+        data_dir: Path,
+        secret: str,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.name = name
+        self.state = StateMachine()
+        self.lock = threading.RLock()
+        self.loop = loop
+        self.ready = False
+        self._listeners: list[Listener] = []
+        self._leader_listeners: list[Callable[[bool], None]] = []
+        self.log = ReplicatedLog(
+            self_addr=raft_addr,
+            partners=list(partners),
+            data_dir=data_dir,
+            secret=secret,
+            apply=self._apply,
+            snapshot=self._snapshot,
+            restore=self._restore,
+            on_leader_change=self._leader_changed,
+        )
+
+    # -- the Raft side (Raft thread) ---------------------------------------
+
+    def _apply(self, data: bytes) -> object:
+        command = commands.decode(data)
+        with self.lock:
+            result, events = self.state.apply(command)
+        if events and self.ready:
+            self.loop.call_soon_threadsafe(self._deliver, events)
+        return result
+
+    def _snapshot(self) -> bytes:
+        with self.lock:
+            return self.state.snapshot()
+
+    def _restore(self, blob: bytes) -> None:
+        with self.lock:
+            self.state.restore(blob)
+
+    def _leader_changed(self, leader: str | None) -> None:
+        is_me = leader == self.log.self_addr()
+        for listener in self._leader_listeners:
+            self.loop.call_soon_threadsafe(listener, is_me)
+
+    # -- the loop side -----------------------------------------------------
+
+    def on_event(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def on_leadership(self, listener: Callable[[bool], None]) -> None:
+        self._leader_listeners.append(listener)
+
+    def _deliver(self, events: list[Event]) -> None:
+        for event in events:
+            for listener in self._listeners:
+                listener(event)
+
+    async def propose(self, command: commands.Command, timeout: float = 5.0) -> Any:
+        return await self.log.propose_async(commands.encode(command), timeout=timeout)
+
+    def is_leader(self) -> bool:
+        return self.log.is_leader()
+
+    def start(self) -> None:
+        self.log.start()
+
+    async def wait_ready(self, timeout: float) -> bool:
+        ok = await asyncio.to_thread(self.log.wait_ready, timeout)
+        self.ready = ok
+        return ok
+
+    def stop(self) -> None:
+        self.log.stop()

@@ -1,0 +1,268 @@
+"""The engine's operations, as the API offers them: validate, then propose.
+
+Every method takes the ``Caller`` (identity from the kernel or a token, never
+from the request) and checks ownership before anything is proposed. Reads come
+from this node's replicated state and its local store; writes go through Raft.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from odin import config
+from odin.cluster import commands as c
+from odin.cluster.model import Job, LinkOn, Run, RunReason, run_id
+from odin.engine.identity import Caller
+from odin.engine.node import EngineNode
+from odin.engine.views import job_detail, job_summary, run_view
+from odin.errors import InvalidInput, LimitExceeded, NotFound, PermissionDenied
+from odin.jobs.ids import is_job_id
+from odin.jobs.spec import JobSpec, load_job_yaml
+from odin.store.sqlite import Store
+
+Builder = Callable[[Job], Any]
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    yaml: str
+    code: str
+
+
+class Service:
+    """Validate, authorise, propose; and answer reads from local state."""
+
+    def __init__(
+        self,
+        node: EngineNode,
+        store: Store,
+        *,
+        default_timezone: str,
+        prepare: Callable[[Job], Any] | None = None,
+    ) -> None:
+        self.node = node
+        self.store = store
+        self.default_timezone = default_timezone
+        self.prepare = prepare
+
+    # -- helpers -----------------------------------------------------------
+
+    def _owned(self, caller: Caller, job_id: str) -> Job:
+        if not is_job_id(job_id):
+            raise InvalidInput(f"{job_id!r} is not a job id (12 hexadecimal digits, see odin list)")
+        with self.node.lock:
+            job = self.node.state.jobs.get(job_id)
+        if job is None or not caller.may_see(job.owner_uid):
+            raise NotFound(f"no job with id {job_id}")
+        return job
+
+    def _links(self, job_id: str) -> dict[str, str]:
+        return {t: str(on) for t, on in self.node.state.links.get(job_id, {}).items()}
+
+    def _last_run(self, job_id: str) -> Run | None:
+        window = self.node.state.finished.get(job_id)
+        return self.node.state.runs.get(window[-1]) if window else None
+
+    # -- jobs --------------------------------------------------------------
+
+    def _job_from(self, caller: Caller, request: DeployRequest, now: float) -> Job:
+        if len(request.code.encode()) > config.MAX_CODE_BYTES:
+            raise LimitExceeded(
+                f"the job's code is over the limit of {config.MAX_CODE_BYTES} bytes"
+            )
+        spec: JobSpec = load_job_yaml(request.yaml, source="job YAML")
+        zone = spec.timezone or self.default_timezone
+        return Job(
+            id=spec.id,
+            owner_uid=caller.uid,
+            owner_gid=caller.gid,
+            owner=caller.user,
+            name=spec.name,
+            description=spec.description,
+            language=str(spec.language),
+            filename=spec.file.rsplit("/", 1)[-1],
+            schedule=spec.schedule,
+            timezone=zone,
+            code=request.code,
+            yaml=request.yaml,
+            code_sha=hashlib.sha256(request.code.encode()).hexdigest(),
+            timeout_s=spec.timeout,
+            retries=spec.retries,
+            overlap=str(spec.overlap),
+            catchup=str(spec.catchup),
+            env=dict(spec.env),
+            workdir=spec.workdir,
+            nodes=tuple(spec.nodes),
+            created_at=now,
+            updated_at=now,
+        )
+
+    async def deploy(self, caller: Caller, request: DeployRequest) -> dict[str, Any]:
+        now = time.time()
+        job = self._job_from(caller, request, now)
+        with self.node.lock:
+            existing = self.node.state.jobs.get(job.id)
+            count = sum(1 for j in self.node.state.jobs.values() if j.owner_uid == caller.uid)
+        if existing is not None and existing.owner_uid != caller.uid:
+            raise PermissionDenied(f"job id {job.id} belongs to another user; generate a new id")
+        if existing is None and count >= config.MAX_JOBS_PER_USER:
+            raise LimitExceeded(f"you have {count} jobs, the limit is {config.MAX_JOBS_PER_USER}")
+        if self.prepare is not None:
+            await self.prepare(job)
+        saved: Job = await self.node.propose(c.PutJob(job))
+        return {"job": self.describe_job(saved, now), "updated": existing is not None}
+
+    def list_jobs(self, caller: Caller) -> list[dict[str, Any]]:
+        now = time.time()
+        with self.node.lock:
+            jobs = [j for j in self.node.state.jobs.values() if caller.may_see(j.owner_uid)]
+            return [job_summary(j, self._links(j.id), self._last_run(j.id), now) for j in jobs]
+
+    def describe_job(self, job: Job, now: float) -> dict[str, Any]:
+        with self.node.lock:
+            return job_detail(job, self._links(job.id), self._last_run(job.id), now)
+
+    def describe(self, caller: Caller, job_id: str) -> dict[str, Any]:
+        return self.describe_job(self._owned(caller, job_id), time.time())
+
+    async def modify(
+        self,
+        caller: Caller,
+        job_id: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        schedule: str | None = None,
+        paused: bool | None = None,
+    ) -> dict[str, Any]:
+        job = self._owned(caller, job_id)
+        if name is None and description is None and schedule is None and paused is None:
+            raise InvalidInput(
+                "nothing to change: give a new name (-n), description (-d) or schedule (-s)"
+            )
+        spec = load_job_yaml(job.yaml, source="stored job YAML")
+        changed = spec.with_changes(name=name, description=description, schedule=schedule)
+        command = c.PatchJob(
+            job_id=job.id,
+            now=time.time(),
+            name=None if name is None else changed.name,
+            description=None if description is None else changed.description,
+            schedule=None if schedule is None else changed.schedule,
+            paused=paused,
+            yaml=changed.to_yaml(),
+        )
+        saved: Job = await self.node.propose(command)
+        return self.describe_job(saved, time.time())
+
+    async def remove(self, caller: Caller, job_id: str) -> dict[str, Any]:
+        job = self._owned(caller, job_id)
+        await self.node.propose(c.RemoveJob(job.id))
+        self.store.forget_job(job.id)
+        return {"removed": job.id, "name": job.name}
+
+    def recover(self, caller: Caller, job_id: str) -> dict[str, Any]:
+        job = self._owned(caller, job_id)
+        stem = job.filename.rsplit(".", 1)[0]
+        return {
+            "yaml_name": f"{stem}.yml",
+            "yaml": job.yaml,
+            "file": job.filename,
+            "code": job.code,
+        }
+
+    # -- links -------------------------------------------------------------
+
+    async def link(self, caller: Caller, source: str, target: str, on: str) -> dict[str, Any]:
+        self._owned(caller, source)
+        self._owned(caller, target)
+        try:
+            LinkOn(on)
+        except ValueError:
+            raise InvalidInput(f"--on takes success, failure or always, not {on!r}") from None
+        result: dict[str, Any] = await self.node.propose(c.AddLink(source, target, on))
+        return result
+
+    async def unlink(self, caller: Caller, source: str, target: str) -> dict[str, Any]:
+        self._owned(caller, source)
+        self._owned(caller, target)
+        result: dict[str, Any] = await self.node.propose(c.RemoveLink(source, target))
+        return result
+
+    # -- runs --------------------------------------------------------------
+
+    async def run_now(self, caller: Caller, job_id: str) -> dict[str, Any]:
+        job = self._owned(caller, job_id)
+        now = time.time()
+        run = Run(
+            id=run_id(job.id, round(now, 3)),
+            job_id=job.id,
+            owner_uid=job.owner_uid,
+            instant=round(now, 3),
+            reason=RunReason.MANUAL,
+            node=self.node.name,
+            planned_at=now,
+        )
+        await self.node.propose(c.PlanRuns(runs=(run,), ledger={}))
+        return {"run": run.id, "job": job.id}
+
+    def runs(self, caller: Caller, job_id: str, limit: int) -> list[dict[str, Any]]:
+        job = self._owned(caller, job_id)
+        with self.node.lock:
+            live = {r.id: r for r in self.node.state.runs_of(job.id)}
+        history = {r.id: r for r in self.store.runs(job.id, limit)}
+        merged = {**history, **live}
+        ordered = sorted(merged.values(), key=lambda r: (r.instant, r.id), reverse=True)
+        return [run_view(r) for r in ordered[:limit]]
+
+    def run(self, caller: Caller, run_id_: str) -> Run:
+        job_id = run_id_.split("@", 1)[0]
+        self._owned(caller, job_id)
+        with self.node.lock:
+            run = self.node.state.runs.get(run_id_)
+        run = run or self.store.run(run_id_)
+        if run is None:
+            raise NotFound(f"no run with id {run_id_}")
+        return run
+
+    def output(self, caller: Caller, run_id_: str) -> dict[str, Any]:
+        run = self.run(caller, run_id_)
+        stored = self.store.output(run.id)
+        if stored is None:
+            text, total, dropped = run.output_tail, run.output_bytes, run.dropped_bytes
+            return {
+                "run": run.id,
+                "output": text,
+                "bytes": total,
+                "dropped": dropped,
+                "tail_only": True,
+            }
+        data, total, dropped = stored
+        text = data.decode("utf-8", errors="replace")
+        return {
+            "run": run.id,
+            "output": text,
+            "bytes": total,
+            "dropped": dropped,
+            "tail_only": False,
+        }
+
+    def stats(self, caller: Caller, job_id: str, only_run: str | None) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for view in reversed(self.runs(caller, job_id, config.RUNS_KEPT_IN_STORE_PER_JOB)):
+            if only_run is not None and view["id"] != only_run:
+                continue
+            rows += [{"run": view["id"], **record} for record in view["records"]]
+        if (
+            only_run is not None
+            and not rows
+            and not any(
+                v["id"] == only_run
+                for v in self.runs(caller, job_id, config.RUNS_KEPT_IN_STORE_PER_JOB)
+            )
+        ):
+            raise NotFound(f"no run with id {only_run} for job {job_id}")
+        return rows

@@ -1,0 +1,118 @@
+"""The leader's scheduling loop: ask the planner what is due, commit it ahead of time.
+
+Only the leader runs it. Becoming leader rebuilds the planner from the ledger
+(catch-up per job policy); losing leadership stops the loop. Runs are proposed
+``PLAN_LOOKAHEAD_S`` before their instant so that consensus is off the launch
+path, in one ``PlanRuns`` command per batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from odin import config
+from odin.cluster import commands as c
+from odin.cluster.model import Job, Run, run_id
+from odin.cluster.state import Event, JobChanged, JobRemoved
+from odin.engine.node import EngineNode
+from odin.engine.planner import Due, Planner
+from odin.errors import OdinError
+
+log = logging.getLogger("odin.ticker")
+
+MAX_RUNS_PER_PROPOSAL = 2000
+
+NodePicker = Callable[[Job], str]
+
+
+class Ticker:
+    """Plans runs while this node leads."""
+
+    def __init__(self, node: EngineNode, pick_node: NodePicker) -> None:
+        self.node = node
+        self.pick_node = pick_node
+        self.planner = Planner()
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    def leadership(self, is_leader: bool) -> None:
+        if is_leader and self._task is None:
+            self._task = asyncio.ensure_future(self._run())
+        elif not is_leader and self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def handle(self, event: Event) -> None:
+        if self._task is None:
+            return
+        if isinstance(event, JobChanged):
+            self.planner.update(event.job, time.time())
+            self._wake.set()
+        elif isinstance(event, JobRemoved):
+            self.planner.remove(event.job.id)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        with self.node.lock:
+            jobs = list(self.node.state.jobs.values())
+            ledger = dict(self.node.state.ledger)
+        catchups = self.planner.reset(jobs, ledger, time.time())
+        await self._propose(catchups)
+        while True:
+            now = time.time()
+            await self._propose(self.planner.due(now + config.PLAN_LOOKAHEAD_S))
+            await self._sleep_until_next(now)
+
+    async def _sleep_until_next(self, now: float) -> None:
+        upcoming = self.planner.next_instant()
+        wait = config.TICK_INTERVAL_S
+        if upcoming is not None:
+            wait = min(wait, max(0.0, upcoming - config.PLAN_LOOKAHEAD_S - now))
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    async def _propose(self, due: list[Due]) -> None:
+        for start in range(0, len(due), MAX_RUNS_PER_PROPOSAL):
+            batch = due[start : start + MAX_RUNS_PER_PROPOSAL]
+            runs, ledger = self._runs(batch)
+            if not runs:
+                continue
+            try:
+                await self.node.propose(c.PlanRuns(runs=tuple(runs), ledger=ledger))
+            except OdinError as error:
+                log.warning("could not commit %d planned runs: %s", len(runs), error)
+
+    def _runs(self, due: list[Due]) -> tuple[list[Run], dict[str, float]]:
+        now = time.time()
+        runs: list[Run] = []
+        ledger: dict[str, float] = {}
+        with self.node.lock:
+            jobs = self.node.state.jobs
+            for item in due:
+                job = jobs.get(item.job_id)
+                if job is None:
+                    continue
+                ledger[job.id] = max(item.instant, ledger.get(job.id, item.instant))
+                runs.append(
+                    Run(
+                        id=run_id(job.id, item.instant),
+                        job_id=job.id,
+                        owner_uid=job.owner_uid,
+                        instant=item.instant,
+                        reason=item.reason,
+                        node=self.pick_node(job),
+                        planned_at=now,
+                    )
+                )
+        return runs, ledger

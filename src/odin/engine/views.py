@@ -1,0 +1,89 @@
+"""What the API returns: jobs and runs as plain JSON data, for one caller."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from odin.cluster.model import Job, Run
+from odin.engine.planner import schedule_for
+
+
+def iso(instant: float | None) -> str | None:
+    if instant is None:
+        return None
+    return dt.datetime.fromtimestamp(instant, dt.UTC).isoformat()
+
+
+def next_runs(job: Job, now: float, count: int) -> list[str]:
+    """The job's next ``count`` fire times after ``now`` (none when paused)."""
+    if job.paused:
+        return []
+    schedule = schedule_for(job.schedule, job.timezone)
+    moment = dt.datetime.fromtimestamp(now, dt.UTC)
+    found: list[str] = []
+    for _ in range(count):
+        following = schedule.next_after(moment)
+        if following is None:
+            break
+        found.append(following.isoformat())
+        moment = following
+    return found
+
+
+def job_summary(job: Job, links: dict[str, str], last: Run | None, now: float) -> dict[str, Any]:
+    upcoming = next_runs(job, now, 1)
+    return {
+        "id": job.id,
+        "name": job.name,
+        "description": job.description,
+        "language": job.language,
+        "schedule": job.schedule,
+        "schedule_text": schedule_for(job.schedule, job.timezone).describe(),
+        "timezone": job.timezone,
+        "owner": job.owner,
+        "owner_uid": job.owner_uid,
+        "links": links,
+        "next_run": upcoming[0] if upcoming else None,
+        "last_status": str(last.status) if last else None,
+        "last_run": last.id if last else None,
+        "paused": job.paused,
+    }
+
+
+def job_detail(job: Job, links: dict[str, str], last: Run | None, now: float) -> dict[str, Any]:
+    detail = job_summary(job, links, last, now)
+    detail.update(
+        {
+            "file": job.filename,
+            "owner_gid": job.owner_gid,
+            "timeout_s": job.timeout_s,
+            "retries": job.retries,
+            "overlap": job.overlap,
+            "catchup": job.catchup,
+            "env": dict(job.env),
+            "workdir": job.workdir,
+            "nodes": list(job.nodes),
+            "created_at": iso(job.created_at),
+            "updated_at": iso(job.updated_at),
+            "version": job.version,
+            "code_sha256": job.code_sha,
+            "next_runs": next_runs(job, now, 5),
+        }
+    )
+    return detail
+
+
+def run_view(run: Run) -> dict[str, Any]:
+    data = run.to_dict()
+    data.update(
+        {
+            "instant_iso": iso(run.instant),
+            "started_iso": iso(run.started_at),
+            "finished_iso": iso(run.finished_at),
+            "duration": run.duration,
+            "lag": run.lag,
+            "result_desc": run.result_desc,
+        }
+    )
+    return data

@@ -1,0 +1,149 @@
+"""Reaping the orphans of jobs, which the engine adopts as a child subreaper.
+
+A job that double-forks leaves a grandchild whose parent dies; with
+PR_SET_CHILD_SUBREAPER the kernel hands it to the engine instead of to init, so the
+engine can see it, kill it with its group and collect its exit status: no zombie is
+left behind.
+
+The hard part is not stealing anybody else's exit status: asyncio's child watcher
+(and any ``subprocess`` call in another thread) waits for specific pids, and a
+``waitpid(-1)`` here would take their status. So a zombie child is reaped only if
+
+- it is not in the engine's own process group (plain ``subprocess`` children are;
+  every job process is in a group of its own), and
+- it was already a zombie at the previous sweep (same pid, same start time): a
+  child somebody waits for is collected at once, so a zombie that stays one for a
+  whole sweep interval is nobody's.
+
+Sweeps are periodic rather than driven by SIGCHLD, because a SIGCHLD handler would
+replace the one some child watchers install.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import errno
+import logging
+import os
+from collections.abc import Iterator
+
+from odin import config
+
+_PR_SET_CHILD_SUBREAPER = 36
+_PR_GET_CHILD_SUBREAPER = 37
+_log = logging.getLogger(__name__)
+
+_ZombieKey = tuple[int, int]  # (pid, start time in clock ticks)
+
+
+def set_child_subreaper(enabled: bool = True) -> None:
+    """Make this process adopt its orphaned descendants (Linux ≥ 3.4)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_CHILD_SUBREAPER, int(enabled), 0, 0, 0) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(code)}")
+
+
+def is_child_subreaper() -> bool:
+    libc = ctypes.CDLL(None, use_errno=True)
+    flag = ctypes.c_int(0)
+    if libc.prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"prctl(PR_GET_CHILD_SUBREAPER): {os.strerror(code)}")
+    return flag.value != 0
+
+
+def _has_zombie_child() -> bool:
+    """Peek (without reaping) whether any child has exited."""
+    try:
+        return os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return False
+
+
+def _stat(pid: str) -> tuple[str, int, int, int] | None:
+    """(state, parent, process group, start time) of ``pid``, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            text = fh.read()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()
+    return fields[0], int(fields[1]), int(fields[2]), int(fields[19])
+
+
+def _zombie_children() -> Iterator[tuple[int, int, int]]:
+    """(pid, process group, start time) of every zombie child, from /proc.
+
+    /proc/PID/task/TID/children would be cheaper but needs CONFIG_PROC_CHILDREN; the
+    scan only happens when ``_has_zombie_child`` says there is something to find.
+    """
+    me = os.getpid()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        stat = _stat(name)
+        if stat is not None and stat[0] == "Z" and stat[1] == me:
+            yield int(name), stat[2], stat[3]
+
+
+class Reaper:
+    """Collects the exit status of orphaned job processes adopted by the engine."""
+
+    def __init__(self, interval_s: float = config.REAPER_INTERVAL_S) -> None:
+        self._interval_s = interval_s
+        self._seen: set[_ZombieKey] = set()
+        self._task: asyncio.Task[None] | None = None
+        self.reaped = 0
+
+    def start(self) -> None:
+        """Become a child subreaper and sweep every ``interval_s`` on the running loop."""
+        set_child_subreaper(True)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                self.sweep()
+            except Exception:  # the reaper must outlive any surprise in /proc
+                _log.exception("reaper sweep failed")
+            await asyncio.sleep(self._interval_s)
+
+    def sweep(self) -> int:
+        """Reap zombies seen at the previous sweep too; returns how many were reaped."""
+        if not _has_zombie_child():
+            self._seen.clear()
+            return 0
+        zombies = set(self._orphan_zombies())
+        count = sum(self._reap(pid) for pid, _ in zombies & self._seen)
+        self._seen = zombies - self._seen
+        self.reaped += count
+        return count
+
+    def _orphan_zombies(self) -> Iterator[_ZombieKey]:
+        own_group = os.getpgrp()
+        for pid, group, started in _zombie_children():
+            if group != own_group:
+                yield pid, started
+
+    @staticmethod
+    def _reap(pid: int) -> bool:
+        try:
+            reaped, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        except OSError as exc:
+            if exc.errno != errno.EINTR:
+                raise
+            return False
+        return reaped == pid

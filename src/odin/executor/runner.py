@@ -1,0 +1,276 @@
+"""Running one job process as its owner, from spawn to the last byte of output.
+
+What must hold for every run (DESIGN §4, invariant 2):
+
+- it runs as ``spec.uid``/``spec.gid`` with ``spec.groups``, never as root unless
+  ``spec.uid`` is 0; an engine that is not root runs jobs only as itself;
+- it sees exactly ``spec.env`` (nothing of the engine's environment) in ``spec.cwd``,
+  with stdin on /dev/null and stdout+stderr merged into one capped pipe;
+- the resource limits of ``odin.executor.limits`` are in force before its code runs;
+- it leads its own session and process group, and when it ends (exit, timeout or
+  kill) whatever is left of that group is killed: a run keeps no processes behind.
+  Processes that leave the group (``setsid``) escape this; they are reaped by
+  ``odin.executor.reaper`` when they exit, but only a cgroup could kill them.
+
+Signalling a group by the leader's pid after the leader was reaped is safe while any
+member lives (Linux keeps a pid reserved while it names a group); once the group is
+empty the pid could in principle be reused, so the group is only signalled after
+checking it is non-empty, and never long after the run ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from enum import Enum
+from typing import Any
+
+from odin import config
+from odin.errors import Conflict, ExecutionError
+from odin.executor.capture import OutputCapture
+from odin.executor.limits import prlimit_prefix
+from odin.executor.spec import LaunchSpec, RunOutcome
+
+OnStart = Callable[[int, float], None]
+OnOutput = Callable[[bytes], None]
+
+_log = logging.getLogger(__name__)
+
+
+class _Ending(Enum):
+    EXITED = "exited"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+
+
+class _RunProtocol(asyncio.SubprocessProtocol):
+    """Feeds output straight into the capture, so no stream buffer can grow.
+
+    Chunks that arrive before the run is announced (``on_start``) are held back and
+    replayed to ``on_output`` afterwards, so a listener always sees the start first.
+    """
+
+    def __init__(self, capture: OutputCapture) -> None:
+        self._capture = capture
+        self._on_output: OnOutput | None = None
+        self._early: list[bytes] | None = []
+        self.exited = asyncio.Event()
+        self.output_closed = asyncio.Event()
+
+    def forward_to(self, on_output: OnOutput | None) -> None:
+        early, self._early = self._early or [], None
+        self._on_output = on_output
+        for chunk in early:
+            self._forward(chunk)
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        self._capture.feed(data)
+        if self._early is not None:
+            self._early.append(data)
+        else:
+            self._forward(data)
+
+    def _forward(self, chunk: bytes) -> None:
+        if self._on_output is None:
+            return
+        try:
+            self._on_output(chunk)
+        except Exception:  # a listener's failure must not break the run
+            _log.exception("on_output callback failed")
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        self.output_closed.set()
+
+    def process_exited(self) -> None:
+        self.exited.set()
+
+
+async def execute(
+    spec: LaunchSpec,
+    *,
+    on_start: OnStart | None = None,
+    on_output: OnOutput | None = None,
+    cancel: asyncio.Event | None = None,
+) -> RunOutcome:
+    """Run ``spec`` to its end and say how it ended.
+
+    ``on_start(pid, started_at)`` is called once the process exists; ``on_output``
+    gets every chunk as it arrives. Setting ``cancel`` kills the run like a timeout
+    (SIGTERM, grace, SIGKILL). Raises ``ExecutionError`` if the process cannot start.
+    """
+    capture = OutputCapture(spec.max_output_bytes)
+    transport, proto = await _spawn(spec, capture)
+    started_at = time.time()
+    pid = transport.get_pid()
+    try:
+        if on_start is not None:
+            on_start(pid, started_at)
+        proto.forward_to(on_output)
+        ending = await _wait_for_end(proto.exited, spec.timeout_s, cancel)
+        if ending is not _Ending.EXITED:
+            await _terminate_group(pid, spec.grace_s, proto.exited)
+        await proto.exited.wait()
+        _signal_group(pid, signal.SIGKILL)
+        await _drain(proto.output_closed)
+    finally:
+        if not proto.exited.is_set():
+            _signal_group(pid, signal.SIGKILL)
+        transport.close()
+    return _outcome(spec, pid, started_at, transport.get_returncode(), ending, capture)
+
+
+def _popen_args(spec: LaunchSpec) -> tuple[tuple[str, ...], dict[str, Any]]:
+    if not spec.argv or not os.path.isabs(spec.argv[0]):
+        raise ExecutionError(f"run {spec.run_id}: the command must be an absolute path")
+    kwargs: dict[str, Any] = {
+        "stdin": subprocess.DEVNULL,
+        "stdout": subprocess.PIPE,
+        "stderr": subprocess.STDOUT,
+        "env": dict(spec.env),
+        "cwd": spec.cwd,
+        "start_new_session": True,
+        **_identity(spec),
+    }
+    return (*prlimit_prefix(), *spec.argv), kwargs
+
+
+def _identity(spec: LaunchSpec) -> dict[str, Any]:
+    """Popen arguments that switch to the job's owner (root engine) or check it is us."""
+    if os.geteuid() == 0:
+        return {"user": spec.uid, "group": spec.gid, "extra_groups": list(spec.groups)}
+    if spec.uid != os.geteuid():
+        raise ExecutionError(
+            f"run {spec.run_id}: an engine not running as root can only run its own "
+            f"jobs (uid {os.geteuid()}), not uid {spec.uid}"
+        )
+    return {}
+
+
+async def _spawn(
+    spec: LaunchSpec, capture: OutputCapture
+) -> tuple[asyncio.SubprocessTransport, _RunProtocol]:
+    argv, kwargs = _popen_args(spec)
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.subprocess_exec(lambda: _RunProtocol(capture), *argv, **kwargs)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ExecutionError(f"run {spec.run_id}: cannot start {spec.argv[0]}: {reason}") from exc
+
+
+async def _wait_for_end(
+    exited: asyncio.Event, timeout_s: float | None, cancel: asyncio.Event | None
+) -> _Ending:
+    waits = {asyncio.ensure_future(exited.wait())}
+    cancelled = asyncio.ensure_future(cancel.wait()) if cancel is not None else None
+    if cancelled is not None:
+        waits.add(cancelled)
+    try:
+        await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waits:
+            waiter.cancel()
+    if exited.is_set():
+        return _Ending.EXITED
+    return _Ending.CANCELLED if cancel is not None and cancel.is_set() else _Ending.TIMED_OUT
+
+
+async def _terminate_group(pgid: int, grace_s: float, exited: asyncio.Event) -> None:
+    """SIGTERM the group; SIGKILL whatever is still there after ``grace_s``."""
+    _signal_group(pgid, signal.SIGTERM)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace_s
+    while loop.time() < deadline and not (exited.is_set() and not _group_alive(pgid)):
+        await asyncio.sleep(config.GROUP_POLL_S)
+    _signal_group(pgid, signal.SIGKILL)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    """Signal the process group if it still has members; a gone group is fine."""
+    if not _group_alive(pgid):
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+
+
+async def _drain(output_closed: asyncio.Event) -> None:
+    """Wait for the pipe's last writer; one that escaped the group is cut off."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(output_closed.wait(), config.OUTPUT_DRAIN_S)
+
+
+def _outcome(
+    spec: LaunchSpec,
+    pid: int,
+    started_at: float,
+    returncode: int | None,
+    ending: _Ending,
+    capture: OutputCapture,
+) -> RunOutcome:
+    code = returncode if returncode is not None else -signal.SIGKILL
+    return RunOutcome(
+        exit_code=code if code >= 0 else None,
+        signal=-code if code < 0 else None,
+        timed_out=ending is _Ending.TIMED_OUT,
+        cancelled=ending is _Ending.CANCELLED,
+        started_at=started_at,
+        finished_at=time.time(),
+        pid=pid,
+        output=capture.result(),
+        output_bytes=capture.total_bytes,
+        dropped_bytes=capture.dropped_bytes,
+    )
+
+
+class Runner:
+    """Runs many jobs at once and can kill any of them by run id.
+
+    A run id is registered for exactly as long as its process may be alive; a second
+    ``run`` with a live id is refused (one launch per run id).
+    """
+
+    def __init__(self) -> None:
+        self._cancels: dict[str, asyncio.Event] = {}
+
+    async def run(
+        self,
+        spec: LaunchSpec,
+        *,
+        on_start: OnStart | None = None,
+        on_output: OnOutput | None = None,
+    ) -> RunOutcome:
+        if spec.run_id in self._cancels:
+            raise Conflict(f"run {spec.run_id} is already running")
+        cancel = self._cancels[spec.run_id] = asyncio.Event()
+        try:
+            return await execute(spec, on_start=on_start, on_output=on_output, cancel=cancel)
+        finally:
+            del self._cancels[spec.run_id]
+
+    def kill(self, run_id: str) -> bool:
+        """Ask a running run to die (SIGTERM, grace, SIGKILL); False if not running."""
+        cancel = self._cancels.get(run_id)
+        if cancel is None:
+            return False
+        cancel.set()
+        return True
+
+    def running(self) -> frozenset[str]:
+        """The run ids whose processes may still be alive."""
+        return frozenset(self._cancels)

@@ -1,0 +1,358 @@
+"""The job file: a YAML document in the original Odin's shape, and ``JobSpec``.
+
+```yaml
+provider: {name: odin, version: 1.0.0}
+job:
+  id: a37b187f5930          # required: 12 lowercase hex digits
+  name: amzn_stocks         # required, one line
+  description: check stocks # optional
+  language: python          # required: python | go | node (and aliases)
+  file: amzn_stocks.py      # required, relative to the YAML's folder
+  schedule: every hour      # required: plain English (odin.schedule)
+  timezone, timeout, retries, overlap, catchup, env, workdir, nodes  # optional
+```
+
+``load_job_yaml`` is the one gate: whatever it is given, it returns a valid
+``JobSpec`` or raises ``JobFileError`` naming the field (``job.schedule``) and
+the line. Text fields are taken as written (``name: 123`` is the name "123"),
+so YAML's implicit typing cannot change what a user meant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import yaml
+
+from odin.errors import JobFileError
+from odin.jobs import fields as f
+from odin.jobs._text import show
+from odin.jobs.durations import format_duration
+from odin.jobs.fields import Catchup, Overlap, Problem
+from odin.jobs.language import Language
+from odin.jobs.yamlsafe import compose_document, line_of, located
+
+__all__ = ["Catchup", "JobSpec", "Language", "Overlap", "load_job_yaml"]
+
+PROVIDER_NAME = "odin"
+PROVIDER_VERSION = "1.0.0"
+
+_TAG = "tag:yaml.org,2002:"
+_NULL = _TAG + "null"
+_INT = _TAG + "int"
+_TEXT_TAGS = frozenset(_TAG + kind for kind in ("str", "null", "bool", "int", "float", "timestamp"))
+_PROVIDER_FIELDS = ("name", "version")
+_REQUIRED = ("id", "name", "language", "file", "schedule")
+_JOB_FIELDS = (
+    *_REQUIRED,
+    *(
+        "description",
+        "timezone",
+        "timeout",
+        "retries",
+        "overlap",
+        "catchup",
+        "env",
+        "workdir",
+        "nodes",
+    ),
+)
+_DUMP_WIDTH = 1 << 16  # never fold long lines when writing YAML
+
+T = TypeVar("T")
+_Entries = dict[str, tuple[yaml.Node, yaml.Node]]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A valid job file. Build it with ``load_job_yaml``; other code may trust it.
+
+    ``timezone`` None means the engine host's zone; ``timeout`` is seconds;
+    ``workdir`` None means the owner's home; ``nodes`` empty means any node.
+    """
+
+    id: str
+    name: str
+    language: Language
+    file: str
+    schedule: str
+    description: str = ""
+    timezone: str | None = None
+    timeout: float | None = None
+    retries: int = 0
+    overlap: Overlap = Overlap.SKIP
+    catchup: Catchup = Catchup.LATEST
+    env: Mapping[str, str] = field(default_factory=dict, hash=False)
+    workdir: str | None = None
+    nodes: tuple[str, ...] = ()
+    provider_version: str = PROVIDER_VERSION
+
+    def with_changes(
+        self,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        schedule: str | None = None,
+    ) -> JobSpec:
+        """A copy with the fields ``odin modify`` may change, each checked as on load."""
+        changes: dict[str, Any] = {}
+        if name is not None:
+            changes["name"] = _checked("name", f.check_name, name)
+        if description is not None:
+            changes["description"] = _checked("description", f.check_description, description)
+        if schedule is not None:
+            changes["schedule"] = _checked(
+                "schedule", lambda text: f.check_schedule(text, self.timezone), schedule
+            )
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values (enums as strings, env as a dict, nodes as a list)."""
+        values = dataclasses.asdict(self)
+        values.update(
+            language=self.language.value,
+            overlap=self.overlap.value,
+            catchup=self.catchup.value,
+            env=dict(self.env),
+            nodes=list(self.nodes),
+        )
+        return values
+
+    def to_yaml(self) -> str:
+        """The job file for this spec; ``load_job_yaml(spec.to_yaml()) == spec``."""
+        document = {
+            "provider": {"name": PROVIDER_NAME, "version": self.provider_version},
+            "job": self._job_fields(),
+        }
+        return _dump(document)
+
+    def _job_fields(self) -> dict[str, Any]:
+        job: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "language": self.language.value,
+            "file": self.file,
+            "schedule": self.schedule,
+        }
+        optional: dict[str, Any] = {
+            "timezone": self.timezone,
+            "timeout": None if self.timeout is None else format_duration(self.timeout),
+            "retries": self.retries or None,
+            "overlap": None if self.overlap is Overlap.SKIP else self.overlap.value,
+            "catchup": None if self.catchup is Catchup.LATEST else self.catchup.value,
+            "env": dict(self.env) or None,
+            "workdir": self.workdir,
+            "nodes": list(self.nodes) or None,
+        }
+        job.update({key: value for key, value in optional.items() if value is not None})
+        return job
+
+
+def _dump(document: dict[str, Any]) -> str:
+    """Readable YAML, or all-ASCII escapes where PyYAML would garble a character.
+
+    PyYAML's emitter mangles some line-break characters (such as U+0085) in
+    quoted scalars when writing Unicode as is; the escaped form is exact.
+    """
+    readable = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=_DUMP_WIDTH)
+    if yaml.safe_load(readable) == document:
+        return readable
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=False, width=_DUMP_WIDTH)
+
+
+def load_job_yaml(text: str | bytes, *, source: str = "<job>") -> JobSpec:
+    """Parse and check a job file; raises only ``JobFileError``."""
+    root = compose_document(text, source)
+    try:
+        return _spec(root)
+    except _At as at:
+        line = line_of(at.node) if at.node is not None else None
+        raise located(source, at.detail, field=at.field, line=line) from None
+
+
+class _At(Exception):
+    """A problem pinned to a field and the node it was found at."""
+
+    def __init__(self, detail: str, field: str | None, node: yaml.Node | None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+        self.node = node
+
+
+def _checked(name: str, check: Callable[[str], T], value: str) -> T:
+    try:
+        return check(value)
+    except Problem as problem:
+        raise JobFileError(f"job.{name}: {problem.detail}", field=f"job.{name}") from None
+
+
+def _spec(root: yaml.Node | None) -> JobSpec:
+    if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == _NULL):
+        raise _At("the file is empty: expected provider: and job:", None, None)
+    top = _section(root, "", ("provider", "job"), ("provider", "job"), None)
+    version = _provider(*top["provider"])
+    return _job(*top["job"], version)
+
+
+def _provider(key: yaml.Node, node: yaml.Node) -> str:
+    entries = _section(node, "provider", _PROVIDER_FIELDS, _PROVIDER_FIELDS, key)
+    name = _read(entries, "provider.name", lambda n: (_text(n) or "").strip())
+    if name.lower() != PROVIDER_NAME:
+        raise _At(f"must be {PROVIDER_NAME}, not {show(name)}", "provider.name", entries["name"][1])
+    version = _read(entries, "provider.version", lambda n: (_text(n) or "").strip())
+    if not version:
+        raise _At("is empty: write 1.0.0", "provider.version", entries["version"][1])
+    return version
+
+
+def _job(key: yaml.Node, node: yaml.Node, version: str) -> JobSpec:
+    entries = _section(node, "job", _JOB_FIELDS, _REQUIRED, key)
+    language = _read(entries, "job.language", lambda n: f.check_language(_text(n)))
+    timezone = _read(entries, "job.timezone", lambda n: f.check_timezone(_text(n)), None)
+    return JobSpec(
+        id=_read(entries, "job.id", lambda n: f.check_id(_text(n))),
+        name=_read(entries, "job.name", lambda n: f.check_name(_text(n))),
+        language=language,
+        file=_read(entries, "job.file", lambda n: f.check_file(_text(n), language)),
+        schedule=_read(entries, "job.schedule", lambda n: f.check_schedule(_text(n), timezone)),
+        description=_read(entries, "job.description", lambda n: f.check_description(_text(n)), ""),
+        timezone=timezone,
+        timeout=_read(entries, "job.timeout", lambda n: f.check_timeout(_text(n)), None),
+        retries=_read(entries, "job.retries", lambda n: f.check_retries(_integer(n)), 0),
+        overlap=_read(entries, "job.overlap", lambda n: f.check_overlap(_text(n)), Overlap.SKIP),
+        catchup=_read(entries, "job.catchup", lambda n: f.check_catchup(_text(n)), Catchup.LATEST),
+        env=_read(entries, "job.env", _env, {}),
+        workdir=_read(entries, "job.workdir", lambda n: f.check_workdir(_text(n)), None),
+        nodes=_read(entries, "job.nodes", _nodes, ()),
+        provider_version=version,
+    )
+
+
+_MISSING: Any = object()
+
+
+def _read(
+    entries: _Entries, path: str, convert: Callable[[yaml.Node], T], default: T = _MISSING
+) -> T:
+    """Convert the value at ``path`` (absent → ``default``), pinning problems to it."""
+    pair = entries.get(path.rsplit(".", 1)[-1])
+    if pair is None:
+        return default
+    try:
+        return convert(pair[1])
+    except Problem as problem:
+        raise _At(problem.detail, path, pair[1]) from None
+
+
+def _section(
+    node: yaml.Node,
+    path: str,
+    allowed: tuple[str, ...],
+    required: tuple[str, ...],
+    key: yaml.Node | None,
+) -> _Entries:
+    """The fields of a mapping, refusing duplicates, unknown and missing fields."""
+    where = path or None
+    if not isinstance(node, yaml.MappingNode):
+        expected = "a mapping with provider: and job:" if not path else "a mapping of fields"
+        raise _At(f"expected {expected}, found {_kind(node)}", where, node)
+    entries = _entries(node, path)
+    for name, (name_node, _) in entries.items():
+        if name not in allowed:
+            raise _At(_unknown(name, allowed), _dotted(path, name), name_node)
+    for name in required:
+        if name not in entries:
+            raise _At(_missing(name), _dotted(path, name), key or node)
+    return entries
+
+
+def _entries(node: yaml.MappingNode, path: str) -> _Entries:
+    entries: _Entries = {}
+    for key, value in node.value:
+        if not isinstance(key, yaml.ScalarNode):
+            raise _At(f"a field name must be plain text, not {_kind(key)}", path or None, key)
+        name = key.value
+        if name in entries:
+            first = line_of(entries[name][0])
+            raise _At(f"appears twice (first on line {first})", _dotted(path, name), key)
+        entries[name] = (key, value)
+    return entries
+
+
+def _dotted(path: str, name: str) -> str:
+    shown = name if name.isidentifier() and len(name) <= 40 else show(name)
+    return f"{path}.{shown}" if path else shown
+
+
+def _unknown(name: str, allowed: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(name.lower()[:40], allowed, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else f" (expected one of: {', '.join(allowed)})"
+    return "unknown field" + hint
+
+
+def _missing(name: str) -> str:
+    if name == "schedule":
+        return f"missing: add it, e.g. schedule: {f.SCHEDULE_EXAMPLE}"
+    return "missing: this field is required"
+
+
+def _kind(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    return f"the value {show(node.value)}"
+
+
+def _text(node: yaml.Node) -> str | None:
+    """A scalar exactly as written (``None`` for an empty or null value)."""
+    if not isinstance(node, yaml.ScalarNode):
+        raise Problem(f"expected text, found {_kind(node)}")
+    if node.tag not in _TEXT_TAGS:
+        raise Problem(f"the tag {show(node.tag)} is not allowed here")
+    if node.tag == _NULL:
+        return None
+    value: str = node.value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Problem("contains an invalid character (an unpaired surrogate)") from None
+    return value
+
+
+def _integer(node: yaml.Node) -> int:
+    if not isinstance(node, yaml.ScalarNode) or node.tag != _INT:
+        raise Problem(f"expected a whole number, found {_kind(node)}")
+    try:
+        value = yaml.constructor.SafeConstructor().construct_yaml_int(node)
+    except ValueError:
+        raise Problem(f"{show(node.value)} is not a usable number") from None
+    assert isinstance(value, int)
+    return value
+
+
+def _env(node: yaml.Node) -> dict[str, str]:
+    if not isinstance(node, yaml.MappingNode):
+        raise Problem(f"expected a mapping of NAME: value, found {_kind(node)}")
+    env: dict[str, str] = {}
+    for name, (key, value) in _entries(node, "job.env").items():
+        try:
+            env[f.check_env_name(name)] = _text(value) or ""
+        except Problem as problem:
+            raise _At(problem.detail, _dotted("job.env", name), key) from None
+    return f.check_env(env)
+
+
+def _nodes(node: yaml.Node) -> tuple[str, ...]:
+    if isinstance(node, yaml.ScalarNode):
+        text = _text(node)
+        return f.check_nodes([text.strip()] if text and text.strip() else [])
+    if not isinstance(node, yaml.SequenceNode):
+        raise Problem(f"expected a list of node names, found {_kind(node)}")
+    return f.check_nodes([(_text(item) or "").strip() for item in node.value])
