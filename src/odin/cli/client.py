@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from odin import config, paths
-from odin.errors import ERROR_TYPES, OdinError, Unavailable
+from odin.errors import ERROR_TYPES, NotAMember, OdinError, Unavailable
 
 TIMEOUT_S = 120.0
 
@@ -70,9 +70,9 @@ class EngineClient:
     def _connection(self) -> UnixHTTPConnection:
         return UnixHTTPConnection(str(self.path), self.timeout)
 
-    def _unreachable(self, error: OSError) -> Unavailable:
+    def _unreachable(self, error: OSError) -> OdinError:
         if isinstance(error, PermissionError):
-            return Unavailable(
+            return NotAMember(
                 f"permission denied on {self.path}: only root and members of group "
                 f"'{config.ODIN_GROUP}' may use Odin (sudo usermod -aG {config.ODIN_GROUP} $USER, "
                 "then log in again)"

@@ -80,6 +80,10 @@ class ListMachine:
             self._items = list(loaded["items"])
             self.restores += 1
 
+    def items(self) -> list[str]:
+        with self._lock:
+            return list(self._items)
+
     def view(self) -> dict[str, object]:
         with self._lock:
             return {"items": list(self._items), "applied": self.applied, "restores": self.restores}

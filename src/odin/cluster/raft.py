@@ -78,6 +78,8 @@ class RaftTuning:
     leader_stepdown_s: float = config.RAFT_LEADER_STEPDOWN_S
     compaction_entries: int = config.RAFT_COMPACTION_ENTRIES
     compaction_s: float = config.RAFT_COMPACTION_S
+    bind_retries: int = config.RAFT_BIND_RETRIES
+    bind_retry_s: float = config.RAFT_BIND_RETRY_S
 
 
 @dataclasses.dataclass(frozen=True)
@@ -377,8 +379,8 @@ class ReplicatedLog:
             serializer=self._save_dump,
             deserializer=self._load_dump,
             bindAddress=self._self_addr,
-            maxBindRetries=config.RAFT_BIND_RETRIES,
-            bindRetryTime=config.RAFT_BIND_RETRY_S,
+            maxBindRetries=t.bind_retries,
+            bindRetryTime=t.bind_retry_s,
             appendEntriesPeriod=t.heartbeat_s,
             raftMinTimeout=t.election_min_s,
             raftMaxTimeout=t.election_max_s,

@@ -4,8 +4,11 @@ The build runs through the same executor as a job (owner's uid/gid/groups, fresh
 environment, resource limits, a timeout, capped output): the Go toolchain executes
 code paths chosen by the source (``//go:generate`` is not run, but cgo and module
 resolution are), so it must never run as root for somebody else. It is offline
-(``GOPROXY=off``, ``CGO_ENABLED=0``): the only importable modules are the standard
-library and, when given, the Odin SDK through a ``replace`` onto a local directory.
+(``GOPROXY=off``, cgo off unless ``config.GO_BUILD_CGO_ENABLED``): the only importable
+modules are the standard library and, when given, the Odin SDK through a ``replace``
+onto a local directory. No ``-trimpath``: it changes every package's build id, so the
+distribution's precompiled standard library is not reused (measured: 14.8 s instead
+of 0.34 s for a first "hello" build with an empty cache).
 
 Everything lives under ``cache_dir/<uid>/``, owned by that user: ``go/<key>/`` holds
 the generated ``go.mod``, the source as ``main.go`` and the binary ``job``; ``gocache``
@@ -35,7 +38,7 @@ BINARY_NAME = "job"
 _SOURCE_NAME = "main.go"
 _GO_DIRECTIVE = "1.18"
 # Build as the user, then rename into place, so a concurrent build never exposes half a file.
-_BUILD_SCRIPT = 'set -e; "$1" build -trimpath -o "$2" .; mv -f "$2" "$3"'
+_BUILD_SCRIPT = 'set -e; "$1" build -o "$2" .; mv -f "$2" "$3"'
 
 
 def go_path() -> str:
@@ -135,7 +138,7 @@ def _build_env(home: Path) -> dict[str, str]:
         "GO111MODULE": "on",
         "GOTOOLCHAIN": "local",
         "GOTELEMETRY": "off",
-        "CGO_ENABLED": "0",
+        "CGO_ENABLED": "1" if config.GO_BUILD_CGO_ENABLED else "0",
     }
 
 
