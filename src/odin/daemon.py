@@ -78,8 +78,9 @@ def _prepare_dirs(data_dir: Path) -> None:
     os.chmod(data_dir, 0o755)
     for private in ("raft",):
         (data_dir / private).mkdir(mode=0o700, exist_ok=True)
-    for public in ("code", "builds"):
-        (data_dir / public).mkdir(mode=0o755, exist_ok=True)
+    for shared in ("code", "builds"):
+        (data_dir / shared).mkdir(exist_ok=True)
+        os.chmod(data_dir / shared, 0o711)
     sdk = data_dir / "sdk"
     if sdk.exists():
         shutil.rmtree(sdk)

@@ -63,6 +63,9 @@ _JOB_FIELDS = (
 )
 _DUMP_WIDTH = 1 << 16  # never fold long lines when writing YAML
 
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
 T = TypeVar("T")
 _Entries = dict[str, tuple[yaml.Node, yaml.Node]]
 
@@ -159,10 +162,18 @@ def _dump(document: dict[str, Any]) -> str:
     PyYAML's emitter mangles some line-break characters (such as U+0085) in
     quoted scalars when writing Unicode as is; the escaped form is exact.
     """
-    readable = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=_DUMP_WIDTH)
-    if yaml.safe_load(readable) == document:
+    readable = _emit(document, allow_unicode=True)
+    if yaml.load(readable, Loader=_Loader) == document:
         return readable
-    return yaml.safe_dump(document, sort_keys=False, allow_unicode=False, width=_DUMP_WIDTH)
+    return _emit(document, allow_unicode=False)
+
+
+def _emit(document: dict[str, Any], *, allow_unicode: bool) -> str:
+    text = yaml.dump(
+        document, Dumper=_Dumper, sort_keys=False, allow_unicode=allow_unicode, width=_DUMP_WIDTH
+    )
+    assert isinstance(text, str)
+    return text
 
 
 def load_job_yaml(text: str | bytes, *, source: str = "<job>") -> JobSpec:

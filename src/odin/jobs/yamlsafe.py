@@ -78,12 +78,13 @@ def _check_events(text: str, source: str) -> None:
     """Refuse anchors, aliases and deep nesting before anything is built."""
     depth = 0
     for event in yaml.parse(text, Loader=_Loader):
-        line = _line(event.start_mark)
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            line = _line(event.start_mark)
             raise located(source, "anchors and aliases (& and *) are not allowed", line=line)
         if isinstance(event, _OPENERS):
             depth += 1
             if depth > config.MAX_YAML_DEPTH:
+                line = _line(event.start_mark)
                 raise located(source, "the file is nested too deeply", line=line)
         elif isinstance(event, _CLOSERS):
             depth -= 1

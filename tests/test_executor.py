@@ -1,0 +1,436 @@
+"""The executor with real processes and real users: identity, limits, output, timeouts, reaping."""
+
+from __future__ import annotations
+
+import asyncio
+import grp
+import json
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from odin import config
+from odin.errors import Conflict, ExecutionError
+from odin.executor.capture import OutputCapture
+from odin.executor.interpreters import command_for, job_env
+from odin.executor.reaper import Reaper, is_child_subreaper, set_child_subreaper
+from odin.executor.runner import Runner, execute
+from odin.executor.spec import LaunchSpec, RunOutcome
+
+ROOT = os.geteuid() == 0
+needs_root = pytest.mark.skipif(not ROOT, reason="needs root to run jobs as other users")
+PY = "/usr/bin/python3"
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts" / "test-users.sh"
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met before the deadline")
+        time.sleep(0.01)
+
+
+def gone(pid: int) -> bool:
+    """True once ``pid`` is neither running nor a zombie."""
+    return not os.path.exists(f"/proc/{pid}")
+
+
+def is_zombie(pid: int) -> bool:
+    return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] == "Z"
+
+
+@pytest.fixture(scope="module")
+def alice() -> pwd.struct_passwd:
+    if not ROOT:
+        pytest.skip("needs root")
+    try:
+        return pwd.getpwnam("odin-alice")
+    except KeyError:
+        subprocess.run(["bash", str(SCRIPTS)], check=True)
+        return pwd.getpwnam("odin-alice")
+
+
+@pytest.fixture
+def workdir(alice: pwd.struct_passwd) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="odin-exec-"))
+    os.chown(path, alice.pw_uid, alice.pw_gid)
+    path.chmod(0o700)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def reaper() -> Iterator[Reaper]:
+    """A fast reaper; the test process itself becomes the subreaper, like the engine."""
+    set_child_subreaper(True)
+    yield Reaper(interval_s=0.02)
+    set_child_subreaper(False)
+
+
+def spec_for(user: pwd.struct_passwd, workdir: Path, code: str, **overrides: object) -> LaunchSpec:
+    env = job_env(
+        user=user.pw_name,
+        home=user.pw_dir,
+        uid=user.pw_uid,
+        extra={"GREETING": "hi"},
+        odin_vars={"ODIN_RUN_ID": "job@1"},
+        sdk_python_path=None,
+        sdk_node_path=None,
+    )
+    fields: dict[str, object] = {
+        "run_id": "job@1",
+        "argv": (PY, "-c", code),
+        "uid": user.pw_uid,
+        "gid": user.pw_gid,
+        "groups": tuple(os.getgrouplist(user.pw_name, user.pw_gid)),
+        "env": env,
+        "cwd": str(workdir),
+        "timeout_s": 20.0,
+    }
+    fields.update(overrides)
+    return LaunchSpec(**fields)  # type: ignore[arg-type]
+
+
+def run(
+    spec: LaunchSpec,
+    reaper: Reaper | None = None,
+    *,
+    settled: Callable[[RunOutcome], bool] | None = None,
+    **kwargs: object,
+) -> RunOutcome:
+    """Execute ``spec``; with a reaper, keep reaping until ``settled(outcome)`` holds."""
+
+    async def body() -> RunOutcome:
+        if reaper is not None:
+            reaper.start()
+        try:
+            outcome = await execute(spec, **kwargs)  # type: ignore[arg-type]
+            await wait_for(lambda: settled is None or settled(outcome))
+            return outcome
+        finally:
+            if reaper is not None:
+                await reaper.stop()
+
+    return asyncio.run(body())
+
+
+async def wait_for(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(poll(), timeout_s)
+
+
+IDENTITY = """
+import json, os
+print(json.dumps({"uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(),
+    "egid": os.getegid(), "groups": sorted(os.getgroups()), "cwd": os.getcwd(),
+    "env": dict(os.environ), "pgid": os.getpgrp(), "sid": os.getsid(0)}))
+"""
+
+
+@needs_root
+def test_runs_as_the_owner_with_a_fresh_env_in_its_cwd(
+    alice: pwd.struct_passwd, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ODIN_ENGINE_SECRET", "leak")
+    outcome = run(spec_for(alice, workdir, IDENTITY))
+    seen = json.loads(outcome.output)
+    odin_gid = grp.getgrnam(config.ODIN_GROUP).gr_gid
+    assert outcome.ok and outcome.exit_code == 0 and outcome.signal is None
+    assert (seen["uid"], seen["euid"]) == (alice.pw_uid, alice.pw_uid)
+    assert (seen["gid"], seen["egid"]) == (alice.pw_gid, alice.pw_gid)
+    assert odin_gid in seen["groups"]
+    assert seen["groups"] == sorted(set(os.getgrouplist(alice.pw_name, alice.pw_gid)))
+    assert seen["cwd"] == str(workdir)
+    assert seen["pgid"] == seen["sid"] == outcome.pid
+    assert seen["env"] == {
+        "PATH": config.JOB_PATH,
+        "LANG": "C.UTF-8",
+        "HOME": alice.pw_dir,
+        "USER": alice.pw_name,
+        "LOGNAME": alice.pw_name,
+        "GREETING": "hi",
+        "ODIN_RUN_ID": "job@1",
+        "ODIN_UID": str(alice.pw_uid),
+    }
+
+
+@needs_root
+def test_resource_limits_are_in_force_inside_the_job(
+    alice: pwd.struct_passwd, workdir: Path
+) -> None:
+    outcome = run(spec_for(alice, workdir, "print(open('/proc/self/limits').read())"))
+    limits = {
+        line[:26].strip(): line[26:].split()[:2] for line in outcome.output.decode().splitlines()
+    }
+    assert limits["Max open files"] == [str(config.RLIMIT_NOFILE)] * 2
+    assert limits["Max processes"] == [str(config.RLIMIT_NPROC)] * 2
+    assert limits["Max address space"] == [str(config.RLIMIT_AS_BYTES)] * 2
+    assert limits["Max core file size"] == [str(config.RLIMIT_CORE)] * 2
+
+
+@needs_root
+def test_exit_codes_and_signals_are_reported(alice: pwd.struct_passwd, workdir: Path) -> None:
+    failed = run(spec_for(alice, workdir, "import sys; sys.exit(3)"))
+    assert (failed.exit_code, failed.signal, failed.ok, failed.timed_out) == (3, None, False, False)
+    code = "import os, signal; os.kill(os.getpid(), signal.SIGUSR1)"
+    killed = run(spec_for(alice, workdir, code))
+    assert (killed.exit_code, killed.signal) == (None, signal.SIGUSR1)
+
+
+@needs_root
+def test_a_command_that_cannot_start_is_an_execution_error(
+    alice: pwd.struct_passwd, workdir: Path
+) -> None:
+    with pytest.raises(ExecutionError, match="absolute path"):
+        run(spec_for(alice, workdir, "", argv=("python3", "-c", "pass")))
+    with pytest.raises(ExecutionError, match="cannot start"):
+        run(spec_for(alice, workdir, "", cwd="/nonexistent/dir"))
+    missing = run(spec_for(alice, workdir, "", argv=("/nonexistent/python",)))
+    assert missing.exit_code == 127 and b"/nonexistent/python" in missing.output
+
+
+@needs_root
+def test_start_is_announced_before_any_output(alice: pwd.struct_passwd, workdir: Path) -> None:
+    events: list[object] = []
+    code = "import sys\nfor i in range(50): print(i, flush=True)"
+    outcome = run(
+        spec_for(alice, workdir, code),
+        on_start=lambda pid, at: events.append(("start", pid, at)),
+        on_output=events.append,
+    )
+    assert events[0] == ("start", outcome.pid, outcome.started_at)
+    assert b"".join(e for e in events[1:] if isinstance(e, bytes)) == outcome.output
+    assert outcome.output.split() == [str(i).encode() for i in range(50)]
+
+
+SPAWN_STUBBORN_FAMILY = """
+import os, signal, subprocess, sys, time
+child = '''
+import os, signal, subprocess, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+subprocess.Popen([sys.executable, "-c", "import os, time; print('ready', os.getpid(), flush=True); time.sleep(60)"])
+print('ready', os.getpid(), flush=True)
+time.sleep(60)
+'''
+subprocess.Popen([sys.executable, "-c", child])
+print('ready', os.getpid(), flush=True)
+time.sleep(60)
+"""
+
+
+def ready_pids(output: bytes) -> list[int]:
+    return [
+        int(line.split()[1]) for line in output.decode().splitlines() if line.startswith("ready")
+    ]
+
+
+@needs_root
+def test_a_timed_out_job_is_killed_with_all_its_children(
+    alice: pwd.struct_passwd, workdir: Path, reaper: Reaper
+) -> None:
+    seen = bytearray()
+    spec = spec_for(alice, workdir, SPAWN_STUBBORN_FAMILY, timeout_s=1.5, grace_s=0.5)
+    settled = lambda _: all(gone(pid) for pid in ready_pids(bytes(seen)))  # noqa: E731
+    outcome = run(spec, reaper, settled=settled, on_output=seen.extend)
+    pids = ready_pids(bytes(seen))
+    assert len(pids) == 3, seen  # leader, a child ignoring SIGTERM, a grandchild
+    assert outcome.timed_out and outcome.signal == signal.SIGTERM and outcome.exit_code is None
+    assert 1.5 <= outcome.duration_s < 1.5 + 0.5 + 1.5
+
+
+@needs_root
+def test_a_killed_run_stops_and_says_so(alice: pwd.struct_passwd, workdir: Path) -> None:
+    runner = Runner()
+    spec = spec_for(alice, workdir, "import time; time.sleep(60)", grace_s=0.5)
+
+    async def body() -> RunOutcome:
+        started = asyncio.Event()
+        task = asyncio.create_task(runner.run(spec, on_start=lambda pid, at: started.set()))
+        await asyncio.wait_for(started.wait(), 5)
+        with pytest.raises(Conflict):
+            await runner.run(spec)
+        assert runner.running() == {spec.run_id}
+        assert runner.kill(spec.run_id)
+        outcome = await asyncio.wait_for(task, 5)
+        assert not runner.kill(spec.run_id) and not runner.running()
+        return outcome
+
+    outcome = asyncio.run(body())
+    assert outcome.cancelled and not outcome.timed_out and outcome.signal == signal.SIGTERM
+
+
+DOUBLE_FORK = """
+import os, time
+if os.fork() == 0:
+    if os.fork() == 0:
+        print('ready', os.getpid(), flush=True)
+        time.sleep(60)
+    os._exit(0)
+os.wait()
+"""
+
+
+@needs_root
+def test_a_job_that_double_forks_leaves_no_survivor_and_no_zombie(
+    alice: pwd.struct_passwd, workdir: Path, reaper: Reaper
+) -> None:
+    settled = lambda o: all(gone(pid) for pid in ready_pids(o.output))  # noqa: E731
+    outcome = run(spec_for(alice, workdir, DOUBLE_FORK), reaper, settled=settled)
+    assert len(ready_pids(outcome.output)) == 1  # and it is gone: settled
+    assert outcome.ok and not outcome.timed_out
+    assert outcome.duration_s < config.OUTPUT_DRAIN_S  # the leftover did not hold the run open
+
+
+ESCAPE = """
+import os, time
+if os.fork() == 0:
+    os.setsid()
+    print('ready', os.getpid(), flush=True)
+    time.sleep(60)
+"""
+
+
+@needs_root
+def test_a_process_that_leaves_the_group_cannot_hold_the_run_open(
+    alice: pwd.struct_passwd, workdir: Path, reaper: Reaper
+) -> None:
+    """The known limit without cgroups: a setsid() escapee survives, but the run still ends."""
+    seen = bytearray()
+    outcome = run(spec_for(alice, workdir, ESCAPE), on_output=seen.extend)
+    [escapee] = ready_pids(bytes(seen))
+    try:
+        assert outcome.ok
+        assert config.OUTPUT_DRAIN_S <= outcome.duration_s < config.OUTPUT_DRAIN_S + 1.5
+    finally:
+        os.kill(escapee, signal.SIGKILL)
+    asyncio.run(reap_until_gone(reaper, escapee))
+
+
+async def reap_until_gone(reaper: Reaper, pid: int) -> None:
+    reaper.start()
+    try:
+        await wait_for(lambda: gone(pid))
+    finally:
+        await reaper.stop()
+
+
+def test_the_reaper_collects_an_orphan_that_exits_later(reaper: Reaper) -> None:
+    """The grandchild outlives its parent, is adopted by us and exits on its own."""
+    code = (
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        "    print(os.getpid(), flush=True); time.sleep(0.3); os._exit(0)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, start_new_session=True, check=True
+    )
+    orphan = int(done.stdout)
+    asyncio.run(reap_until_gone(reaper, orphan))
+    assert is_child_subreaper() and reaper.reaped >= 1
+
+
+def test_the_reaper_leaves_children_that_others_wait_for(reaper: Reaper) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "raise SystemExit(5)"])
+    wait_until(lambda: is_zombie(child.pid))
+    reaper.sweep()
+    reaper.sweep()  # a zombie in our own process group is never taken
+    assert child.wait() == 5
+    # In a group of its own it is left alone for a whole interval: its waiter has time.
+    other = subprocess.Popen([sys.executable, "-c", "raise SystemExit(6)"], start_new_session=True)
+    wait_until(lambda: is_zombie(other.pid))
+    assert reaper.sweep() == 0
+    assert other.wait() == 6
+
+    async def many() -> list[int | None]:
+        reaper.start()
+        try:
+            procs = [
+                await asyncio.create_subprocess_exec(
+                    "/bin/sh", "-c", f"exit {n}", start_new_session=True
+                )
+                for n in range(1, 21)
+            ]
+            return [await p.wait() for p in procs]
+        finally:
+            await reaper.stop()
+
+    assert asyncio.run(many()) == list(range(1, 21))
+
+
+FLOOD = """
+import sys
+out = sys.stdout.buffer
+out.write(b'HEAD')
+block = b'x' * 65536
+for _ in range(800):
+    out.write(block)
+out.write(b'TAIL')
+"""
+
+
+@needs_root
+def test_an_output_flood_is_capped_with_head_and_tail_kept(
+    alice: pwd.struct_passwd, workdir: Path
+) -> None:
+    total = 8 + 800 * 65536
+    chunks = [0]
+    tracemalloc.start()
+    try:
+        outcome = run(spec_for(alice, workdir, FLOOD), on_output=lambda c: chunks.append(len(c)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    cap = config.MAX_OUTPUT_BYTES
+    marker = f"\n[odin: {total - cap} bytes dropped]\n".encode()
+    assert outcome.ok and outcome.output_bytes == total == sum(chunks)
+    assert outcome.dropped_bytes == total - cap
+    assert outcome.output.startswith(b"HEADxxx") and outcome.output.endswith(b"xxxTAIL")
+    assert (
+        outcome.output == b"HEAD" + b"x" * (cap // 2 - 4) + marker + b"x" * (cap // 2 - 4) + b"TAIL"
+    )
+    assert peak < 8 * config.MIB, f"peak Python memory {peak} bytes"
+
+
+@given(st.lists(st.binary(max_size=40), max_size=20), st.integers(min_value=0, max_value=64))
+def test_capture_keeps_exactly_the_head_and_the_tail(chunks: list[bytes], cap: int) -> None:
+    capture = OutputCapture(cap)
+    for chunk in chunks:
+        capture.feed(chunk)
+    data = b"".join(chunks)
+    head_cap, tail_cap = cap - cap // 2, cap // 2
+    assert capture.total_bytes == len(data)
+    if len(data) <= cap:
+        assert capture.result() == data and capture.dropped_bytes == 0
+    else:
+        dropped = len(data) - cap
+        tail = data[len(data) - tail_cap :]
+        marker = f"\n[odin: {dropped} bytes dropped]\n".encode()
+        assert capture.result() == data[:head_cap] + marker + tail
+        assert capture.dropped_bytes == dropped
+
+
+@needs_root
+def test_interpreter_table_runs_python_and_node_as_the_user(
+    alice: pwd.struct_passwd, workdir: Path
+) -> None:
+    script = workdir / "job.js"
+    script.write_text("console.log(process.getuid(), process.env.HOME)\n")
+    os.chown(script, alice.pw_uid, alice.pw_gid)
+    outcome = run(spec_for(alice, workdir, "", argv=command_for("node", str(script))))
+    assert outcome.output.decode().split() == [str(alice.pw_uid), alice.pw_dir]
