@@ -33,6 +33,7 @@ MAX_JOBS_PER_USER: Final = 100_000
 # Runs.
 MAX_OUTPUT_BYTES: Final = 1 * MIB  # captured per run: head and tail kept
 OUTPUT_TAIL_BYTES: Final = 4 * KIB  # replicated with the run summary
+LIVE_OUTPUT_KEPT_BYTES: Final = 64 * KIB  # a live run's latest output, replayed to a new follower
 DEFAULT_TIMEOUT_GRACE_S: Final = 5.0
 MAX_RETRIES: Final = 10
 RETRY_BACKOFF_BASE_S: Final = 1.0
@@ -94,3 +95,14 @@ MIN_DURATION_S: Final = 0.001  # shortest accepted duration; keeps formatted dur
 # CGO_ENABLED for Go builds. Measured cold (new user cache) for a net/http job: 17.9 s with
 # cgo off (std's net is recompiled), 1.5 s with cgo on (Debian's precompiled std; needs gcc).
 GO_BUILD_CGO_ENABLED: Final = False
+
+# Dashboard (odin.dashboard).
+DASHBOARD_LINK_TTL_S: Final = 60.0  # a one-time login link from `odin dashboard` is valid this long
+DASHBOARD_MAX_PENDING_LINKS: Final = 1000  # unredeemed links kept; the oldest are dropped first
+DASHBOARD_SESSION_TTL_S: Final = 12 * 3600.0  # a session ends this long after its login
+DASHBOARD_MAX_SESSIONS: Final = 10_000  # stored sessions; expired ones are purged first
+DASHBOARD_POLL_S: Final = 1.0  # how often a page's event stream looks for changes
+DASHBOARD_RUNS_SHOWN: Final = 50  # runs in a job page's table and charts
+DASHBOARD_SUCCESS_WINDOW: Final = 20  # runs behind the jobs page's success rate
+DASHBOARD_LIVE_QUEUE: Final = 1024  # output chunks buffered for one live viewer
+DASHBOARD_MAX_OUTPUT_SHOWN: Final = 1 * MIB  # output bytes rendered on a run page

@@ -186,11 +186,14 @@ async def _follow(launcher: Launcher, run_id: str) -> AsyncIterator[bytes]:
 
     def watcher(_: str, chunk: bytes | None) -> None:
         if queue.full():
-            return
+            queue.get_nowait()  # a slow reader loses the oldest chunk, never the end
         queue.put_nowait(chunk)
 
+    backlog = bytes(live.recent)
     live.watchers.append(watcher)
     try:
+        if backlog:
+            yield backlog
         while (chunk := await queue.get()) is not None:
             yield chunk
     finally:

@@ -48,6 +48,7 @@ class LiveRun:
     pgid: int | None = None
     records: list[Record] = field(default_factory=list)
     watchers: list[Watcher] = field(default_factory=list)
+    recent: bytearray = field(default_factory=bytearray)
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,9 @@ class Launcher:
         self._spawn(self._propose_quietly(command))
 
     def _output(self, live: LiveRun, chunk: bytes) -> None:
+        live.recent += chunk
+        if len(live.recent) > config.LIVE_OUTPUT_KEPT_BYTES:
+            del live.recent[: len(live.recent) - config.LIVE_OUTPUT_KEPT_BYTES]
         for watcher in list(live.watchers):
             watcher(live.run.id, chunk)
 
