@@ -28,7 +28,6 @@ from odin.errors import ScheduleError
 from odin.schedule import words
 from odin.schedule.days import DaySpec, EveryDay, EveryNDays, MonthDays, Weekdays, YearDates
 from odin.schedule.rules import CalendarRule, IntervalRule, Rule, Window, describe_period
-from odin.schedule.wall import format_minute
 
 _CHUNK = re.compile(r",|[^\s,]+")
 _TIME = re.compile(r"(\d{1,2})(?::(\d{2}))?(am|pm|a\.m\.|p\.m\.)?", re.ASCII)
@@ -144,7 +143,8 @@ class Parser:
             return word == "last" or bool(_ORDINAL.fullmatch(word))
         if kind == "date":
             return word in words.MONTHS or bool(_ORDINAL.fullmatch(word))
-        return self._is_time(ahead)
+        bare_hour = len(word) <= 2 and word.isdigit() and self.word(ahead + 1) not in words.UNITS
+        return bare_hour or self._is_time(ahead)
 
     def _is_time(self, ahead: int) -> bool:
         word = self.word(ahead)
@@ -354,7 +354,3 @@ class Parser:
         elif hour > 23 or minute > 59:
             self.invalid(token, f'"{token.text}" is not a time of day', "00:00 to 23:59")
         return hour * 60 + minute
-
-
-def describe_times(times: tuple[int, ...]) -> str:
-    return words.join_list([format_minute(m) for m in times])

@@ -1,0 +1,122 @@
+"""Schedules: next fire time for 100,000 mixed schedules.
+
+Each schedule is parsed once; the figure is the time for 100k ``next_after``
+calls over a mix of forms and zones (goal: under 2 s). Per-form figures show
+the cost of one call next to plain cronsim computing the same cron form.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from cronsim import CronSim
+
+from bench.common import Figure
+from odin.schedule import Schedule, parse
+
+FULL_CALLS = 100_000
+QUICK_CALLS = 10_000
+PER_FORM_CALLS = 2_000
+START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+MIX = [
+    "every minute",
+    "every hour",
+    "every 10 seconds",
+    "every 15 minutes",
+    "everyday at 21:15",
+    "every day at 02:30 in America/New_York",
+    "every Wednesday at 14:00",
+    "every Monday and Friday at 10:00 in Europe/Dublin",
+    "every weekday at 9am and 5pm",
+    "every 23rd at 13:05",
+    "every last day of the month at 18:00",
+    "every January 4th at 13:15",
+    "every Monday at 09:30 and every Friday at 17:00",
+    "every 15 minutes between 09:00 and 17:00 in Europe/Dublin",
+    "every 3 days at 10:00",
+    "cron: */5 * * * *",
+]
+PER_FORM = [
+    "every 15 minutes",
+    "everyday at 21:15",
+    "every Monday and Friday at 10:00 in Europe/Dublin",
+    "every 23rd at 13:05",
+    "every January 4th at 13:15",
+]
+
+
+def _instants(count: int) -> list[datetime]:
+    """Start instants spread over two years, so that no cache or branch is always warm."""
+    step = timedelta(seconds=631)  # ~2 years over 100k calls, never on a round minute
+    return [START + step * i for i in range(count)]
+
+
+def _seconds(calls: Callable[[], None]) -> float:
+    began = time.perf_counter()
+    calls()
+    return time.perf_counter() - began
+
+
+def mixed(count: int) -> float:
+    schedules = [parse(text) for text in MIX]
+    instants = _instants(count)
+
+    def run() -> None:
+        for i, t in enumerate(instants):
+            schedules[i % len(schedules)].next_after(t)
+
+    return _seconds(run)
+
+
+def per_call_us(schedule: Schedule, count: int) -> float:
+    instants = _instants(count)
+
+    def run() -> None:
+        for t in instants:
+            schedule.next_after(t)
+
+    return _seconds(run) / count * 1e6
+
+
+def cronsim_per_call_us(schedule: Schedule, count: int) -> float:
+    """Plain cronsim on the same schedule's cron lines (the earliest line wins)."""
+    lines = schedule.cron() or []
+    zone = schedule.zone
+    instants = _instants(count)
+
+    def run() -> None:
+        for t in instants:
+            local = t.astimezone(zone)
+            min(next(CronSim(line, local)) for line in lines)
+
+    return _seconds(run) / count * 1e6
+
+
+def run(quick: bool) -> list[Figure]:
+    calls = QUICK_CALLS if quick else FULL_CALLS
+    elapsed = mixed(calls)
+    scale = FULL_CALLS / calls
+    figures = [
+        Figure(
+            f"{FULL_CALLS:,} next_after, {len(MIX)} mixed forms",
+            elapsed * scale,
+            "s",
+            goal="< 2 s",
+            note=f"measured on {calls:,} calls" + (", scaled" if quick else ""),
+        )
+    ]
+    per_form = PER_FORM_CALLS // (5 if quick else 1)
+    for text in PER_FORM:
+        schedule = parse(text)
+        ours = per_call_us(schedule, per_form)
+        theirs = cronsim_per_call_us(schedule, per_form)
+        figures.append(Figure(f'next_after "{text}"', ours, "µs", note=f"cronsim: {theirs:.1f} µs"))
+    return figures
+
+
+if __name__ == "__main__":
+    for figure in run(quick=False):
+        print(figure.row())
