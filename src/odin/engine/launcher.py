@@ -283,14 +283,16 @@ def _status_of(outcome: RunOutcome, records: list[Record]) -> tuple[RunStatus, s
 
 
 RECORD_TYPES = frozenset({"watch", "condition", "result"})
+RECORD_SLACK_BYTES = 256
+"""SDKs format timestamps a little differently; the bound they enforce is exact, ours has slack."""
 
 
 def check_record(raw: Any) -> Record:
     """A record from an SDK, checked for shape and size; InvalidInput/LimitExceeded otherwise."""
     if not isinstance(raw, dict):
         raise InvalidInput("a record is an object with seq, ts, type, desc and value")
-    size = len(json.dumps(raw, default=str))
-    if size > config.MAX_RECORD_BYTES:
+    size = len(json.dumps(raw, default=str, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > config.MAX_RECORD_BYTES + RECORD_SLACK_BYTES:
         raise LimitExceeded(
             f"a record is {size} bytes, over the limit of {config.MAX_RECORD_BYTES}"
         )
@@ -315,9 +317,11 @@ def add_records(launcher: Launcher, run_id: str, token: str, peer_pid: int | Non
     if not isinstance(raw, list):
         raise InvalidInput("records must be a list")
     records = [check_record(item) for item in raw]
-    if len(live.records) + len(records) > config.MAX_RECORDS_PER_RUN:
+    seen = {(r.seq, r.ts, r.type, r.desc) for r in live.records}
+    fresh = [r for r in records if (r.seq, r.ts, r.type, r.desc) not in seen]
+    if len(live.records) + len(fresh) > config.MAX_RECORDS_PER_RUN:
         raise LimitExceeded(f"a run may make at most {config.MAX_RECORDS_PER_RUN} records")
-    live.records.extend(records)
+    live.records.extend(fresh)
     return len(records)
 
 
