@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from odin.cluster.model import SCHEMA_VERSION, Job, Record, Run, RunStatus
+from odin.cluster.model import SCHEMA_VERSION, Job, NodeInfo, Record, Run, RunStatus
 from odin.errors import InvalidInput
 
 
@@ -82,17 +82,51 @@ class FinishRun:
     records: tuple[Record, ...] = ()
 
 
-Command = PutJob | PatchJob | RemoveJob | AddLink | RemoveLink | PlanRuns | StartRun | FinishRun
+@dataclasses.dataclass(frozen=True)
+class AddNode:
+    node: NodeInfo
+
+
+@dataclasses.dataclass(frozen=True)
+class RemoveNode:
+    name: str
+
+
+Command = (
+    PutJob
+    | PatchJob
+    | RemoveJob
+    | AddLink
+    | RemoveLink
+    | PlanRuns
+    | StartRun
+    | FinishRun
+    | AddNode
+    | RemoveNode
+)
 
 _TYPES: dict[str, type[Any]] = {
     cls.__name__: cls
-    for cls in (PutJob, PatchJob, RemoveJob, AddLink, RemoveLink, PlanRuns, StartRun, FinishRun)
+    for cls in (
+        PutJob,
+        PatchJob,
+        RemoveJob,
+        AddLink,
+        RemoveLink,
+        PlanRuns,
+        StartRun,
+        FinishRun,
+        AddNode,
+        RemoveNode,
+    )
 }
 
 
 def _body(command: Command) -> dict[str, Any]:
     if isinstance(command, PutJob):
         return {"job": command.job.to_dict()}
+    if isinstance(command, AddNode):
+        return {"node": command.node.to_dict()}
     if isinstance(command, PlanRuns):
         return {"runs": [r.to_dict() for r in command.runs], "ledger": dict(command.ledger)}
     if isinstance(command, FinishRun):
@@ -117,6 +151,8 @@ def decode(data: bytes) -> Command:
         raise InvalidInput(f"not an Odin command: {error}") from error
     if cls is PutJob:
         return PutJob(Job.from_dict(body["job"]))
+    if cls is AddNode:
+        return AddNode(NodeInfo.from_dict(body["node"]))
     if cls is PlanRuns:
         runs = tuple(Run.from_dict(r) for r in body["runs"])
         return PlanRuns(runs=runs, ledger=dict(body["ledger"]))

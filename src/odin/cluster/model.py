@@ -174,6 +174,23 @@ class Run:
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class NodeInfo:
+    """A cluster member: its name and the addresses it serves."""
+
+    name: str
+    http: str
+    raft: str
+    added_at: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        return _from_dict(cls, data)
+
+
 def instant_label(instant: float) -> str:
     """The UTC time of an instant as used in run ids (milliseconds only when needed)."""
     moment = dt.datetime.fromtimestamp(instant, dt.UTC)

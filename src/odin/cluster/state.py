@@ -17,7 +17,16 @@ from typing import Any
 
 from odin import config
 from odin.cluster import commands as c
-from odin.cluster.model import SCHEMA_VERSION, Job, LinkOn, Run, RunReason, RunStatus, run_id
+from odin.cluster.model import (
+    SCHEMA_VERSION,
+    Job,
+    LinkOn,
+    NodeInfo,
+    Run,
+    RunReason,
+    RunStatus,
+    run_id,
+)
 from odin.errors import Conflict, InvalidInput, NotFound
 
 
@@ -46,7 +55,12 @@ class JobRemoved:
     job: Job
 
 
-Event = RunPlanned | RunStarted | RunFinished | JobChanged | JobRemoved
+@dataclasses.dataclass(frozen=True)
+class NodesChanged:
+    nodes: tuple[NodeInfo, ...]
+
+
+Event = RunPlanned | RunStarted | RunFinished | JobChanged | JobRemoved | NodesChanged
 
 
 def retry_delay(attempt: int) -> float:
@@ -63,6 +77,7 @@ class StateMachine:
         self.ledger: dict[str, float] = {}
         self.runs: dict[str, Run] = {}
         self.finished: dict[str, deque[str]] = {}
+        self.nodes: dict[str, NodeInfo] = {}
         self.applied = 0
         self._handlers: dict[type[Any], Callable[[Any], tuple[Any, list[Event]]]] = {
             c.PutJob: self._put_job,
@@ -73,6 +88,8 @@ class StateMachine:
             c.PlanRuns: self._plan_runs,
             c.StartRun: self._start_run,
             c.FinishRun: self._finish_run,
+            c.AddNode: self._add_node,
+            c.RemoveNode: self._remove_node,
         }
 
     # -- dispatch ---------------------------------------------------------
@@ -121,8 +138,10 @@ class StateMachine:
         job = self._job(cmd.job_id)
         del self.jobs[job.id]
         self.links.pop(job.id, None)
-        for targets in self.links.values():
-            targets.pop(job.id, None)
+        for source in list(self.links):
+            self.links[source].pop(job.id, None)
+            if not self.links[source]:
+                del self.links[source]
         self.ledger.pop(job.id, None)
         for rid in self.finished.pop(job.id, deque()):
             self.runs.pop(rid, None)
@@ -235,7 +254,7 @@ class StateMachine:
             owner_uid=job.owner_uid,
             instant=at,
             reason=RunReason.RETRY,
-            node=run.node,
+            node=self.retry_node(run),
             planned_at=run.finished_at,
             attempt=run.attempt + 1,
             trigger=run.id,
@@ -263,6 +282,32 @@ class StateMachine:
             )
         return follow
 
+    # -- membership -------------------------------------------------------
+
+    def _add_node(self, cmd: c.AddNode) -> tuple[Any, list[Event]]:
+        new = cmd.node
+        for node in self.nodes.values():
+            if node.name != new.name and (node.raft == new.raft or node.http == new.http):
+                raise Conflict(f"node {node.name} already uses {new.raft} or {new.http}")
+        self.nodes[new.name] = new
+        return new.to_dict(), [NodesChanged(tuple(self.nodes.values()))]
+
+    def _remove_node(self, cmd: c.RemoveNode) -> tuple[Any, list[Event]]:
+        if cmd.name not in self.nodes:
+            raise NotFound(f"no node named {cmd.name}")
+        removed = self.nodes.pop(cmd.name)
+        return removed.to_dict(), [NodesChanged(tuple(self.nodes.values()))]
+
+    def node_by_raft(self, raft: str) -> NodeInfo | None:
+        return next((n for n in self.nodes.values() if n.raft == raft), None)
+
+    def retry_node(self, run: Run) -> str:
+        """Where a retry runs: the same node, unless the run was lost there."""
+        if run.status is not RunStatus.LOST:
+            return run.node
+        others = sorted(name for name in self.nodes if name != run.node)
+        return others[run.attempt % len(others)] if others else run.node
+
     # -- reading ----------------------------------------------------------
 
     def runs_of(self, job_id: str) -> Iterator[Run]:
@@ -281,6 +326,7 @@ class StateMachine:
             "ledger": self.ledger,
             "runs": [r.to_dict() for r in self.runs.values()],
             "finished": {j: list(ids) for j, ids in self.finished.items()},
+            "nodes": [n.to_dict() for n in self.nodes.values()],
             "applied": self.applied,
         }
         return json.dumps(data, separators=(",", ":")).encode()
@@ -292,4 +338,5 @@ class StateMachine:
         self.ledger = {k: float(v) for k, v in data["ledger"].items()}
         self.runs = {r["id"]: Run.from_dict(r) for r in data["runs"]}
         self.finished = {j: deque(ids) for j, ids in data["finished"].items()}
+        self.nodes = {n["name"]: NodeInfo.from_dict(n) for n in data.get("nodes", [])}
         self.applied = int(data["applied"])

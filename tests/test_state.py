@@ -1,0 +1,203 @@
+"""The replicated state machine and the planner: pure logic, no I/O."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from odin.cluster import commands as c
+from odin.cluster.model import Job, NodeInfo, Run, RunReason, RunStatus, run_id
+from odin.cluster.state import JobRemoved, RunFinished, RunPlanned, StateMachine, retry_delay
+from odin.engine.planner import Planner
+from odin.errors import Conflict, NotFound
+
+T0 = 1_800_000_000.0  # a fixed instant, divisible by 2 and 10
+
+
+def job(job_id: str = "aaaaaaaaaaaa", **changes: object) -> Job:
+    base = Job(
+        id=job_id,
+        owner_uid=1000,
+        owner_gid=1000,
+        owner="alice",
+        name="n",
+        description="",
+        language="python",
+        filename="n.py",
+        schedule="every 10 seconds",
+        timezone="UTC",
+        code="print(1)",
+        yaml="",
+        code_sha="x",
+        created_at=T0,
+        updated_at=T0,
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def plan(sm: StateMachine, j: Job, instant: float, node: str = "n1") -> Run:
+    run = Run(
+        id=run_id(j.id, instant),
+        job_id=j.id,
+        owner_uid=j.owner_uid,
+        instant=instant,
+        reason=RunReason.SCHEDULE,
+        node=node,
+        planned_at=instant - 1,
+    )
+    sm.apply(c.PlanRuns(runs=(run,), ledger={j.id: instant}))
+    return run
+
+
+def finish(sm: StateMachine, run: Run, status: RunStatus, at: float) -> list[object]:
+    _, events = sm.apply(c.FinishRun(run_id=run.id, status=status, finished_at=at))
+    return list(events)
+
+
+def test_put_job_creates_then_updates_and_guards_the_owner() -> None:
+    sm = StateMachine()
+    sm.apply(c.PutJob(job()))
+    saved, _ = sm.apply(c.PutJob(job(name="renamed", created_at=T0 + 50)))
+    assert saved.version == 2 and saved.created_at == T0 and saved.name == "renamed"
+    with pytest.raises(Conflict):
+        sm.apply(c.PutJob(job(owner_uid=1001)))
+    assert sm.jobs["aaaaaaaaaaaa"].owner_uid == 1000
+
+
+def test_plan_runs_is_idempotent_and_the_ledger_only_moves_forward() -> None:
+    sm = StateMachine()
+    j = job()
+    sm.apply(c.PutJob(j))
+    run = plan(sm, j, T0 + 10)
+    ids, events = sm.apply(c.PlanRuns(runs=(run,), ledger={j.id: T0}))
+    assert ids == [] and events == []
+    assert sm.ledger[j.id] == T0 + 10
+
+
+def test_links_fire_by_outcome_and_retries_back_off() -> None:
+    sm = StateMachine()
+    a, b, f = job("aaaaaaaaaaaa", retries=1), job("bbbbbbbbbbbb"), job("ffffffffffff")
+    for item in (a, b, f):
+        sm.apply(c.PutJob(item))
+    sm.apply(c.AddLink(a.id, b.id, "success"))
+    sm.apply(c.AddLink(a.id, f.id, "failure"))
+    first = plan(sm, a, T0)
+    events = finish(sm, first, RunStatus.FAILED, T0 + 1)
+    planned = [e.run for e in events if isinstance(e, RunPlanned)]
+    # A failure with a retry left plans the retry only: links wait for the final attempt.
+    assert [(r.job_id, r.reason, r.attempt) for r in planned] == [(a.id, RunReason.RETRY, 1)]
+    assert planned[0].instant == T0 + 1 + retry_delay(0)
+    events = finish(sm, planned[0], RunStatus.SUCCEEDED, T0 + 5)
+    linked = [e.run for e in events if isinstance(e, RunPlanned)]
+    assert [(r.job_id, r.reason, r.trigger) for r in linked] == [
+        (b.id, RunReason.LINK, planned[0].id)
+    ]
+    assert any(isinstance(e, RunFinished) for e in events)
+
+
+def test_a_finished_run_cannot_finish_twice() -> None:
+    sm = StateMachine()
+    j = job()
+    sm.apply(c.PutJob(j))
+    run = plan(sm, j, T0)
+    assert finish(sm, run, RunStatus.SUCCEEDED, T0 + 1)
+    assert finish(sm, run, RunStatus.FAILED, T0 + 2) == []
+    assert sm.runs[run.id].status is RunStatus.SUCCEEDED
+
+
+def test_a_lost_run_is_retried_on_another_node() -> None:
+    sm = StateMachine()
+    for name in ("n1", "n2", "n3"):
+        sm.apply(c.AddNode(NodeInfo(name, f"h{name}", f"r{name}")))
+    j = job(retries=2)
+    sm.apply(c.PutJob(j))
+    run = plan(sm, j, T0, node="n2")
+    events = finish(sm, run, RunStatus.LOST, T0 + 6)
+    retry = next(e.run for e in events if isinstance(e, RunPlanned))
+    assert retry.node != "n2" and retry.attempt == 1
+
+
+def test_cycles_are_refused_and_nothing_changes() -> None:
+    sm = StateMachine()
+    ids = ["aaaaaaaaaaaa", "bbbbbbbbbbbb", "cccccccccccc"]
+    for job_id in ids:
+        sm.apply(c.PutJob(job(job_id)))
+    sm.apply(c.AddLink(ids[0], ids[1], "success"))
+    sm.apply(c.AddLink(ids[1], ids[2], "always"))
+    before = {k: dict(v) for k, v in sm.links.items()}
+    with pytest.raises(Conflict):
+        sm.apply(c.AddLink(ids[2], ids[0], "success"))
+    with pytest.raises(Conflict):
+        sm.apply(c.AddLink(ids[0], ids[0], "success"))
+    with pytest.raises(NotFound):
+        sm.apply(c.RemoveLink(ids[2], ids[0]))
+    assert sm.links == before
+
+
+def test_remove_job_drops_its_links_and_runs() -> None:
+    sm = StateMachine()
+    a, b = job("aaaaaaaaaaaa"), job("bbbbbbbbbbbb")
+    sm.apply(c.PutJob(a))
+    sm.apply(c.PutJob(b))
+    sm.apply(c.AddLink(a.id, b.id, "success"))
+    finish(sm, plan(sm, b, T0), RunStatus.SUCCEEDED, T0 + 1)
+    _, events = sm.apply(c.RemoveJob(b.id))
+    assert isinstance(events[0], JobRemoved)
+    assert sm.links == {} and not any(r.job_id == b.id for r in sm.runs.values())
+
+
+def test_same_log_same_state_and_snapshots_round_trip() -> None:
+    log: list[c.Command] = [c.PutJob(job()), c.AddNode(NodeInfo("n1", "h", "r"))]
+    for k in range(3):
+        run = Run(
+            id=run_id("aaaaaaaaaaaa", T0 + k),
+            job_id="aaaaaaaaaaaa",
+            owner_uid=1000,
+            instant=T0 + k,
+            reason=RunReason.SCHEDULE,
+            node="n1",
+            planned_at=T0,
+        )
+        log += [
+            c.PlanRuns(runs=(run,), ledger={"aaaaaaaaaaaa": T0 + k}),
+            c.StartRun(run.id, "n1", 10 + k, T0 + k),
+            c.FinishRun(run_id=run.id, status=RunStatus.SUCCEEDED, finished_at=T0 + k + 0.5),
+        ]
+    one, two = StateMachine(), StateMachine()
+    for command in log:
+        one.apply(c.decode(c.encode(command)))
+        two.apply(command)
+    assert one.snapshot() == two.snapshot()
+    three = StateMachine()
+    three.restore(one.snapshot())
+    assert three.snapshot() == one.snapshot()
+
+
+def test_planner_hands_each_tick_out_once() -> None:
+    planner = Planner()
+    j = job(schedule="every 2 seconds")
+    planner.update(j, T0)
+    due = planner.due(T0 + 10)
+    assert [d.instant for d in due] == [T0 + 2 * k for k in range(1, 6)]
+    assert planner.due(T0 + 10) == []
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [("none", []), ("latest", [T0 + 90]), ("all", [T0 + 10 * k for k in range(1, 10)])],
+)
+def test_planner_catch_up_policies(policy: str, expected: list[float]) -> None:
+    planner = Planner()
+    j = job(catchup=policy)
+    catchups = planner.reset([j], {j.id: T0}, now=T0 + 95)
+    assert [d.instant for d in catchups] == expected
+    assert all(d.reason is RunReason.CATCHUP for d in catchups)
+    assert planner.next_instant() == T0 + 100
+
+
+def test_planner_ignores_paused_and_never_jobs() -> None:
+    planner = Planner()
+    planner.update(job("aaaaaaaaaaaa", paused=True), T0)
+    planner.update(job("bbbbbbbbbbbb", schedule="never"), T0)
+    assert planner.next_instant() is None
