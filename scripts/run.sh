@@ -28,5 +28,6 @@ Odin is running (Ctrl-C stops it). In another terminal, from this folder:
   odin list                      # the example job, with its next run
   odin log -i 0d1e2c3b4a59       # its runs (one a minute)
   odin stats -i 0d1e2c3b4a59     # what it recorded with the SDK
+  odin dashboard                 # a one-time login link to http://localhost:4200
 MSG
 wait "$engine"

@@ -55,6 +55,8 @@ class Engine:
     http_port: int = field(default_factory=free_port)
     raft_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    dashboard_port: int | None = None
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def socket(self) -> Path:
@@ -68,25 +70,28 @@ class Engine:
     def log_path(self) -> Path:
         return self.root / "engine.log"
 
+    def command(self) -> list[str]:
+        dashboard = (
+            ["--no-dashboard"]
+            if self.dashboard_port is None
+            else ["--dashboard", f"127.0.0.1:{self.dashboard_port}"]
+        )
+        return [
+            str(BIN / "odin-engine"),
+            *("--data-dir", str(self.data_dir), "--socket", str(self.socket)),
+            *("--http", f":{self.http_port}", "--raft", f":{self.raft_port}"),
+            *("--log-level", "warning"),
+            *dashboard,
+        ]
+
     def start(self) -> Engine:
         log = open(self.log_path, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [
-                str(BIN / "odin-engine"),
-                "--data-dir",
-                str(self.data_dir),
-                "--socket",
-                str(self.socket),
-                "--http",
-                f":{self.http_port}",
-                "--raft",
-                f":{self.raft_port}",
-                "--log-level",
-                "warning",
-            ],
+            self.command(),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env={**os.environ, **self.env},
         )
         wait_for(self.answers, timeout=30, what=f"engine on {self.socket}")
         return self

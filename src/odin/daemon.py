@@ -46,6 +46,7 @@ class EngineConfig:
     data_dir: Path
     socket_path: Path
     join: tuple[str, ...]
+    dashboard: tuple[str, int] | None = None
 
 
 def host_timezone() -> str:
@@ -143,6 +144,7 @@ class Engine:
     def __init__(self, cfg: EngineConfig) -> None:
         self.cfg = cfg
         self.stopping = asyncio.Event()
+        self._api_sockets: list[socket.socket] = []
 
     def _go_builder(self) -> Callable[[Job], Any]:
         cache = self.cfg.data_dir / "builds"
@@ -203,12 +205,13 @@ class Engine:
         await launcher.reconcile()
         ticker.leadership(node.is_leader())
         service = Service(node, store, default_timezone=host_timezone(), prepare=builder)
-        server = self._server(service, launcher, node)
-        serve = asyncio.ensure_future(server.serve(sockets=[unix, tcp]))
+        self._api_sockets = [unix, tcp]
+        servers = self._server(service, launcher, node)
+        serve = asyncio.ensure_future(servers.serve())
         log.info("odin-engine %s: node %s ready on %s", __version__, cfg.name, cfg.socket_path)
         print(f"odin-engine {__version__}: node {cfg.name} serving {cfg.socket_path}", flush=True)
         await self.stopping.wait()
-        server.should_exit = True
+        servers.stop()
         await serve
         await ticker.stop()
         await launcher.stop()
@@ -218,12 +221,9 @@ class Engine:
         with contextlib.suppress(OSError):
             cfg.socket_path.unlink()
 
-    def _server(self, service: Service, launcher: Launcher, node: EngineNode) -> Any:
-        import uvicorn
-
-        from odin.api.app import create_app
-        from odin.api.peercred import PeerCredProtocol
-
+    def _node_info(
+        self, node: EngineNode, launcher: Launcher
+    ) -> Callable[[], list[dict[str, Any]]]:
         def node_info() -> list[dict[str, Any]]:
             return [
                 {
@@ -236,11 +236,70 @@ class Engine:
                 }
             ]
 
+        return node_info
+
+    def _server(self, service: Service, launcher: Launcher, node: EngineNode) -> Any:
+        import uvicorn
+
+        from odin.api.app import create_app
+        from odin.api.peercred import PeerCredProtocol
+
+        node_info = self._node_info(node, launcher)
         app = create_app(service, launcher, node_info)
-        uv_config = uvicorn.Config(
-            app, http=PeerCredProtocol, log_level="warning", lifespan="off", access_log=False
+        api = _QuietServer(
+            uvicorn.Config(
+                app,
+                http=PeerCredProtocol,
+                log_level="warning",
+                lifespan="off",
+                access_log=False,
+                timeout_graceful_shutdown=2,
+            )
         )
-        return _QuietServer(uv_config)
+        if self.cfg.dashboard is None:
+            return _Servers([(api, self._api_sockets)])
+        from odin.dashboard.app import create_dashboard
+        from odin.dashboard.auth import LinkMinter, login_link_router
+        from odin.dashboard.settings import DashboardSettings
+
+        settings = DashboardSettings.from_env_and_args(
+            data_dir=self.cfg.data_dir, address=self.cfg.dashboard
+        )
+        minter = LinkMinter(settings.public_url)
+        app.include_router(login_link_router(minter))
+        dash_app = create_dashboard(
+            service=service,
+            launcher=launcher,
+            node_info=node_info,
+            data_dir=self.cfg.data_dir,
+            settings=settings,
+            minter=minter,
+        )
+        dash = _QuietServer(
+            uvicorn.Config(
+                dash_app,
+                log_level="warning",
+                lifespan="off",
+                access_log=False,
+                timeout_graceful_shutdown=2,
+            )
+        )
+        dash_socket = _tcp_socket(*self.cfg.dashboard)
+        return _Servers([(api, self._api_sockets), (dash, [dash_socket])])
+
+
+class _Servers:
+    """Several uvicorn servers, each on its own sockets, started and stopped as one."""
+
+    def __init__(self, servers: list[tuple[Any, list[socket.socket]]]) -> None:
+        self.servers = servers
+
+    async def serve(self) -> None:
+        await asyncio.gather(*(server.serve(sockets=socks) for server, socks in self.servers))
+
+    def stop(self) -> None:
+        for server, _ in self.servers:
+            server.should_exit = True
 
 
 def _quiet_server_class() -> type[Any]:
@@ -298,6 +357,14 @@ def _QuietServer(uv_config: Any) -> Any:
     "--join", multiple=True, help="Raft address of a cluster member to join (repeatable)."
 )
 @click.option(
+    "--dashboard",
+    "dashboard",
+    default=f"127.0.0.1:{config.DEFAULT_DASHBOARD_PORT}",
+    show_default=True,
+    help="Address of the web dashboard (HOST:PORT or :PORT).",
+)
+@click.option("--no-dashboard", is_flag=True, help="Do not serve the web dashboard.")
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -311,6 +378,8 @@ def main(
     data_dir: Path | None,
     socket_path: Path | None,
     join: tuple[str, ...],
+    dashboard: str,
+    no_dashboard: bool,
     log_level: str,
 ) -> None:
     """Run an Odin engine node: the scheduler, its API and its Raft peer.
@@ -325,6 +394,7 @@ def main(
         http_addr = paths.parse_address(http)
         raft_addr = paths.parse_address(raft)
         join_addrs = tuple("{}:{}".format(*paths.parse_address(j)) for j in join)
+        dashboard_addr = None if no_dashboard else paths.parse_address(dashboard)
     except OdinError as error:
         raise click.UsageError(str(error)) from None
     cfg = EngineConfig(
@@ -334,6 +404,7 @@ def main(
         data_dir=(data_dir or paths.default_data_dir()).resolve(),
         socket_path=socket_path or paths.socket_for_port(http_addr[1], engine_uid=os.geteuid()),
         join=join_addrs,
+        dashboard=dashboard_addr,
     )
     try:
         asyncio.run(_serve(cfg))

@@ -34,7 +34,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "recover": ("odin.cli.jobs_cmd", "recover", "Write a job's stored YAML and code here."),
     "schedule": ("odin.cli.schedule_cmd", "schedule", "Explain a schedule and list its next runs."),
     "nodes": ("odin.cli.nodes_cmd", "nodes", "Show and manage the engine's cluster nodes."),
-    "dashboard": ("odin.cli.dashboard_cmd", "dashboard", "Open the web dashboard with a one-time login link."),
+    "dashboard": (
+        "odin.cli.dashboard_cmd",
+        "dashboard",
+        "Open the web dashboard with a one-time login link.",
+    ),
 }
 
 ALIASES: dict[str, str] = {

@@ -1,0 +1,103 @@
+"""Server-sent events: "something on this page changed" and a running job's output.
+
+A page stream polls what the page shows (a fingerprint computed through the
+service, for the session's caller) every ``DASHBOARD_POLL_S`` and sends
+``changed`` when it differs from what the page was rendered with; htmx then
+fetches the fragment again. The output stream attaches a watcher to the run's
+``LiveRun`` on this node and sends each chunk, HTML-escaped, until ``end``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import html
+from collections.abc import AsyncIterator, Callable
+
+from fastapi import Request
+from fastapi.responses import StreamingResponse
+
+from odin import config
+from odin.engine.identity import Caller
+from odin.engine.launcher import LiveRun
+from odin.errors import OdinError
+
+HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def sse(event: str, data: str) -> str:
+    """One event; each line of ``data`` is its own ``data:`` field (the browser rejoins them)."""
+    lines = "".join(f"data: {line}\n" for line in data.split("\n"))
+    return f"event: {event}\n{lines}\n"
+
+
+def stream(events: AsyncIterator[str]) -> StreamingResponse:
+    return StreamingResponse(events, media_type="text/event-stream", headers=HEADERS)
+
+
+async def changes(
+    request: Request,
+    caller: Callable[[Request], Caller],
+    compute: Callable[[Caller], str],
+    since: str,
+) -> AsyncIterator[str]:
+    """``changed`` each time ``compute`` gives a new fingerprint; ends if the session does."""
+    last = since
+    yield ": open\n\n"
+    while not await request.is_disconnected():
+        try:
+            now = compute(caller(request))
+        except OdinError:
+            yield sse("changed", "gone")
+            return
+        if now != last:
+            last = now
+            yield sse("changed", now)
+        await asyncio.sleep(config.DASHBOARD_POLL_S)
+
+
+async def output(
+    request: Request,
+    live_runs: dict[str, LiveRun],
+    finished: Callable[[], bool],
+    run_id: str,
+) -> AsyncIterator[str]:
+    """The run's output from now on; waits while it is planned, ``end`` once it is over."""
+    yield ": open\n\n"
+    live = live_runs.get(run_id)
+    while live is None:
+        if finished() or await request.is_disconnected():
+            yield sse("end", "")
+            return
+        await asyncio.sleep(config.DASHBOARD_POLL_S / 4)
+        live = live_runs.get(run_id)
+    async for text in _follow(live):
+        yield sse("output", html.escape(text))
+    yield sse("end", "")
+
+
+async def _follow(live: LiveRun) -> AsyncIterator[str]:
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=config.DASHBOARD_LIVE_QUEUE)
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    dropped = False
+
+    def watcher(_: str, chunk: bytes | None) -> None:
+        nonlocal dropped
+        if queue.full():
+            dropped = True
+            if chunk is not None:
+                return
+            queue.get_nowait()  # the end must always get through
+        queue.put_nowait(chunk)
+
+    live.watchers.append(watcher)
+    try:
+        while (chunk := await queue.get()) is not None:
+            if dropped:
+                dropped = False
+                yield "\n[… some output was skipped: the viewer fell behind …]\n"
+            yield decoder.decode(chunk)
+        yield decoder.decode(b"", final=True)
+    finally:
+        if watcher in live.watchers:
+            live.watchers.remove(watcher)

@@ -1,0 +1,190 @@
+"""``GET /metrics``: Prometheus text exposition, written by hand (no client library).
+
+Counters and histograms grow from ``RunFinished`` events this node applies
+(every node applies every run, so each node reports the whole cluster), seeded
+at start from the replicated window of finished runs. Gauges are read at
+scrape time: the last numeric ``watch`` value of each series, leadership,
+membership and the Raft commit index.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from odin.cluster.model import Job, Run
+from odin.cluster.state import Event, RunFinished
+
+DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
+LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0)
+
+
+@dataclass
+class Histogram:
+    bounds: tuple[float, ...]
+    counts: list[int] = field(default_factory=list)
+    total: float = 0.0
+    n: int = 0
+
+    def observe(self, value: float) -> None:
+        if not self.counts:
+            self.counts = [0] * len(self.bounds)
+        for i, bound in enumerate(self.bounds):
+            if value <= bound:
+                self.counts[i] += 1
+        self.total += value
+        self.n += 1
+
+
+JobKey = tuple[str, int]  # (job id, owner uid): the owner decides who may see the series
+
+
+class RunMetrics:
+    """Runs by job and outcome, with duration and dispatch-lag histograms."""
+
+    def __init__(self) -> None:
+        self.outcomes: dict[tuple[str, int, str], int] = {}
+        self.durations: dict[JobKey, Histogram] = {}
+        self.lags: dict[JobKey, Histogram] = {}
+        self._lock = threading.Lock()
+
+    def observe(self, run: Run) -> None:
+        key = (run.job_id, run.owner_uid)
+        with self._lock:
+            outcome = (run.job_id, run.owner_uid, str(run.status))
+            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+            if run.duration is not None:
+                self.durations.setdefault(key, Histogram(DURATION_BUCKETS)).observe(run.duration)
+            if run.lag is not None:
+                self.lags.setdefault(key, Histogram(LAG_BUCKETS)).observe(max(0.0, run.lag))
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, RunFinished):
+            self.observe(event.run)
+
+    def seed(self, runs: Iterable[Run]) -> None:
+        for run in runs:
+            if run.status.finished:
+                self.observe(run)
+
+
+@dataclass(frozen=True)
+class ClusterFacts:
+    node: str
+    is_leader: bool
+    members: tuple[str, ...]
+    raft: Mapping[str, Any]
+    running: int
+
+
+def _label(value: object) -> str:
+    text = str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def _labels(**pairs: object) -> str:
+    return "{" + ",".join(f"{k}={_label(v)}" for k, v in pairs.items()) + "}"
+
+
+def _number(value: float) -> str:
+    return repr(float(value)) if not float(value).is_integer() else str(int(value))
+
+
+def _histogram(
+    name: str, series: Mapping[JobKey, Histogram], names: Mapping[str, str]
+) -> list[str]:
+    lines: list[str] = []
+    for (job_id, _owner), hist in sorted(series.items()):
+        base = {"job_id": job_id, "job": names.get(job_id, "")}
+        for bound, count in zip(hist.bounds, hist.counts, strict=True):
+            lines.append(f"{name}_bucket{_labels(**base, le=_number(bound))} {count}")
+        lines.append(f"{name}_bucket{_labels(**base, le='+Inf')} {hist.n}")
+        lines.append(f"{name}_sum{_labels(**base)} {hist.total!r}")
+        lines.append(f"{name}_count{_labels(**base)} {hist.n}")
+    return lines
+
+
+def render(
+    metrics: RunMetrics,
+    jobs: Mapping[str, Job],
+    watches: Mapping[tuple[str, str], float],
+    cluster: ClusterFacts,
+    visible: Callable[[int], bool],
+) -> str:
+    """The exposition text; series of jobs the reader may not see are left out."""
+    names = {job_id: job.name for job_id, job in jobs.items()}
+    with metrics._lock:
+        outcomes = {k: v for k, v in metrics.outcomes.items() if visible(k[1])}
+        durations = {k: v for k, v in metrics.durations.items() if visible(k[1])}
+        lags = {k: v for k, v in metrics.lags.items() if visible(k[1])}
+    out = [
+        "# HELP odin_runs_total Finished runs by job and outcome, since this engine started.",
+        "# TYPE odin_runs_total counter",
+    ]
+    for (job_id, _owner, status), count in sorted(outcomes.items()):
+        out.append(
+            f"odin_runs_total{_labels(job_id=job_id, job=names.get(job_id, ''), outcome=status)} {count}"
+        )
+    out += [
+        "# HELP odin_run_duration_seconds How long runs took.",
+        "# TYPE odin_run_duration_seconds histogram",
+    ]
+    out += _histogram("odin_run_duration_seconds", durations, names)
+    out += [
+        "# HELP odin_run_lag_seconds Dispatch lag: start time minus scheduled instant.",
+        "# TYPE odin_run_lag_seconds histogram",
+    ]
+    out += _histogram("odin_run_lag_seconds", lags, names)
+    out += [
+        "# HELP odin_watch_value Last numeric value of each SDK watch series.",
+        "# TYPE odin_watch_value gauge",
+    ]
+    for (job_id, desc), value in sorted(watches.items()):
+        labels = _labels(job_id=job_id, job=names.get(job_id, ""), name=desc)
+        out.append(f"odin_watch_value{labels} {value!r}")
+    out += _cluster_lines(cluster)
+    return "\n".join(out) + "\n"
+
+
+def _cluster_lines(cluster: ClusterFacts) -> list[str]:
+    node = cluster.node
+    lines = [
+        "# HELP odin_is_leader 1 if this node is the Raft leader.",
+        "# TYPE odin_is_leader gauge",
+        f"odin_is_leader{_labels(node=node)} {int(cluster.is_leader)}",
+        "# HELP odin_raft_leader The leader this node knows of (value always 1).",
+        "# TYPE odin_raft_leader gauge",
+    ]
+    leader = cluster.raft.get("leader")
+    if leader:
+        lines.append(f"odin_raft_leader{_labels(node=node, leader=leader)} 1")
+    lines += [
+        "# HELP odin_raft_member Cluster members by Raft address.",
+        "# TYPE odin_raft_member gauge",
+    ]
+    lines += [f"odin_raft_member{_labels(node=node, addr=m)} 1" for m in cluster.members]
+    lines += [
+        "# HELP odin_raft_members Number of cluster members.",
+        "# TYPE odin_raft_members gauge",
+        f"odin_raft_members{_labels(node=node)} {len(cluster.members)}",
+    ]
+    for key, help_text in (
+        ("commit_index", "Raft commit index of this node."),
+        ("last_applied", "Last Raft entry applied on this node."),
+        ("term", "Current Raft term."),
+    ):
+        value = cluster.raft.get(key)
+        if isinstance(value, int | float):
+            lines += [
+                f"# HELP odin_raft_{key} {help_text}",
+                f"# TYPE odin_raft_{key} gauge",
+                f"odin_raft_{key}{_labels(node=node)} {value}",
+            ]
+    lines += [
+        "# HELP odin_runs_running Runs executing on this node now.",
+        "# TYPE odin_runs_running gauge",
+        f"odin_runs_running{_labels(node=node)} {cluster.running}",
+    ]
+    return lines

@@ -1,0 +1,225 @@
+"""The pages (Jobs, Job, Run, Cluster), their live fragments, streams and buttons.
+
+A page is rendered whole once; the part that changes is a fragment that htmx
+fetches again when the page's event stream says ``changed``. Each page embeds
+the fingerprint it was rendered from, so a change between rendering and the
+stream's start is not missed. Buttons post with the session's CSRF token and
+act through the service exactly like the CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import Response
+
+from odin import config
+from odin.dashboard import live, views
+from odin.dashboard.app import Dashboard, cluster_facts
+from odin.dashboard.auth import check_csrf
+from odin.engine.identity import Caller
+
+Text = Annotated[str, Query(max_length=200)]
+
+
+# -- what each page shows ---------------------------------------------------------
+
+
+def jobs_model(dash: Dashboard, who: Caller, q: str, sort: str, desc: bool) -> dict[str, Any]:
+    jobs = dash.service.list_jobs(who)
+    for job in jobs:
+        recent = dash.service.runs(who, job["id"], config.DASHBOARD_SUCCESS_WINDOW)
+        job["success"] = views.success_rate(recent)
+    shown = views.sort_jobs(views.filter_jobs(jobs, q), sort, desc)
+    return {
+        "jobs": shown,
+        "total": len(jobs),
+        "q": q,
+        "sort": sort,
+        "desc": desc,
+        "sort_keys": views.SORT_KEYS,
+        "user_is_root": who.is_root,
+        "success_window": config.DASHBOARD_SUCCESS_WINDOW,
+    }
+
+
+def jobs_print(dash: Dashboard, who: Caller) -> str:
+    return views.fingerprint(dash.service.list_jobs(who))
+
+
+def job_model(dash: Dashboard, who: Caller, job_id: str) -> dict[str, Any]:
+    job = dash.service.describe(who, job_id)
+    runs = dash.service.runs(who, job_id, config.DASHBOARD_RUNS_SHOWN)
+    return {
+        "job": job,
+        "runs": views.run_rows(runs),
+        "running": [r["id"] for r in runs if r["status"] in ("planned", "running")],
+        "charts": views.chart_data(runs),
+        "conditions": views.record_history(runs, ("condition",)),
+        "results": views.record_history(runs, ("result",)),
+    }
+
+
+def job_print(dash: Dashboard, who: Caller, job_id: str) -> str:
+    job = dash.service.describe(who, job_id)
+    runs = dash.service.runs(who, job_id, config.DASHBOARD_RUNS_SHOWN)
+    return views.fingerprint(job, [(r["id"], r["status"], len(r["records"])) for r in runs])
+
+
+def cluster_model(dash: Dashboard, who: Caller, facts: Any) -> dict[str, Any]:
+    node = dash.service.node
+    with node.lock:
+        per_node = Counter(r.node for r in node.state.runs.values() if who.may_see(r.owner_uid))
+    return {"nodes": dash.node_info(), "facts": facts, "per_node": per_node}
+
+
+def cluster_print(dash: Dashboard, who: Caller) -> str:
+    model = cluster_model(dash, who, None)
+    return views.fingerprint(model["nodes"], dict(model["per_node"]))
+
+
+# -- routes ---------------------------------------------------------------------------
+
+
+def routes(app: FastAPI, dash: Dashboard) -> None:
+    _jobs_routes(app, dash)
+    _job_routes(app, dash)
+    _run_routes(app, dash)
+    _cluster_routes(app, dash)
+
+
+def _jobs_routes(app: FastAPI, dash: Dashboard) -> None:
+    @app.get("/jobs")
+    async def jobs_page(
+        request: Request, q: Text = "", sort: Text = "name", desc: bool = False
+    ) -> Response:
+        who = dash.caller(request)
+        model = jobs_model(dash, who, q, sort, desc)
+        since = jobs_print(dash, who)
+        return dash.render(request, "jobs.html", user=who, active="jobs", since=since, **model)
+
+    @app.get("/jobs/table")
+    async def jobs_table(
+        request: Request, q: Text = "", sort: Text = "name", desc: bool = False
+    ) -> Response:
+        who = dash.caller(request)
+        return dash.render(request, "_jobs_table.html", **jobs_model(dash, who, q, sort, desc))
+
+    @app.get("/events/jobs")
+    async def jobs_events(request: Request, since: Text = "") -> Response:
+        dash.caller(request)
+        compute = lambda who: jobs_print(dash, who)  # noqa: E731
+        return live.stream(live.changes(request, dash.caller, compute, since))
+
+
+def _job_routes(app: FastAPI, dash: Dashboard) -> None:
+    @app.get("/jobs/{job_id}")
+    async def job_page(request: Request, job_id: str) -> Response:
+        who = dash.caller(request)
+        model = job_model(dash, who, job_id)
+        since = job_print(dash, who, job_id)
+        return dash.render(request, "job.html", user=who, active="jobs", since=since, **model)
+
+    @app.get("/jobs/{job_id}/live")
+    async def job_fragment(request: Request, job_id: str) -> Response:
+        who = dash.caller(request)
+        return dash.render(request, "_job_live.html", **job_model(dash, who, job_id))
+
+    @app.get("/events/jobs/{job_id}")
+    async def job_events(request: Request, job_id: str, since: Text = "") -> Response:
+        dash.caller(request)
+        compute = lambda who: job_print(dash, who, job_id)  # noqa: E731
+        return live.stream(live.changes(request, dash.caller, compute, since))
+
+    @app.post("/jobs/{job_id}/run")
+    async def run_now(request: Request, job_id: str) -> Response:
+        check_csrf(request, None)
+        result = await dash.service.run_now(dash.caller(request), job_id)
+        return dash.render(request, "_flash.html", message="Run planned:", run=result["run"])
+
+    @app.post("/jobs/{job_id}/pause")
+    async def pause(request: Request, job_id: str) -> Response:
+        return await _set_paused(request, dash, job_id, True)
+
+    @app.post("/jobs/{job_id}/resume")
+    async def resume(request: Request, job_id: str) -> Response:
+        return await _set_paused(request, dash, job_id, False)
+
+
+async def _set_paused(request: Request, dash: Dashboard, job_id: str, paused: bool) -> Response:
+    check_csrf(request, None)
+    job = await dash.service.modify(dash.caller(request), job_id, paused=paused)
+    word = "paused: it will not run on its schedule" if paused else "resumed"
+    return dash.render(request, "_flash.html", message=f"Job {job['name']} {word}.", run=None)
+
+
+def _run_routes(app: FastAPI, dash: Dashboard) -> None:
+    @app.get("/runs/{run_id}")
+    async def run_page(request: Request, run_id: str) -> Response:
+        who = dash.caller(request)
+        run = dash.service.run(who, run_id)
+        job = dash.service.describe(who, run.job_id)
+        return dash.render(
+            request,
+            "run.html",
+            user=who,
+            active="jobs",
+            job=job,
+            run=views.run_rows([_view(run)])[0],
+            records=views.record_history([_view(run)], ("watch", "condition", "result")),
+            live=not run.status.finished,
+            output=_output(dash, who, run_id),
+        )
+
+    @app.get("/runs/{run_id}/output")
+    async def run_output(request: Request, run_id: str) -> Response:
+        who = dash.caller(request)
+        return dash.render(request, "_output.html", output=_output(dash, who, run_id))
+
+    @app.get("/events/runs/{run_id}")
+    async def run_events(request: Request, run_id: str) -> Response:
+        who = dash.caller(request)
+        dash.service.run(who, run_id)
+
+        def finished() -> bool:
+            return dash.service.run(who, run_id).status.finished
+
+        return live.stream(live.output(request, dash.launcher.live, finished, run_id))
+
+
+def _output(dash: Dashboard, who: Caller, run_id: str) -> dict[str, Any]:
+    answer = dash.service.output(who, run_id)
+    return views.clip_output(answer, config.DASHBOARD_MAX_OUTPUT_SHOWN)
+
+
+def _view(run: Any) -> dict[str, Any]:
+    from odin.engine.views import run_view
+
+    return run_view(run)
+
+
+def _cluster_routes(app: FastAPI, dash: Dashboard) -> None:
+    @app.get("/cluster")
+    async def cluster_page(request: Request) -> Response:
+        who = dash.caller(request)
+        facts = await asyncio.to_thread(cluster_facts, dash)
+        model = cluster_model(dash, who, facts)
+        since = cluster_print(dash, who)
+        return dash.render(
+            request, "cluster.html", user=who, active="cluster", since=since, **model
+        )
+
+    @app.get("/cluster/table")
+    async def cluster_table(request: Request) -> Response:
+        who = dash.caller(request)
+        facts = await asyncio.to_thread(cluster_facts, dash)
+        return dash.render(request, "_cluster_table.html", **cluster_model(dash, who, facts))
+
+    @app.get("/events/cluster")
+    async def cluster_events(request: Request, since: Text = "") -> Response:
+        dash.caller(request)
+        compute = lambda who: cluster_print(dash, who)  # noqa: E731
+        return live.stream(live.changes(request, dash.caller, compute, since))

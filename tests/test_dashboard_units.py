@@ -1,0 +1,236 @@
+"""The dashboard's parts that need no engine: links, sessions, settings, views, metrics."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from odin.cluster.model import Record, Run, RunReason, RunStatus
+from odin.dashboard import views
+from odin.dashboard.auth import LinkMinter, SessionStore, private_token
+from odin.dashboard.metrics import ClusterFacts, RunMetrics, render
+from odin.dashboard.settings import DashboardSettings
+from odin.errors import InvalidInput
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# -- links and sessions ----------------------------------------------------------------
+
+
+def test_a_link_works_once() -> None:
+    minter = LinkMinter("http://localhost:4200/")
+    link = minter.mint(1001)
+    assert link.url.startswith("http://localhost:4200/login/") and link.expires_in == 60
+    token = link.url.rsplit("/", 1)[1]
+    assert minter.redeem(token) == 1001
+    assert minter.redeem(token) is None
+    assert minter.redeem("made-up") is None
+
+
+def test_a_link_expires() -> None:
+    clock = Clock()
+    minter = LinkMinter("http://x", ttl_s=60, clock=clock)
+    early = minter.mint(1).url.rsplit("/", 1)[1]
+    late = minter.mint(2).url.rsplit("/", 1)[1]
+    clock.now += 59
+    assert minter.redeem(early) == 1
+    clock.now += 2
+    assert minter.redeem(late) is None
+
+
+def test_sessions_survive_reopening_and_expire(tmp_path: Path) -> None:
+    clock = Clock()
+    path = tmp_path / "dashboard.db"
+    store = SessionStore(path, ttl_s=100, clock=clock)
+    sid = store.create(1001, "link")
+    store.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    again = SessionStore(path, ttl_s=100, clock=clock)
+    session = again.get(sid)
+    assert session is not None and session.uid == 1001 and session.method == "link"
+    assert again.get(sid + "x") is None
+    clock.now += 101
+    assert again.get(sid) is None
+
+
+def test_logout_ends_a_session(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path / "s.db", ttl_s=100)
+    sid = store.create(0, "password")
+    store.delete(sid)
+    assert store.get(sid) is None
+
+
+def test_private_token_is_made_once_with_mode_600(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.token"
+    first = private_token(path)
+    assert len(first) >= 40 and private_token(path) == first
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+# -- settings ------------------------------------------------------------------------
+
+
+def test_settings_default_to_the_dashboard_address(tmp_path: Path) -> None:
+    settings = DashboardSettings.from_env_and_args(
+        data_dir=tmp_path, address=("127.0.0.1", 4300), env={}
+    )
+    assert settings.public_url == "http://localhost:4300"
+    assert settings.oidc is None and not settings.secure_cookies
+
+
+def test_settings_read_oidc_from_the_environment(tmp_path: Path) -> None:
+    env = {
+        "ODIN_DASHBOARD_URL": "https://odin.example.com/",
+        "ODIN_OIDC_ISSUER": "https://accounts.google.com",
+        "ODIN_OIDC_CLIENT_ID": "id",
+        "ODIN_OIDC_CLIENT_SECRET": "secret",
+        "ODIN_OIDC_USERS": "Alice@Example.com=alice, bob@example.com=bob",
+    }
+    settings = DashboardSettings.from_env_and_args(data_dir=tmp_path, env=env)
+    assert settings.public_url == "https://odin.example.com" and settings.secure_cookies
+    assert settings.oidc is not None and settings.oidc.name == "Google"
+    assert dict(settings.oidc.users) == {"alice@example.com": "alice", "bob@example.com": "bob"}
+    assert settings.oidc.metadata_url.endswith("/.well-known/openid-configuration")
+
+
+def test_settings_refuse_half_an_oidc_config(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="issuer, client_id and client_secret"):
+        DashboardSettings.from_env_and_args(data_dir=tmp_path, env={"ODIN_OIDC_CLIENT_ID": "x"})
+
+
+def test_settings_file_must_be_private(tmp_path: Path) -> None:
+    path = tmp_path / "dashboard.yml"
+    path.write_text("public_url: http://odin:4200\noidc:\n  client_secret: s\n")
+    os.chmod(path, 0o644)
+    with pytest.raises(InvalidInput, match="chmod 600"):
+        DashboardSettings.from_env_and_args(data_dir=tmp_path, env={})
+    os.chmod(path, 0o600)
+    with pytest.raises(InvalidInput):  # a secret without issuer and client id
+        DashboardSettings.from_env_and_args(data_dir=tmp_path, env={})
+    path.write_text("public_url: http://odin:4200\nsession_ttl: 60\n")
+    settings = DashboardSettings.from_env_and_args(data_dir=tmp_path, env={})
+    assert (settings.public_url, settings.session_ttl_s) == ("http://odin:4200", 60.0)
+
+
+# -- views -----------------------------------------------------------------------------
+
+
+def run_dict(
+    instant: float, status: str, *, duration: float | None = 1.0, **extra: object
+) -> dict[str, object]:
+    return {
+        "id": f"j@{instant}",
+        "instant": instant,
+        "status": status,
+        "duration": duration,
+        "lag": 0.01,
+        "records": extra.get("records", []),
+    }
+
+
+def test_success_rate_ignores_skipped_and_unfinished() -> None:
+    runs = [run_dict(1, "succeeded"), run_dict(2, "failed"), run_dict(3, "skipped")]
+    runs.append(run_dict(4, "running"))
+    assert views.success_rate(runs) == 0.5
+    assert views.success_rate([run_dict(1, "planned")]) is None
+
+
+def test_filter_and_sort_jobs() -> None:
+    jobs = [
+        {"id": "1", "name": "beta", "description": "x", "next_run": None},
+        {"id": "2", "name": "alpha", "description": "backup db", "next_run": "2030"},
+        {"id": "3", "name": "gamma", "description": "", "next_run": "2029"},
+    ]
+    assert [j["id"] for j in views.filter_jobs(jobs, "BACKUP")] == ["2"]
+    assert [j["id"] for j in views.sort_jobs(jobs, "name", False)] == ["2", "1", "3"]
+    assert [j["id"] for j in views.sort_jobs(jobs, "next_run", False)] == ["3", "2", "1"]
+    assert [j["id"] for j in views.sort_jobs(jobs, "next_run", True)] == ["2", "3", "1"]
+    assert [j["id"] for j in views.sort_jobs(jobs, "bogus", False)] == ["2", "1", "3"]
+
+
+def test_chart_data_sorts_and_keeps_numeric_watches_only() -> None:
+    watch = [
+        {"type": "watch", "desc": "rows", "ts": 21.0, "value": 5},
+        {"type": "watch", "desc": "name", "ts": 21.0, "value": "text"},
+        {"type": "watch", "desc": "flag", "ts": 21.0, "value": True},
+    ]
+    runs = [
+        run_dict(20, "succeeded", records=watch),
+        run_dict(10, "failed"),
+        run_dict(30, "running", duration=None),
+    ]
+    data = views.chart_data(runs)
+    assert data["runs"]["x"] == [10, 20]
+    assert list(data["watch"]) == ["rows"]
+    assert data["watch"]["rows"] == {"x": [21.0], "y": [5.0]}
+
+
+def test_record_history_newest_first() -> None:
+    records = [
+        {"type": "condition", "desc": "a", "ts": 1.0, "value": True},
+        {"type": "result", "desc": "done", "ts": 2.0, "value": 0},
+        {"type": "condition", "desc": "b", "ts": 3.0, "value": False},
+    ]
+    rows = views.record_history([run_dict(1, "succeeded", records=records)], ("condition",))
+    assert [(r["desc"], r["value"]) for r in rows] == [("b", "false"), ("a", "true")]
+
+
+def test_clip_output_keeps_the_end() -> None:
+    clipped = views.clip_output({"output": "abcdef"}, 4)
+    assert clipped["output"] == "cdef" and clipped["clipped"] == 2
+    assert views.clip_output({"output": "ab"}, 4) == {"output": "ab"}
+
+
+# -- metrics ---------------------------------------------------------------------------
+
+
+def finished_run(job: str, owner: int, status: RunStatus, started: float, ended: float) -> Run:
+    return Run(
+        id=f"{job}@{started}",
+        job_id=job,
+        owner_uid=owner,
+        instant=100.0,
+        reason=RunReason.SCHEDULE,
+        node="n1",
+        planned_at=99.0,
+        status=status,
+        started_at=started,
+        finished_at=ended,
+        records=(Record(seq=1, ts=started, type="watch", desc="rows", value=3),),
+    )
+
+
+def test_metrics_text_counts_and_hides_other_users() -> None:
+    metrics = RunMetrics()
+    metrics.seed([finished_run("aaa", 1001, RunStatus.SUCCEEDED, 100.02, 100.52)])
+    metrics.observe(finished_run("aaa", 1001, RunStatus.FAILED, 100.5, 104.0))
+    metrics.observe(finished_run("bbb", 1002, RunStatus.SUCCEEDED, 100.0, 101.0))
+    facts = ClusterFacts(
+        node="n1",
+        is_leader=True,
+        members=("127.0.0.1:12000",),
+        raft={"leader": "127.0.0.1:12000", "commit_index": 42, "term": 3},
+        running=0,
+    )
+    text = render(metrics, {}, {("aaa", 'say "hi"'): 7.5}, facts, lambda uid: uid == 1001)
+    assert 'odin_runs_total{job_id="aaa",job="",outcome="succeeded"} 1' in text
+    assert 'odin_runs_total{job_id="aaa",job="",outcome="failed"} 1' in text
+    assert 'job_id="bbb"' not in text
+    assert 'odin_run_duration_seconds_bucket{job_id="aaa",job="",le="0.5"} 1' in text
+    assert 'odin_run_duration_seconds_bucket{job_id="aaa",job="",le="5"} 2' in text
+    assert 'odin_run_duration_seconds_count{job_id="aaa",job=""} 2' in text
+    assert 'odin_run_lag_seconds_bucket{job_id="aaa",job="",le="0.025"} 1' in text
+    assert 'odin_watch_value{job_id="aaa",job="",name="say \\"hi\\""} 7.5' in text
+    assert 'odin_raft_commit_index{node="n1"} 42' in text
+    assert 'odin_is_leader{node="n1"} 1' in text and 'odin_raft_members{node="n1"} 1' in text
+    assert text.endswith("\n")
