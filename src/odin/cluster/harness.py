@@ -225,6 +225,7 @@ class NodeProcess:
         self.secret_file = secret_file
         self.tuning = tuning or RaftTuning()
         self._proc: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
         self._pending: dict[int, Future[dict[str, Any]]] = {}
         self._pending_lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -238,15 +239,18 @@ class NodeProcess:
         """Spawn the node and return once its raft port is bound and it answers."""
         if self.alive:
             raise Conflict(f"node {self.addr} is already running")
+        self._join_reader()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._proc = subprocess.Popen(
-            self._command(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=(self.data_dir / "node.log").open("a"),
-            text=True,
-        )
-        threading.Thread(target=self._read, args=(self._proc,), daemon=True).start()
+        with (self.data_dir / "node.log").open("a") as log:
+            self._proc = subprocess.Popen(
+                self._command(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+            )
+        self._reader = threading.Thread(target=self._read, args=(self._proc,), daemon=True)
+        self._reader.start()
         self.call("ping", timeout=timeout)
 
     def _command(self) -> list[str]:
@@ -267,6 +271,16 @@ class NodeProcess:
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
+        if proc is not None and proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        self._join_reader()
+
+    def _join_reader(self) -> None:
+        """Let the reader of the old process fail its calls before a new process starts."""
+        if self._reader is not None:
+            self._reader.join()
+            self._reader = None
 
     def stop(self) -> None:
         """Close stdin (the node stops cleanly); SIGKILL if it does not exit in time."""
@@ -280,6 +294,7 @@ class NodeProcess:
             proc.wait(_STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             self.kill()
+        self._join_reader()
 
     def call(self, op: str, timeout: float = _CALL_TIMEOUT_S, **args: object) -> Any:
         """Send one request and wait for its answer; errors come back as Odin errors."""
@@ -312,9 +327,16 @@ class NodeProcess:
                 future = self._pending.get(reply["id"])
             if future is not None:
                 future.set_result(reply)
+        error = Unavailable(f"node {self.addr} exited; its log ends:\n{self.log_tail()}")
         with self._pending_lock:
             for future in self._pending.values():
-                future.set_exception(Unavailable(f"node {self.addr} exited"))
+                future.set_exception(error)
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The end of the node's stderr log (for failure messages)."""
+        path = self.data_dir / "node.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
 
     # Shorthands for tests.
 

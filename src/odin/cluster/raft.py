@@ -17,8 +17,12 @@ with real processes, SIGKILL and restarts):
 - Durability: PySyncObj writes each entry into an mmap'ed journal before it is
   acknowledged, and stores term and vote (write + rename) before any vote
   leaves the node. Page-cache writes outlive the process, so SIGKILL of any
-  number of nodes loses nothing committed; nothing is fsync'ed, so a power cut
-  of a majority can.
+  number of nodes loses nothing committed, with one window left: PySyncObj cuts
+  the journal by rewriting it in place (microseconds, once per compaction); a
+  node killed inside that rewrite loses the entries after its snapshot, which
+  matters only if a majority is killed so at once. The other window (a dump
+  renamed into place, the journal not yet cut) is closed here. Nothing is fsync'ed but the dump, so a power cut of a majority can lose
+  acknowledged commands.
 - Snapshots: ``snapshot()`` bytes, with the two log entries and the membership
   PySyncObj needs, go to ``raft.dump`` in the data directory every
   ``RAFT_COMPACTION_ENTRIES`` entries or ``RAFT_COMPACTION_S`` seconds, and the
@@ -289,9 +293,16 @@ class ReplicatedLog:
         and whatever ``apply`` raised (non-Odin errors wrapped in ``OdinError``).
         """
         node = self._running()
+        if threading.current_thread() is self._thread:
+            raise OdinError("propose was called on the raft thread: it would wait for itself")
         waiter = _Waiter()
-        with self._hurrying():
-            node._apply_entry(command, callback=waiter.settle)
+        with self._hurrying() as settled:
+
+            def settle(result: object, reason: int) -> None:
+                settled()
+                waiter.settle(result, reason)
+
+            node._apply_entry(command, callback=settle)
             if not waiter.done.wait(timeout):
                 raise self._timeout(timeout)
         return self._outcome(waiter.result, waiter.reason)
@@ -304,11 +315,13 @@ class ReplicatedLog:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[object, int]] = loop.create_future()
 
-        def settle(result: object, reason: int) -> None:
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(_resolve, future, (result, reason))
+        with self._hurrying() as settled:
 
-        with self._hurrying():
+            def settle(result: object, reason: int) -> None:
+                settled()
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                    loop.call_soon_threadsafe(_resolve, future, (result, reason))
+
             node._apply_entry(command, callback=settle)
             try:
                 result, reason = await asyncio.wait_for(future, timeout)
@@ -479,14 +492,26 @@ class ReplicatedLog:
         return self._node
 
     @contextlib.contextmanager
-    def _hurrying(self) -> Iterator[None]:
+    def _hurrying(self) -> Iterator[Callable[[], None]]:
+        """Count a proposal in flight until it settles (on the raft thread) or its caller leaves.
+
+        Settling on the raft thread stops the no-wait ticks at once, so that the
+        raft thread does not hold the GIL while the proposer wakes up.
+        """
+        open_ = [True]
+
+        def settled() -> None:
+            with self._hurry_lock:
+                if open_[0]:
+                    open_[0] = False
+                    self._hurry -= 1
+
         with self._hurry_lock:
             self._hurry += 1
         try:
-            yield
+            yield settled
         finally:
-            with self._hurry_lock:
-                self._hurry -= 1
+            settled()
 
     def _on_raft_thread(self, call: Callable[[], _T]) -> _T:
         """Run ``call`` between two ticks: PySyncObj's state is not thread-safe."""

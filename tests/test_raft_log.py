@@ -1,0 +1,138 @@
+"""ReplicatedLog in-process: its guards, its dump file, and crash states built on disk."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from odin.cluster.harness import ListMachine, free_ports, wait_for
+from odin.cluster.raft import DUMP_FILE, RaftTuning, ReplicatedLog, _Dump, read_dump, write_dump
+from odin.errors import Conflict, InvalidInput, Unavailable
+
+NO_COMPACTION = RaftTuning(compaction_entries=1_000_000, compaction_s=1e9)
+
+
+ADDR = f"127.0.0.1:{free_ports(1)[0]}"  # one address: the dump records the membership
+
+
+def _log(
+    data_dir: Path,
+    machine: ListMachine,
+    secret: str = "s3cret",
+    tuning: RaftTuning = NO_COMPACTION,
+    leaders: list[str | None] | None = None,
+) -> ReplicatedLog:
+    return ReplicatedLog(
+        self_addr=ADDR,
+        partners=[],
+        data_dir=data_dir,
+        secret=secret,
+        apply=machine.apply,
+        snapshot=machine.snapshot,
+        restore=machine.restore,
+        on_leader_change=None if leaders is None else leaders.append,
+        tuning=tuning,
+    )
+
+
+def _run(data_dir: Path, commands: list[str]) -> list[str]:
+    """Start a fresh single node on ``data_dir``, propose, stop; return its items."""
+    machine = ListMachine()
+    log = _log(data_dir, machine)
+    log.start()
+    try:
+        assert log.wait_ready(10)
+        for command in commands:
+            log.propose(command.encode())
+        return machine.items()
+    finally:
+        log.stop()
+
+
+def test_an_empty_secret_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="secret is empty"):
+        _log(tmp_path, ListMachine(), secret="")
+
+
+def test_propose_before_start_is_unavailable_and_start_is_once(tmp_path: Path) -> None:
+    log = _log(tmp_path, ListMachine())
+    with pytest.raises(Unavailable, match="not running"):
+        log.propose(b"x")
+    log.start()
+    try:
+        with pytest.raises(Conflict, match="already started"):
+            log.start()
+    finally:
+        log.stop()
+    log.stop()  # idempotent
+
+
+def test_a_taken_port_is_unavailable(tmp_path: Path) -> None:
+    quick = dataclasses.replace(NO_COMPACTION, bind_retries=2, bind_retry_s=0.05)
+    with socket.socket() as squatter:
+        host, port = ADDR.rsplit(":", 1)
+        squatter.bind((host, int(port)))
+        squatter.listen()
+        with pytest.raises(Unavailable, match="cannot bind the raft port"):
+            _log(tmp_path, ListMachine(), tuning=quick).start()
+
+
+def test_a_lone_node_leads_reports_it_and_answers_async(tmp_path: Path) -> None:
+    leaders: list[str | None] = []
+    machine = ListMachine()
+    log = _log(tmp_path, machine, leaders=leaders)
+    log.start()
+    try:
+        assert log.wait_ready(10)
+        assert leaders[-1] == ADDR
+        assert log.is_leader() and log.leader() == ADDR and log.members() == [ADDR]
+        assert asyncio.run(log.propose_async(b"one")) == 1
+        status = log.status()
+        assert status["state"] == "leader" and status["commit_index"] == status["last_applied"]
+    finally:
+        log.stop()
+
+
+def test_dump_round_trip_and_foreign_files_refused(tmp_path: Path) -> None:
+    dump = _Dump(b"\x00state", (b"\x01cmd", 7, 2), (b"\x00", 6, 2), ("127.0.0.1:1",))
+    write_dump(tmp_path / "d", dump)
+    assert read_dump(tmp_path / "d") == dump
+    (tmp_path / "e").write_bytes(b"x" * 64)
+    with pytest.raises(ValueError, match="not an Odin raft dump"):
+        read_dump(tmp_path / "e")
+
+
+def test_a_dump_written_just_before_a_crash_does_not_drop_the_journal_tail(
+    tmp_path: Path,
+) -> None:
+    """PySyncObj renames a new dump into place one tick before it cuts the journal.
+
+    Build that state on disk: a journal holding every entry plus a dump from the
+    middle of it. Restarting must keep the entries after the dump.
+    """
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    first = [f"a{i}" for i in range(10)]
+    assert _run(full, first) == first
+    shutil.copytree(full, cut)
+
+    machine = ListMachine()  # a second life on the copy writes a dump and cuts its journal
+    log = _log(cut, machine)
+    log.start()
+    try:
+        assert log.wait_ready(10)
+        log.compact()
+        wait_for(lambda: log.status()["log_len"] == 2, 10, "the journal to be cut")
+    finally:
+        log.stop()
+
+    second = [f"b{i}" for i in range(5)]  # the same second life on the original, no dump
+    assert _run(full, second) == first + second
+    shutil.copy(cut / DUMP_FILE, full / DUMP_FILE)
+    assert read_dump(full / DUMP_FILE).last[1] < 10 + 1 + 5  # the dump is mid-journal
+
+    assert _run(full, []) == first + second
