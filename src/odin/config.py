@@ -106,3 +106,8 @@ DASHBOARD_RUNS_SHOWN: Final = 50  # runs in a job page's table and charts
 DASHBOARD_SUCCESS_WINDOW: Final = 20  # runs behind the jobs page's success rate
 DASHBOARD_LIVE_QUEUE: Final = 1024  # output chunks buffered for one live viewer
 DASHBOARD_MAX_OUTPUT_SHOWN: Final = 1 * MIB  # output bytes rendered on a run page
+
+# Cluster membership and health (odin.engine.cluster).
+NODE_HEALTH_POLL_S: Final = 1.0  # how often each node reads its Raft connections
+NODE_LEASE_S: Final = 5.0  # a node unreachable this long loses its running runs (marked lost)
+NODE_JOIN_TIMEOUT_S: Final = 60.0  # how long `odin nodes add` waits for a node to catch up

@@ -16,17 +16,23 @@ import shutil
 import signal
 import socket
 import stat
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import click
 
 from odin import __version__, config, paths
-from odin.cluster.model import Job
+from odin.cluster.commands import AddNode
+from odin.cluster.model import Job, NodeInfo, Run
+from odin.cluster.state import Event, JobChanged
+from odin.engine.cluster import Membership
 from odin.engine.launcher import LaunchContext, Launcher
 from odin.engine.node import EngineNode
+from odin.engine.nodes import NodeAdmin
 from odin.engine.service import Service
 from odin.engine.ticker import Ticker
 from odin.engine.users import owner_of
@@ -174,78 +180,97 @@ class Engine:
         reaper = Reaper()
         reaper.start()
         store = Store(cfg.data_dir / "store.db")
-        raft_addr = f"{cfg.raft[0]}:{cfg.raft[1]}"
+        secret = _secret(cfg.data_dir)
+        me = NodeInfo(cfg.name, _addr(cfg.http), _addr(cfg.raft))
         node = EngineNode(
             name=cfg.name,
-            raft_addr=raft_addr,
+            raft_addr=me.raft,
             partners=list(cfg.join),
             data_dir=cfg.data_dir / "raft",
-            secret=_secret(cfg.data_dir),
+            secret=secret,
             loop=loop,
         )
+        membership = Membership(node, me, secret)
         builder = self._go_builder()
-        sdk = cfg.data_dir / "sdk"
-        context = LaunchContext(
-            socket_path=str(cfg.socket_path),
-            code_root=cfg.data_dir / "code",
-            sdk_python=str(sdk / "python"),
-            sdk_node=str(sdk / "node"),
-            build_go=builder,
-        )
-        launcher = Launcher(node, store, context)
-        ticker = Ticker(node, lambda job: cfg.name)
+        launcher = Launcher(node, store, self._launch_context(builder))
+        ticker = Ticker(node, membership.pick, membership.load)
         node.on_event(launcher.handle)
         node.on_event(ticker.handle)
+        node.on_event(lambda event: _prebuild(event, builder))
         node.on_leadership(ticker.leadership)
+        node.on_leadership(lambda leading: _register(leading, node, me))
         unix = _unix_socket(cfg.socket_path)
+        _alias_socket(cfg.socket_path, cfg.http[1])
         tcp = _tcp_socket(*cfg.http)
         node.start()
-        if not await node.wait_ready(timeout=30):
-            raise Unavailable("the Raft log did not become ready in 30 s (is a quorum reachable?)")
+        await self._wait_ready(node)
         await launcher.reconcile()
         ticker.leadership(node.is_leader())
-        service = Service(node, store, default_timezone=host_timezone(), prepare=builder)
+        _register(node.is_leader(), node, me)
+        membership.start()
+        service = Service(
+            node,
+            store,
+            default_timezone=host_timezone(),
+            prepare=builder,
+            remote_output=lambda run: _remote_output(membership, run),
+        )
+        admin = NodeAdmin(
+            node,
+            membership,
+            data_dir=cfg.data_dir,
+            socket_path=cfg.socket_path,
+            stopping=self.stopping,
+        )
         self._api_sockets = [unix, tcp]
-        servers = self._server(service, launcher, node)
+        servers = self._server(service, launcher, admin)
         serve = asyncio.ensure_future(servers.serve())
         log.info("odin-engine %s: node %s ready on %s", __version__, cfg.name, cfg.socket_path)
         print(f"odin-engine {__version__}: node {cfg.name} serving {cfg.socket_path}", flush=True)
         await self.stopping.wait()
         servers.stop()
         await serve
+        await membership.stop()
         await ticker.stop()
         await launcher.stop()
         await reaper.stop()
         node.stop()
         store.close()
-        with contextlib.suppress(OSError):
-            cfg.socket_path.unlink()
+        for path in (cfg.socket_path, _alias_path(cfg.socket_path, cfg.http[1])):
+            with contextlib.suppress(OSError):
+                path.unlink()
 
-    def _node_info(
-        self, node: EngineNode, launcher: Launcher
-    ) -> Callable[[], list[dict[str, Any]]]:
-        def node_info() -> list[dict[str, Any]]:
-            return [
-                {
-                    "name": node.name,
-                    "http": f"{self.cfg.http[0]}:{self.cfg.http[1]}",
-                    "raft": f"{self.cfg.raft[0]}:{self.cfg.raft[1]}",
-                    "role": "leader" if node.is_leader() else "follower",
-                    "status": "healthy",
-                    "running": len(launcher.live),
-                }
-            ]
+    async def _wait_ready(self, node: EngineNode) -> None:
+        """Wait for the journal replay and a leader; a joining node waits to be added."""
+        waited = 0
+        while not await node.wait_ready(timeout=30):
+            waited += 30
+            if not self.cfg.join:
+                raise Unavailable(
+                    "the Raft log did not become ready in 30 s (is a quorum reachable?)"
+                )
+            log.warning(
+                "waited %d s to be added to the cluster (odin nodes add on a member)", waited
+            )
 
-        return node_info
+    def _launch_context(self, builder: Callable[[Job], Any]) -> LaunchContext:
+        sdk = self.cfg.data_dir / "sdk"
+        return LaunchContext(
+            socket_path=str(self.cfg.socket_path),
+            code_root=self.cfg.data_dir / "code",
+            sdk_python=str(sdk / "python"),
+            sdk_node=str(sdk / "node"),
+            build_go=builder,
+        )
 
-    def _server(self, service: Service, launcher: Launcher, node: EngineNode) -> Any:
+    def _server(self, service: Service, launcher: Launcher, admin: NodeAdmin) -> Any:
         import uvicorn
 
         from odin.api.app import create_app
         from odin.api.peercred import PeerCredProtocol
 
-        node_info = self._node_info(node, launcher)
-        app = create_app(service, launcher, node_info)
+        node_info = admin.rows
+        app = create_app(service, launcher, admin)
         api = _QuietServer(
             uvicorn.Config(
                 app,
@@ -286,6 +311,69 @@ class Engine:
         )
         dash_socket = _tcp_socket(*self.cfg.dashboard)
         return _Servers([(api, self._api_sockets), (dash, [dash_socket])])
+
+
+def _addr(address: tuple[str, int]) -> str:
+    return f"{address[0]}:{address[1]}"
+
+
+def _alias_path(socket_path: Path, port: int) -> Path:
+    return socket_path.parent / f"odin-{port}.sock"
+
+
+def _alias_socket(socket_path: Path, port: int) -> None:
+    """Let ``odin --port PORT`` find this node: ``odin-PORT.sock`` beside its socket."""
+    alias = _alias_path(socket_path, port)
+    if alias == socket_path:
+        return
+    with contextlib.suppress(OSError):
+        if alias.is_symlink():
+            alias.unlink()
+        alias.symlink_to(socket_path.name)
+
+
+def _register(leading: bool, node: EngineNode, me: NodeInfo) -> None:
+    """The leader makes sure it is listed among the members (the first node lists itself)."""
+    if not leading:
+        return
+    with node.lock:
+        known = node.state.nodes.get(me.name)
+    if known is None or known.raft != me.raft:
+        info = NodeInfo(me.name, me.http, me.raft, time.time())
+        _background(node.propose(AddNode(info)))
+
+
+_BACKGROUND: set[asyncio.Task[None]] = set()
+
+
+async def _quietly(awaitable: Any) -> None:
+    with contextlib.suppress(OdinError):
+        await awaitable
+
+
+def _background(awaitable: Any) -> None:
+    """Run a best-effort step on the loop, keeping a reference until it ends."""
+    task = asyncio.ensure_future(_quietly(awaitable))
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+
+
+def _prebuild(event: Event, builder: Callable[[Job], Any]) -> None:
+    """Compile a changed Go job on every node ahead of its first run here."""
+    if isinstance(event, JobChanged) and event.job.language == "go":
+        _background(builder(event.job))
+
+
+def _remote_output(membership: Membership, run: Run) -> dict[str, Any] | None:
+    member = membership.by_name(run.node)
+    if member is None:
+        return None
+    try:
+        path = f"/v1/internal/runs/{quote(run.id, safe='')}/output"
+        result: dict[str, Any] = membership.call(member, "GET", path)
+        return result
+    except (OSError, OdinError):
+        return None
 
 
 class _Servers:
@@ -418,3 +506,7 @@ async def _serve(cfg: EngineConfig) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, engine.stopping.set)
     await engine.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -8,6 +8,7 @@ SDK inside a run, from the run's token; never from the request body. Every
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -20,8 +21,10 @@ from pydantic import BaseModel, Field
 from odin import __version__, config
 from odin.api.errors import error_body, status_for
 from odin.api.peercred import PEER_KEY, PeerCredentials
+from odin.engine.cluster import NODE_HEADER
 from odin.engine.identity import Caller, caller_from_uid
 from odin.engine.launcher import Launcher, add_records
+from odin.engine.nodes import NodeAdmin, NodeRequest, local_address
 from odin.engine.service import DeployRequest, Service
 from odin.errors import OdinError, PermissionDenied
 
@@ -46,6 +49,12 @@ class LinkBody(BaseModel):
     on: str = Field(default="success", max_length=16)
 
 
+class NodeBody(BaseModel):
+    name: str = Field(max_length=64)
+    http: str = Field(max_length=300)
+    raft: str = Field(max_length=300)
+
+
 class RecordsBody(BaseModel):
     records: list[Any] = Field(max_length=config.MAX_RECORDS_PER_RUN)
 
@@ -65,9 +74,21 @@ def caller(request: Request) -> Caller:
 CallerDep = Annotated[Caller, Depends(caller)]
 
 
-def create_app(service: Service, launcher: Launcher, node_info: Any) -> FastAPI:
-    """The API over ``service``; ``node_info()`` describes the cluster for ``/v1/nodes``."""
+def from_node(request: Request) -> None:
+    """Only another node of the cluster (holding the node token) passes."""
+    expected: str = request.app.state.node_token
+    token = request.headers.get(NODE_HEADER, "")
+    if not hmac.compare_digest(token.encode(), expected.encode()):
+        raise PermissionDenied("this endpoint is for the cluster's nodes only")
+
+
+NodeDep = Annotated[None, Depends(from_node)]
+
+
+def create_app(service: Service, launcher: Launcher, admin: NodeAdmin) -> FastAPI:
+    """The API over ``service``; ``admin`` lists and changes the cluster's nodes."""
     app = FastAPI(title="Odin engine API", version=__version__)
+    app.state.node_token = admin.membership.token
 
     @app.exception_handler(OdinError)
     async def odin_error(_: Request, error: OdinError) -> JSONResponse:
@@ -171,8 +192,26 @@ def create_app(service: Service, launcher: Launcher, node_info: Any) -> FastAPI:
 
     @app.get("/v1/nodes")
     async def nodes(who: CallerDep) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = node_info()
-        return result
+        return admin.rows()
+
+    @app.post("/v1/nodes")
+    async def add_node(who: CallerDep, body: NodeBody) -> dict[str, Any]:
+        http, spawn = local_address(body.http)
+        raft, _ = local_address(body.raft)
+        return await admin.add(who, NodeRequest(body.name, http, raft), spawn=spawn)
+
+    @app.delete("/v1/nodes/{name}")
+    async def remove_node(who: CallerDep, name: str) -> dict[str, Any]:
+        return await admin.remove(who, name)
+
+    @app.post("/v1/internal/shutdown")
+    async def shutdown(_: NodeDep) -> dict[str, Any]:
+        admin.stopping.set()
+        return {"stopping": service.node.name}
+
+    @app.get("/v1/internal/runs/{run_id}/output")
+    async def node_output(_: NodeDep, run_id: str) -> dict[str, Any]:
+        return service.local_output(run_id)
 
     return app
 

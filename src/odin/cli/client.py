@@ -34,26 +34,40 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-def socket_path(port: str | None) -> Path:
-    """Which engine to talk to: ``--port`` if given, else ODIN_SOCKET, else the default node."""
-    if port:
-        _, number = paths.parse_address(port)
-        return _first_existing(number)
+def _socket_dirs() -> list[Path]:
+    """Where the sockets of this host's nodes live: beside ODIN_SOCKET, root's, then this user's."""
+    dirs: list[Path] = []
     env = os.environ.get("ODIN_SOCKET")
     if env:
-        return Path(env)
-    return _first_existing(config.DEFAULT_HTTP_PORT)
-
-
-def _first_existing(port: int) -> Path:
-    """The root engine's socket if there is one, else this user's own engine's."""
-    candidates = [paths.socket_for_port(port, engine_uid=0)]
+        dirs.append(Path(env).parent)
+    dirs.append(paths.runtime_dir(0))
     if os.geteuid() != 0:
-        candidates.append(paths.socket_for_port(port, engine_uid=os.geteuid()))
-    for candidate in candidates:
-        if candidate.exists():
-            return candidate
-    return candidates[0]
+        dirs.append(paths.runtime_dir(os.geteuid()))
+    return list(dict.fromkeys(dirs))
+
+
+def socket_path(port: str | None) -> Path:
+    """Which engine to talk to: ``--port`` if given, else ODIN_SOCKET, else the default node."""
+    env = os.environ.get("ODIN_SOCKET")
+    if not port and env:
+        return Path(env)
+    number = paths.parse_address(port)[1] if port else config.DEFAULT_HTTP_PORT
+    names = [f"odin-{number}.sock"]
+    if number == config.DEFAULT_HTTP_PORT:
+        names.insert(0, "odin.sock")
+    candidates = [d / n for d in _socket_dirs() for n in names]
+    return next((c for c in candidates if c.exists()), candidates[0])
+
+
+def other_nodes(path: Path) -> list[str]:
+    """The HTTP ports of the other nodes whose sockets are on this host (for error messages)."""
+    found: list[str] = []
+    for directory in _socket_dirs():
+        for candidate in sorted(directory.glob("odin-*.sock")):
+            port = candidate.name.removeprefix("odin-").removesuffix(".sock")
+            if candidate.resolve() != path.resolve() and port.isdigit() and port not in found:
+                found.append(port)
+    return found
 
 
 def quote_id(value: str) -> str:
@@ -77,9 +91,14 @@ class EngineClient:
                 f"'{config.ODIN_GROUP}' may use Odin (sudo usermod -aG {config.ODIN_GROUP} $USER, "
                 "then log in again)"
             )
+        others = other_nodes(self.path)
+        hint = (
+            f"other nodes on this host: --port {', --port '.join(others)}"
+            if others
+            else "start one with 'odin-engine' (or 'make run'), or pick another node with --port"
+        )
         return Unavailable(
-            f"no Odin engine is answering on {self.path} ({error.strerror or error}); "
-            "start one with 'odin-engine' (or 'make run'), or pick another node with --port"
+            f"no Odin engine is answering on {self.path} ({error.strerror or error}); {hint}"
         )
 
     def request(

@@ -43,11 +43,13 @@ class Service:
         *,
         default_timezone: str,
         prepare: Callable[[Job], Any] | None = None,
+        remote_output: Callable[[Run], dict[str, Any] | None] | None = None,
     ) -> None:
         self.node = node
         self.store = store
         self.default_timezone = default_timezone
         self.prepare = prepare
+        self.remote_output = remote_output
 
     # -- helpers -----------------------------------------------------------
 
@@ -231,6 +233,10 @@ class Service:
     def output(self, caller: Caller, run_id_: str) -> dict[str, Any]:
         run = self.run(caller, run_id_)
         stored = self.store.output(run.id)
+        if stored is None and run.node != self.node.name and self.remote_output is not None:
+            fetched = self.remote_output(run)
+            if fetched is not None:
+                return fetched
         if stored is None:
             text, total, dropped = run.output_tail, run.output_bytes, run.dropped_bytes
             return {
@@ -244,6 +250,21 @@ class Service:
         text = data.decode("utf-8", errors="replace")
         return {
             "run": run.id,
+            "output": text,
+            "bytes": total,
+            "dropped": dropped,
+            "tail_only": False,
+        }
+
+    def local_output(self, run_id_: str) -> dict[str, Any]:
+        """The full output this node keeps for a run (for another node asking for it)."""
+        stored = self.store.output(run_id_)
+        if stored is None:
+            raise NotFound(f"no output of run {run_id_} on node {self.node.name}")
+        data, total, dropped = stored
+        text = data.decode("utf-8", errors="replace")
+        return {
+            "run": run_id_,
             "output": text,
             "bytes": total,
             "dropped": dropped,

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from odin import config
@@ -26,15 +27,17 @@ log = logging.getLogger("odin.ticker")
 
 MAX_RUNS_PER_PROPOSAL = 2000
 
-NodePicker = Callable[[Job], str]
+NodePicker = Callable[[Job, Counter[str]], str]
+Load = Callable[[], Counter[str]]
 
 
 class Ticker:
     """Plans runs while this node leads."""
 
-    def __init__(self, node: EngineNode, pick_node: NodePicker) -> None:
+    def __init__(self, node: EngineNode, pick_node: NodePicker, load: Load) -> None:
         self.node = node
         self.pick_node = pick_node
+        self.load = load
         self.planner = Planner()
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -97,6 +100,7 @@ class Ticker:
         now = time.time()
         runs: list[Run] = []
         ledger: dict[str, float] = {}
+        load = self.load()
         with self.node.lock:
             jobs = self.node.state.jobs
             for item in due:
@@ -111,7 +115,7 @@ class Ticker:
                         owner_uid=job.owner_uid,
                         instant=item.instant,
                         reason=item.reason,
-                        node=self.pick_node(job),
+                        node=self.pick_node(job, load),
                         planned_at=now,
                     )
                 )
