@@ -84,7 +84,7 @@ class Engine:
             *dashboard,
         ]
 
-    def start(self) -> Engine:
+    def start(self, wait: bool = True) -> Engine:
         log = open(self.log_path, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             self.command(),
@@ -93,7 +93,8 @@ class Engine:
             start_new_session=True,
             env={**os.environ, **self.env},
         )
-        wait_for(self.answers, timeout=30, what=f"engine on {self.socket}")
+        if wait:
+            wait_for(self.answers, timeout=30, what=f"engine on {self.socket}")
         return self
 
     def answers(self) -> bool:
@@ -201,3 +202,121 @@ def job_id_of(yaml_path: Path) -> str:
         if line.strip().startswith("id:"):
             return line.split(":", 1)[1].strip().strip('"')
     raise AssertionError(f"no id in {yaml_path}")
+
+
+# -- clusters ---------------------------------------------------------------------
+
+
+def pid_of(marker: str) -> int | None:
+    """The pid of the process whose command line contains every word of ``marker``."""
+    words = marker.split()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        text = " ".join(a.decode(errors="replace") for a in argv)
+        if all(word in text.split() for word in words) and "odin.daemon" in text:
+            return int(entry.name)
+    return None
+
+
+@dataclass
+class Member:
+    """A node of a test cluster: its name, ports and how to kill and restart it."""
+
+    name: str
+    http_port: int
+    raft_port: int
+    socket: Path
+    argv: list[str] = field(default_factory=list)
+
+    def pid(self) -> int | None:
+        return pid_of(f"--name {self.name} --socket {self.socket}")
+
+
+@dataclass
+class Cluster:
+    """A primary engine plus nodes added with ``odin nodes add`` (spawned by the engine)."""
+
+    primary: Engine
+    members: dict[str, Member] = field(default_factory=dict)
+
+    def add(self, name: str) -> Member:
+        http, raft = free_port(), free_port()
+        odin(
+            "nodes",
+            "add",
+            "-n",
+            name,
+            "-a",
+            f":{http}",
+            "-r",
+            f":{raft}",
+            engine=self.primary,
+            timeout=120,
+        )
+        member = Member(name, http, raft, self.primary.root / f"odin-{http}.sock")
+        pid = wait_for(member.pid, what=f"{name}'s process")
+        member.argv = [
+            a.decode() for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a
+        ]
+        self.members[name] = member
+        return member
+
+    def port_of(self, name: str) -> str:
+        if name == "master-node":
+            return str(self.primary.http_port)
+        return str(self.members[name].http_port)
+
+    def nodes(self, via: str = "master-node") -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = odin(
+            "nodes", "get", "-o", "json", "-p", self.port_of(via), engine=self.primary
+        ).json()
+        return result
+
+    def leader(self, via: str) -> str | None:
+        try:
+            rows = self.nodes(via)
+        except AssertionError:
+            return None
+        leaders = [r["name"] for r in rows if r["role"] == "leader"]
+        return leaders[0] if leaders else None
+
+    def kill(self, name: str) -> None:
+        if name == "master-node":
+            self.primary.kill()
+            return
+        pid = self.members[name].pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            wait_for(lambda: self.members[name].pid() is None, what=f"{name} to die")
+
+    def restart(self, name: str, wait: bool = True) -> None:
+        if name == "master-node":
+            self.primary.start(wait=wait)
+            return
+        member = self.members[name]
+        log = open(self.primary.root / f"{name}.log", "ab")  # noqa: SIM115
+        subprocess.Popen(member.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        if not wait:
+            return
+        wait_for(
+            lambda: (
+                odin(
+                    "list", "-p", str(member.http_port), engine=self.primary, check=False
+                ).returncode
+                == 0
+            ),
+            timeout=60,
+            what=f"{name} to answer",
+        )
+
+    def stop_all(self) -> None:
+        for name in self.members:
+            pid = self.members[name].pid()
+            if pid is not None:
+                os.kill(pid, signal.SIGKILL)
+        self.primary.stop(signal.SIGKILL)

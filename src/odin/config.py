@@ -57,6 +57,7 @@ MAX_RECORDS_PER_RUN: Final = 1000
 # Scheduling.
 PLAN_LOOKAHEAD_S: Final = 1.0  # runs are committed this far ahead of their instant
 TICK_INTERVAL_S: Final = 0.1
+PLAN_STALE_S: Final = 3.0  # a scheduled run committed this late (past its instant) is skipped
 
 # Job file parsing (odin.jobs).
 MAX_YAML_DEPTH: Final = 16  # nesting of mappings/lists in a job file; a real one needs 3
@@ -111,3 +112,16 @@ DASHBOARD_MAX_OUTPUT_SHOWN: Final = 1 * MIB  # output bytes rendered on a run pa
 NODE_HEALTH_POLL_S: Final = 1.0  # how often each node reads its Raft connections
 NODE_LEASE_S: Final = 5.0  # a node unreachable this long loses its running runs (marked lost)
 NODE_JOIN_TIMEOUT_S: Final = 60.0  # how long `odin nodes add` waits for a node to catch up
+
+# Install and backups (odin.install, odin install, odin backup).
+UNIT_TASKS_MAX: Final = 65536  # processes+threads of the engine and all its runs (systemd TasksMax)
+UNIT_LIMIT_NOFILE: Final = 65536  # the engine's own open files; each run is cut to RLIMIT_NOFILE
+UNIT_RESTART_S: Final = 2.0  # systemd waits this long before restarting a failed engine
+UNIT_STOP_TIMEOUT_S: Final = 30.0  # after SIGTERM, leftovers of the engine's cgroup get SIGKILL
+MAX_BACKUP_BYTES: Final = 1024 * MIB  # largest backup file `odin restore` reads
+
+# Run containment with cgroup v2 (odin.executor.cgroup); process groups + reaper otherwise.
+CGROUP_MOUNTS_FILE: Final = "/proc/self/mounts"  # where the cgroup2 mount is looked up
+CGROUP_DIR_PREFIX: Final = "odin-"  # one directory per engine process: odin-<pid>
+CGROUP_EMPTY_WAIT_S: Final = 2.0  # after cgroup.kill, how long the run's cgroup may take to empty
+SH_PATH: Final = "/bin/sh"  # runs the start gate that holds a run until it is in its cgroup

@@ -29,6 +29,13 @@ with real processes, SIGKILL and restarts):
   journal is then cut. A follower too far behind gets the leader's dump whole.
 - The Raft port is always encrypted and authenticated with the cluster secret
   (PySyncObj's wire format is pickle); an empty secret is refused.
+- Damaged files stop the start: PySyncObj would log a dump it cannot read and
+  go on with an empty state, and crash or silently drop entries on a journal
+  cut short. ``check_raft_files`` walks the journal's records, the dump (its
+  header and a SHA-256 of its snapshot) and the term/vote file first, and
+  ``start`` refuses with ``Unavailable`` naming the file, the damage and the
+  way back (copy the state from the other nodes). The journal format carries
+  no checksum: a flipped byte inside a command is not seen here.
 """
 
 from __future__ import annotations
@@ -38,9 +45,11 @@ import base64
 import collections
 import contextlib
 import dataclasses
+import hashlib
 import json
 import logging
 import os
+import pickle
 import struct
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -59,8 +68,10 @@ _T = TypeVar("_T")
 
 JOURNAL_FILE = "raft.journal"
 DUMP_FILE = "raft.dump"
+META_FILE = JOURNAL_FILE + ".meta"
 _DUMP_MAGIC = b"ODINRAFT"
-_DUMP_VERSION = 1
+_DUMP_VERSION = 2  # 2 adds the snapshot's SHA-256; version 1 dumps are still read
+_DUMP_VERSIONS = (1, 2)
 _DUMP_HEAD = struct.Struct(">8sHI")  # magic, version, header length
 _STATES = {0: "follower", 1: "candidate", 2: "leader"}
 _CALL_TIMEOUT_S = 2.0
@@ -113,6 +124,7 @@ def write_dump(path: Path, dump: _Dump) -> None:
             "last": _encode_entry(dump.last),
             "prev": _encode_entry(dump.prev),
             "members": list(dump.members),
+            "sha256": hashlib.sha256(dump.snapshot).hexdigest(),
         }
     ).encode()
     with path.open("wb") as out:
@@ -124,18 +136,142 @@ def write_dump(path: Path, dump: _Dump) -> None:
 
 
 def read_dump(path: Path) -> _Dump:
-    """Read what ``write_dump`` wrote; any other file is refused."""
+    """Read what ``write_dump`` wrote; any other or damaged file raises ``ValueError``."""
     data = path.read_bytes()
+    if len(data) < _DUMP_HEAD.size:
+        raise ValueError(
+            f"{path} is not an Odin raft dump: {len(data)} bytes, shorter than a header"
+        )
     magic, version, size = _DUMP_HEAD.unpack_from(data)
-    if magic != _DUMP_MAGIC or version != _DUMP_VERSION:
+    if magic != _DUMP_MAGIC or version not in _DUMP_VERSIONS:
         raise ValueError(f"{path} is not an Odin raft dump of version {_DUMP_VERSION}")
     start = _DUMP_HEAD.size
-    header = json.loads(data[start : start + size])
-    return _Dump(
-        snapshot=data[start + size :],
-        last=_decode_entry(header["last"]),
-        prev=_decode_entry(header["prev"]),
-        members=tuple(header["members"]),
+    if start + size > len(data):
+        raise ValueError(f"{path} is cut short: its header alone needs {start + size} bytes")
+    try:
+        header = json.loads(data[start : start + size])
+        dump = _Dump(
+            snapshot=data[start + size :],
+            last=_decode_entry(header["last"]),
+            prev=_decode_entry(header["prev"]),
+            members=tuple(str(m) for m in header["members"]),
+        )
+        expected = header.get("sha256") if version >= 2 else None
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{path} has an unreadable header ({error})") from None
+    if expected is not None and hashlib.sha256(dump.snapshot).hexdigest() != expected:
+        raise ValueError(f"{path} is damaged: its snapshot does not match its checksum")
+    return dump
+
+
+# -- checking the files before PySyncObj reads them -------------------------------
+
+_JOURNAL_NAME = b"PYSYNCOBJ"
+_JOURNAL_FORMAT = 1
+_JOURNAL_HEAD = struct.Struct("<24s8sII")  # app name, app version, format, end of records
+_RECORD_SIZE = struct.Struct("<I")  # before and after each record
+_RECORD_KEY = struct.Struct("<QQ")  # index, term; the command follows
+
+
+class _Damage(Exception):
+    """One damaged raft file: which, and what is wrong with it (internal to this module)."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(problem)
+        self.path = path
+        self.problem = problem
+
+
+def journal_last_index(path: Path) -> int | None:
+    """Walk a PySyncObj journal; the last entry's index (None if empty), or ``_Damage``."""
+    data = path.read_bytes()
+    if len(data) < _JOURNAL_HEAD.size:
+        raise _Damage(
+            path, f"it has {len(data)} bytes, fewer than its {_JOURNAL_HEAD.size}-byte header"
+        )
+    name, _, version, end = _JOURNAL_HEAD.unpack_from(data)
+    if name.rstrip(b"\0") != _JOURNAL_NAME or version != _JOURNAL_FORMAT:
+        raise _Damage(path, "it is not a PySyncObj journal of format 1")
+    if not _JOURNAL_HEAD.size <= end <= len(data):
+        raise _Damage(
+            path, f"it is cut short: its records end at byte {end}, the file at {len(data)}"
+        )
+    offset, last, last_term = _JOURNAL_HEAD.size, None, 0
+    while offset < end:
+        index, term, offset = _journal_record(path, data, offset, end)
+        if last is not None and index != last + 1:
+            raise _Damage(path, f"entry {index} follows entry {last}: entries are missing")
+        if term < last_term:
+            raise _Damage(path, f"entry {index} has term {term}, lower than the entry before it")
+        last, last_term = index, term
+    return last
+
+
+def _journal_record(path: Path, data: bytes, offset: int, end: int) -> tuple[int, int, int]:
+    """(index, term, next offset) of the record at ``offset``, or ``_Damage``."""
+    if offset + 2 * _RECORD_SIZE.size + _RECORD_KEY.size > end:
+        raise _Damage(path, f"a record at byte {offset} is cut short")
+    (size,) = _RECORD_SIZE.unpack_from(data, offset)
+    after = offset + _RECORD_SIZE.size + size
+    if size < _RECORD_KEY.size + 1 or after + _RECORD_SIZE.size > end:
+        raise _Damage(path, f"the record at byte {offset} has an impossible length {size}")
+    (trailer,) = _RECORD_SIZE.unpack_from(data, after)
+    if trailer != size:
+        raise _Damage(path, f"the record at byte {offset} is damaged (its two lengths differ)")
+    index, term = _RECORD_KEY.unpack_from(data, offset + _RECORD_SIZE.size)
+    return index, term, after + _RECORD_SIZE.size
+
+
+def _committed_index(path: Path) -> int:
+    """The commit index PySyncObj saved beside the journal (with the term and vote)."""
+    try:
+        meta = pickle.loads(path.read_bytes())
+    except Exception as error:  # any unpickling failure means the same: unreadable
+        raise _Damage(
+            path, f"the saved term and vote are unreadable ({type(error).__name__})"
+        ) from None
+    if not isinstance(meta, dict):
+        raise _Damage(path, "the saved term and vote are not a mapping")
+    return int(meta.get("raftCommitIndex", 0))
+
+
+def check_raft_files(data_dir: Path) -> None:
+    """Refuse (``Unavailable``) a data directory whose journal, dump or vote file is damaged.
+
+    Fresh directories pass. What is refused: a file PySyncObj cannot parse, a
+    journal whose records are cut or out of sequence, a dump whose checksum
+    fails, and a journal that ends before the commit index saved beside it or
+    is missing while a dump or vote file says the node had state.
+    """
+    journal, dump, meta = (data_dir / n for n in (JOURNAL_FILE, DUMP_FILE, META_FILE))
+    try:
+        if dump.exists():
+            try:
+                read_dump(dump)
+            except ValueError as error:
+                raise _Damage(dump, str(error)) from None
+        committed = _committed_index(meta) if meta.exists() else None
+        if not journal.exists():
+            if dump.exists() or committed:
+                raise _Damage(journal, "it is missing, but this node had a state")
+            return
+        last = journal_last_index(journal)
+        if committed is not None and committed > 1 and (last or 0) < committed:
+            raise _Damage(
+                journal, f"it ends at entry {last or 0}, but entry {committed} was committed"
+            )
+    except _Damage as damage:
+        raise Unavailable(_damaged_message(data_dir, damage)) from None
+
+
+def _damaged_message(data_dir: Path, damage: _Damage) -> str:
+    return (
+        f"refusing to start: the raft file {damage.path} is damaged: {damage.problem}. "
+        "Starting would lose acknowledged jobs. To recover: if the other nodes of the "
+        f"cluster are running, move {data_dir} aside (mv {data_dir} {data_dir}.damaged) and "
+        "start this node again with --join <a member's raft address>: it copies the state "
+        f"from the leader. On a single node, put back a backup of {data_dir}; moving it "
+        "aside starts an empty node (every job is lost)."
     )
 
 
@@ -258,6 +394,7 @@ class ReplicatedLog:
             raise Conflict(f"raft node {self._self_addr} was already started once")
         self._started = True
         self._data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        check_raft_files(self._data_dir)
         try:
             node = _SyncNode(self, self._partners, self._conf())
         except SyncObjException as exc:

@@ -22,7 +22,7 @@ from typing import Any
 
 from odin import config
 from odin.cluster import commands as c
-from odin.cluster.model import Job, Record, Run, RunStatus
+from odin.cluster.model import Job, Record, Run, RunReason, RunStatus
 from odin.cluster.state import Event, JobRemoved, RunFinished, RunPlanned
 from odin.engine.node import EngineNode
 from odin.errors import InvalidInput, LimitExceeded, OdinError, PermissionDenied
@@ -76,6 +76,13 @@ class Launcher:
 
     def handle(self, event: Event) -> None:
         if isinstance(event, RunPlanned) and event.run.node == self.node.name:
+            if _stale(event.run, time.time()):
+                message = (
+                    "skipped: its plan was committed too late "
+                    "(the leader had lost its quorum at the run's instant)"
+                )
+                self._spawn(self._finish(event.run, RunStatus.SKIPPED, message, time.time()))
+                return
             self.arm(event.run)
         elif isinstance(event, RunFinished):
             self._spawn(asyncio.to_thread(self.store.save_run, event.run))
@@ -266,6 +273,18 @@ class Launcher:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, timeout=10)
+
+
+def _stale(run: Run, now: float) -> bool:
+    """A scheduled run whose plan took effect long after it was made, and after its instant.
+
+    A leader cut off from its quorum may have appended plans that a later leader
+    commits once the partition heals; running them then would act on a minority's
+    decision, so the assigned node records them as skipped instead.
+    """
+    if run.reason is not RunReason.SCHEDULE:
+        return False
+    return now - run.planned_at > config.PLAN_STALE_S and now > run.instant + config.PLAN_STALE_S
 
 
 def _status_of(outcome: RunOutcome, records: list[Record]) -> tuple[RunStatus, str]:

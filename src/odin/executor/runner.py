@@ -9,8 +9,11 @@ What must hold for every run (DESIGN §4, invariant 2):
 - the resource limits of ``odin.executor.limits`` are in force before its code runs;
 - it leads its own session and process group, and when it ends (exit, timeout or
   kill) whatever is left of that group is killed: a run keeps no processes behind.
-  Processes that leave the group (``setsid``) escape this; they are reaped by
-  ``odin.executor.reaper`` when they exit, but only a cgroup could kill them.
+  Where the host allows it, the run also has a cgroup of its own (entered before its
+  code runs, see ``odin.executor.cgroup``) and everything in it is killed at the end,
+  so processes that left the group (``setsid``, daemons) die too. Without cgroups
+  (a non-root engine, no cgroup2) such escapees are only reaped by
+  ``odin.executor.reaper`` when they exit: that fallback cannot kill them.
 
 Signalling a group by the leader's pid after the leader was reaped is safe while any
 member lives (Linux keeps a pid reserved while it names a group); once the group is
@@ -34,6 +37,13 @@ from typing import Any
 from odin import config
 from odin.errors import Conflict, ExecutionError
 from odin.executor.capture import OutputCapture
+from odin.executor.cgroup import (
+    GO_LINE,
+    Containment,
+    RunCgroup,
+    default_containment,
+    gate_argv,
+)
 from odin.executor.limits import prlimit_prefix
 from odin.executor.spec import LaunchSpec, RunOutcome
 
@@ -41,6 +51,12 @@ OnStart = Callable[[int, float], None]
 OnOutput = Callable[[bytes], None]
 
 _log = logging.getLogger(__name__)
+
+
+class _Auto(Enum):
+    """The default ``containment`` of ``execute``: the host's, detected once."""
+
+    DETECT = "detect"
 
 
 class _Ending(Enum):
@@ -85,7 +101,8 @@ class _RunProtocol(asyncio.SubprocessProtocol):
             _log.exception("on_output callback failed")
 
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
-        self.output_closed.set()
+        if fd != 0:  # fd 0 is the start gate's stdin, closed once the run may go
+            self.output_closed.set()
 
     def process_exited(self) -> None:
         self.exited.set()
@@ -97,17 +114,21 @@ async def execute(
     on_start: OnStart | None = None,
     on_output: OnOutput | None = None,
     cancel: asyncio.Event | None = None,
+    containment: Containment | _Auto | None = _Auto.DETECT,
 ) -> RunOutcome:
     """Run ``spec`` to its end and say how it ended.
 
     ``on_start(pid, started_at)`` is called once the process exists; ``on_output``
     gets every chunk as it arrives. Setting ``cancel`` kills the run like a timeout
     (SIGTERM, grace, SIGKILL). Raises ``ExecutionError`` if the process cannot start.
+    ``containment`` None forces the process-group fallback (no cgroup).
     """
+    box = default_containment() if isinstance(containment, _Auto) else containment
     capture = OutputCapture(spec.max_output_bytes)
-    transport, proto = await _spawn(spec, capture)
+    transport, proto = await _spawn(spec, capture, gated=box is not None)
     started_at = time.time()
     pid = transport.get_pid()
+    cgroup = _enter(box, transport, pid) if box is not None else None
     try:
         if on_start is not None:
             on_start(pid, started_at)
@@ -117,19 +138,44 @@ async def execute(
             await _terminate_group(pid, spec.grace_s, proto.exited)
         await proto.exited.wait()
         _signal_group(pid, signal.SIGKILL)
+        if cgroup is not None:
+            cgroup.kill()
         await _drain(proto.output_closed)
     finally:
         if not proto.exited.is_set():
             _signal_group(pid, signal.SIGKILL)
+        if cgroup is not None:
+            await cgroup.close()
         transport.close()
     return _outcome(spec, pid, started_at, transport.get_returncode(), ending, capture)
 
 
-def _popen_args(spec: LaunchSpec) -> tuple[tuple[str, ...], dict[str, Any]]:
+def _enter(box: Containment, transport: asyncio.SubprocessTransport, pid: int) -> RunCgroup | None:
+    """Put the gated process in a fresh run cgroup, then let it run.
+
+    If the cgroup cannot be made (the host changed under us), the run goes on with
+    the process-group fallback rather than not at all; the warning says so.
+    """
+    cgroup: RunCgroup | None = None
+    try:
+        cgroup = box.new_run()
+        cgroup.add(pid)
+    except OSError as error:
+        _log.warning(
+            "run pid %d is not in a cgroup (%s): process-group containment only", pid, error
+        )
+    gate = transport.get_pipe_transport(0)
+    if isinstance(gate, asyncio.WriteTransport):
+        gate.write(GO_LINE)
+        gate.close()
+    return cgroup
+
+
+def _popen_args(spec: LaunchSpec, gated: bool) -> tuple[tuple[str, ...], dict[str, Any]]:
     if not spec.argv or not os.path.isabs(spec.argv[0]):
         raise ExecutionError(f"run {spec.run_id}: the command must be an absolute path")
     kwargs: dict[str, Any] = {
-        "stdin": subprocess.DEVNULL,
+        "stdin": subprocess.PIPE if gated else subprocess.DEVNULL,
         "stdout": subprocess.PIPE,
         "stderr": subprocess.STDOUT,
         "env": dict(spec.env),
@@ -137,7 +183,8 @@ def _popen_args(spec: LaunchSpec) -> tuple[tuple[str, ...], dict[str, Any]]:
         "start_new_session": True,
         **_identity(spec),
     }
-    return (*prlimit_prefix(), *spec.argv), kwargs
+    gate = gate_argv("PWD" in spec.env) if gated else ()
+    return (*gate, *prlimit_prefix(), *spec.argv), kwargs
 
 
 def _identity(spec: LaunchSpec) -> dict[str, Any]:
@@ -153,9 +200,9 @@ def _identity(spec: LaunchSpec) -> dict[str, Any]:
 
 
 async def _spawn(
-    spec: LaunchSpec, capture: OutputCapture
+    spec: LaunchSpec, capture: OutputCapture, *, gated: bool
 ) -> tuple[asyncio.SubprocessTransport, _RunProtocol]:
-    argv, kwargs = _popen_args(spec)
+    argv, kwargs = _popen_args(spec, gated)
     loop = asyncio.get_running_loop()
     try:
         return await loop.subprocess_exec(lambda: _RunProtocol(capture), *argv, **kwargs)

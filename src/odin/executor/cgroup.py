@@ -1,0 +1,194 @@
+"""Containing each run in a cgroup v2, so that nothing it starts outlives it.
+
+A process group is not a container: a job that calls ``setsid()`` or daemonises
+leaves its group and would survive the run. Every process a run forks stays in
+the run's cgroup whatever it does, and ``cgroup.kill`` (Linux ≥ 5.14) SIGKILLs
+them all at once. So when the host has a writable cgroup2 mount with
+``cgroup.kill`` (root engine; a systemd unit needs ``Delegate=yes``), each run
+gets ``<engine's cgroup>/odin-<engine pid>/run-<n>``; otherwise ``detect``
+returns None and the executor falls back to killing the process group and
+reaping orphans (``odin.executor.reaper``), which cannot kill an escapee.
+
+How a run enters its cgroup before any of its code runs, without ``preexec_fn``
+(unsafe in a threaded engine) and without running anything as root with the
+job's environment: the run starts as its owner under a tiny ``sh`` gate that
+blocks reading its stdin; the engine writes the pid into the cgroup, then
+sends the go line; the gate execs the job with stdin on /dev/null. If the
+engine dies first, the gate reads end-of-file and exits without running the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import itertools
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from odin import config
+
+_log = logging.getLogger(__name__)
+
+GO_LINE = b"go\n"
+
+
+def gate_argv(env_has_pwd: bool) -> tuple[str, ...]:
+    """The gate: wait for the go line on stdin, then exec the job with stdin on /dev/null.
+
+    ``sh`` exports a PWD of its own; unless the job's environment set one, it is
+    removed again, so the job sees exactly the environment it was given.
+    """
+    unset = "" if env_has_pwd else "unset PWD; "
+    script = f'read _go || exit 111; {unset}exec "$@" </dev/null'
+    return (config.SH_PATH, "-c", script, "odin-gate")
+
+
+def cgroup2_mount(mounts_file: str = config.CGROUP_MOUNTS_FILE) -> Path | None:
+    """Where the cgroup2 hierarchy is mounted (pure v2 or the hybrid 'unified'), if anywhere."""
+    try:
+        with open(mounts_file) as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 3 and fields[2] == "cgroup2":
+            return Path(fields[1])
+    return None
+
+
+def own_cgroup() -> str:
+    """This process's cgroup2 path (the ``0::`` line of /proc/self/cgroup)."""
+    try:
+        with open("/proc/self/cgroup") as handle:
+            for line in handle:
+                if line.startswith("0::"):
+                    return line[3:].strip()
+    except OSError:
+        pass
+    return "/"
+
+
+@dataclass
+class RunCgroup:
+    """One run's cgroup: processes go in, ``kill`` ends every one of them."""
+
+    path: Path
+
+    def add(self, pid: int) -> None:
+        (self.path / "cgroup.procs").write_text(str(pid))
+
+    def populated(self) -> bool:
+        try:
+            events = (self.path / "cgroup.events").read_text()
+        except OSError:
+            return False
+        return "populated 1" in events
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            (self.path / "cgroup.kill").write_text("1")
+
+    async def close(self) -> None:
+        """Kill whatever is left, wait (bounded) for it to go, remove the directory."""
+        self.kill()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + config.CGROUP_EMPTY_WAIT_S
+        while self.populated() and loop.time() < deadline:
+            await asyncio.sleep(config.GROUP_POLL_S)
+        try:
+            self.path.rmdir()
+        except OSError as error:
+            _log.warning("cannot remove run cgroup %s: %s", self.path, error)
+
+
+@dataclass
+class Containment:
+    """The engine's directory of run cgroups (``odin-<pid>``), one child per run."""
+
+    base: Path
+    _numbers: itertools.count[int] = field(default_factory=itertools.count)
+
+    def new_run(self) -> RunCgroup:
+        path = self.base / f"run-{next(self._numbers)}"
+        path.mkdir()
+        return RunCgroup(path)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.base.rmdir()
+
+
+def detect() -> Containment | None:
+    """Containment on this host, or None (not root, no cgroup2, no cgroup.kill, read-only)."""
+    mount = cgroup2_mount()
+    if os.geteuid() != 0 or mount is None:
+        return None
+    parent = mount / own_cgroup().lstrip("/")
+    _clean_stale(parent)
+    base = parent / f"{config.CGROUP_DIR_PREFIX}{os.getpid()}"
+    try:
+        base.mkdir(exist_ok=True)
+    except OSError as error:
+        _log.info("no cgroup containment (%s): runs are contained by process group only", error)
+        return None
+    if not (base / "cgroup.kill").exists():  # the root cgroup has none: look at a child
+        _log.info("no cgroup.kill (Linux < 5.14): runs are contained by process group only")
+        with contextlib.suppress(OSError):
+            base.rmdir()
+        return None
+    return Containment(base)
+
+
+def _clean_stale(parent: Path) -> None:
+    """Kill and remove the run cgroups of engines that died (SIGKILL leaves them behind)."""
+    with contextlib.suppress(OSError):
+        for entry in parent.iterdir():
+            name = entry.name
+            if not name.startswith(config.CGROUP_DIR_PREFIX) or not entry.is_dir():
+                continue
+            pid = name.removeprefix(config.CGROUP_DIR_PREFIX)
+            if pid.isdigit() and not _alive(int(pid)):
+                _remove_tree(entry)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_tree(base: Path) -> None:
+    """Kill every run left in ``base`` and remove it (runs at start, so it may wait a little)."""
+    runs = [RunCgroup(child) for child in base.iterdir() if child.is_dir()]
+    for run in runs:
+        run.kill()
+    for run in runs:
+        deadline = time.monotonic() + config.CGROUP_EMPTY_WAIT_S
+        while run.populated() and time.monotonic() < deadline:
+            time.sleep(config.GROUP_POLL_S)
+        with contextlib.suppress(OSError):
+            run.path.rmdir()
+    with contextlib.suppress(OSError):
+        base.rmdir()
+
+
+_detected: list[Containment | None] = []
+
+
+def default_containment() -> Containment | None:
+    """The process-wide containment, detected once."""
+    if not _detected:
+        found = detect()
+        if found is not None:
+            atexit.register(found.close)
+        _detected.append(found)
+    return _detected[0]
