@@ -306,3 +306,61 @@ def test_minority_plans_nothing(cluster: Cluster, world_dir: Path) -> None:
     assert all(r["status"] == "skipped" and r["started_at"] is None for r in middle), middle
     instants = [float(r["instant"]) for r in runs]
     assert len(instants) == len(set(instants))
+
+
+def test_node_tags_and_removal(cluster: Cluster, world_dir: Path) -> None:
+    home = user_dir(world_dir, ALICE)
+    pinned = deploy(
+        cluster,
+        write_job(
+            home, "pinned", "print('p')\n", schedule="every 1 second", extra="  nodes: [worker2]\n"
+        ),
+    )
+    wait_for(
+        lambda: len([r for r in runs_of(cluster, pinned) if r["status"] == "succeeded"]) >= 3,
+        what="pinned runs",
+    )
+    assert {r["node"] for r in runs_of(cluster, pinned) if r["status"] == "succeeded"} == {
+        "worker2"
+    }
+    odin("rm", "-i", pinned, engine=cluster.primary, user=ALICE)
+
+    leader = cluster.leader("master-node")
+    assert leader is not None
+    via = next(n for n in ("master-node", "worker1", "worker2") if n != leader)
+    refused = odin(
+        "nodes",
+        "remove",
+        "-n",
+        via,
+        "-p",
+        cluster.port_of(via),
+        engine=cluster.primary,
+        check=False,
+    )
+    assert refused.returncode == 5 and "--port" in refused.stderr
+    odin(
+        "nodes",
+        "remove",
+        "-n",
+        leader,
+        "-p",
+        cluster.port_of(via),
+        engine=cluster.primary,
+        timeout=120,
+    )
+    rows = cluster.nodes(via)
+    assert sorted(r["name"] for r in rows) == sorted(
+        n for n in ("master-node", "worker1", "worker2") if n != leader
+    )
+    assert [r["role"] for r in rows].count("leader") == 1
+    job_id = deploy(cluster, write_job(home, "after", "print('after')\n"), via=via)
+    odin("run", "-i", job_id, "-p", cluster.port_of(via), engine=cluster.primary, user=ALICE)
+    wait_for(
+        lambda: any(r["status"] == "succeeded" for r in runs_of(cluster, job_id, via)),
+        what="a run after the leader was removed",
+    )
+    assert (
+        odin("list", "-p", cluster.port_of(leader), engine=cluster.primary, check=False).returncode
+        == 7
+    )

@@ -137,6 +137,31 @@ def test_sdk_records_status_and_links(engine: Engine, world_dir: Path, language:
     assert finished(engine, ids[after.stem]) == []
 
 
+ESM_JOB = """\
+import odin from 'odin';
+const job = odin({config: 'esm.yml'});
+job.watch('module', 'esm');
+job.result('imported', 0);
+"""
+
+
+def test_node_es_module_can_import_the_sdk(engine: Engine, world_dir: Path) -> None:
+    home = user_dir(world_dir, ALICE)
+    yaml_path = write_job(home, "esm", "", language="node")
+    (home / "esm.js").unlink()
+    yaml_path.write_text(yaml_path.read_text().replace("file: esm.js", "file: esm.mjs"))
+    (home / "esm.mjs").write_text(ESM_JOB)
+    odin("deploy", "-f", str(yaml_path), engine=engine, user=ALICE)
+    job_id = job_id_of(yaml_path)
+    odin("run", "-i", job_id, engine=engine, user=ALICE)
+    runs = wait_for(lambda: finished(engine, job_id), what="the ES module job")
+    assert runs[0]["status"] == "succeeded", odin(
+        "log", "-i", job_id, "--output", engine=engine
+    ).stdout
+    stats = odin("stats", "-i", job_id, "-o", "json", engine=engine, user=ALICE).json()
+    assert [(r["type"], r["value"]) for r in stats] == [("watch", "esm"), ("result", 0)]
+
+
 FORGER = """\
 import http.client, json, os, socket, time, urllib.parse
 

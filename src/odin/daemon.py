@@ -98,6 +98,14 @@ def _prepare_dirs(data_dir: Path) -> None:
         os.chmod(root, 0o755)
         for name in files:
             os.chmod(os.path.join(root, name), 0o644)
+    # ES modules ignore NODE_PATH: they look for node_modules in the folders above the
+    # importing file, so `import odin from 'odin'` finds this alias above every job's code.
+    modules = data_dir / "code" / "node_modules"
+    modules.mkdir(mode=0o755, exist_ok=True)
+    alias = modules / "odin"
+    if alias.is_symlink() or alias.exists():
+        alias.unlink()
+    alias.symlink_to(sdk / "node" / "odin")
 
 
 def _unix_socket(path: Path) -> socket.socket:

@@ -79,14 +79,19 @@ def _root_option(func: click.decorators.FC) -> click.decorators.FC:
     default=None,
     help="The odin-engine executable the unit runs [default: the one beside this odin].",
 )
-def install(root: Path, dry_run: bool, engine: Path | None) -> None:
+@click.option(
+    "--no-start",
+    is_flag=True,
+    help="Enable the unit but do not start it (a host that will join a cluster).",
+)
+def install(root: Path, dry_run: bool, engine: Path | None, no_start: bool) -> None:
     """Set up this host: group odin, /var/lib/odin, the cluster secret, the systemd unit
     odin-engine.service (enabled and started when systemd runs), shell completion and
     links in /usr/local/bin. Safe to run again, e.g. after an upgrade.
     """
     _require_root("install", dry_run)
     programs = Programs(engine=_program("odin-engine", engine), odin=_program("odin", None))
-    plan = install_plan(Layout(root), programs, completion_sources())
+    plan = install_plan(Layout(root), programs, completion_sources(), start=not no_start)
     _report(plan, dry_run)
 
 

@@ -56,10 +56,13 @@ def write_user_file(
     for part in (*dirs, name):
         check_plain_name(part, "file name")
     _check_can_own(uid)
-    root.mkdir(parents=True, exist_ok=True, mode=_ROOT_MODE)
-    with _user_dirs(root, (str(uid), *dirs), uid, gid) as dir_fd:
-        if not _same_file(dir_fd, name, data, uid):
-            _replace(dir_fd, name, data, uid, gid)
+    try:
+        root.mkdir(parents=True, exist_ok=True, mode=_ROOT_MODE)
+        with _user_dirs(root, (str(uid), *dirs), uid, gid) as dir_fd:
+            if not _same_file(dir_fd, name, data, uid):
+                _replace(dir_fd, name, data, uid, gid)
+    except OSError as exc:  # ENOSPC, EROFS...: the run fails with a reason, the engine goes on
+        raise ExecutionError(f"cannot write {name!r} under {root}: {exc.strerror or exc}") from exc
     return root.joinpath(str(uid), *dirs, name)
 
 

@@ -155,7 +155,7 @@ class Remove:
 
     def describe(self) -> str:
         what = "tree" if self.tree else "link" if self.only_links else "file"
-        return f"remove {what} {self.path}"
+        return f"{what} {self.path} removed"
 
     def pending(self) -> bool:
         if self.only_links:

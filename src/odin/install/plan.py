@@ -72,23 +72,32 @@ def _links(layout: Layout, programs: Programs) -> tuple[list[Action], list[str]]
     return actions, notes
 
 
-def _systemd_install(layout: Layout, programs: Programs) -> tuple[list[Action], list[str]]:
+def _systemd_install(
+    layout: Layout, programs: Programs, start: bool
+) -> tuple[list[Action], list[str]]:
     if layout.systemd_running():
-        reload_ = Systemctl(("daemon-reload",))
-        return [reload_, Systemctl(("enable", "--now", UNIT_NAME))], [
-            f"after an upgrade: systemctl restart {UNIT_NAME}"
-        ]
+        enable = ("enable", "--now", UNIT_NAME) if start else ("enable", UNIT_NAME)
+        later = f"after an upgrade: systemctl restart {UNIT_NAME}"
+        if not start:
+            later = f"enabled, not started: systemctl start {UNIT_NAME}"
+        return [Systemctl(("daemon-reload",)), Systemctl(enable)], [later]
     if not layout.is_host:
         return [], [f"not the host's root: enable later with systemctl enable --now {UNIT_NAME}"]
     return [], [
-        "systemd is not running as PID 1 here, so the unit was written but not enabled. "
+        "systemd is not running as PID 1 here, so the unit is not enabled. "
         f"On a systemd host run: systemctl daemon-reload && systemctl enable --now {UNIT_NAME}. "
         f"Otherwise start the engine from your init system or by hand: {programs.engine}"
     ]
 
 
-def install_plan(layout: Layout, programs: Programs, completions: Mapping[str, str]) -> Plan:
-    """Group, directories, secret, config, unit, completions, links, then systemd."""
+def install_plan(
+    layout: Layout, programs: Programs, completions: Mapping[str, str], *, start: bool = True
+) -> Plan:
+    """Group, directories, secret, config, unit, completions, links, then systemd.
+
+    ``start=False`` enables the unit without starting it: a host that will join a
+    cluster must get the cluster's secret before its engine first runs.
+    """
     unit = render_unit(_check_program(programs.engine))
     _check_program(programs.odin)
     actions: list[Action] = [AddGroup(layout.root, config.ODIN_GROUP)]
@@ -101,7 +110,7 @@ def install_plan(layout: Layout, programs: Programs, completions: Mapping[str, s
     for shell, path in layout.completion_files().items():
         actions.append(WriteFile(path, completions[shell]))
     links, notes = _links(layout, programs)
-    systemd, systemd_notes = _systemd_install(layout, programs)
+    systemd, systemd_notes = _systemd_install(layout, programs, start)
     return Plan(tuple(actions + links + systemd), tuple(notes + systemd_notes))
 
 

@@ -3,11 +3,20 @@
 Storage only moves bytes: it knows nothing of permissions or schedules. One
 connection guarded by a lock serves every thread; WAL keeps readers off the
 writer's back. Retention bounds each job by run count and output bytes.
+
+A full disk must not stop runs: the run's status travels through Raft, and
+what this store cannot keep is given up, never raised into the launcher.
+``save_output`` keeps the output's tail with a note when the whole does not
+fit, and nothing (the replicated tail remains) when even that fails; writes
+work again as soon as space returns (each statement is its own transaction,
+so a failed one leaves nothing half done). ``degraded`` says whether the last
+write failed.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from pathlib import Path
@@ -16,6 +25,10 @@ from typing import Any
 from odin import config
 from odin.cluster.model import Run
 from odin.errors import Unavailable
+
+log = logging.getLogger("odin.store")
+
+FULL_NOTE = "[odin: output truncated to its last {kept} bytes: the run store's disk is full]\n"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -48,13 +61,16 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
-            self._db.execute("PRAGMA quick_check").fetchone()
+            verdict = self._db.execute("PRAGMA quick_check").fetchone()
+            if verdict is None or verdict[0] != "ok":
+                raise sqlite3.DatabaseError(f"integrity check failed: {verdict}")
         except sqlite3.DatabaseError as error:
             raise Unavailable(
                 f"the run store {path} is unreadable ({error}); move it aside to start with an "
                 "empty history (jobs and recent runs are kept by the cluster)"
             ) from error
         self._lock = threading.Lock()
+        self.degraded = False
 
     def close(self) -> None:
         with self._lock:
@@ -70,13 +86,37 @@ class Store:
 
     # -- runs -------------------------------------------------------------
 
-    def save_run(self, run: Run) -> None:
+    def _try(self, what: str, sql: str, args: tuple[Any, ...]) -> bool:
+        """One write that may fail for want of space (or a sick disk): logged, not raised."""
+        try:
+            self._write(sql, args)
+        except sqlite3.Error as error:
+            if not self.degraded:
+                log.warning("the run store %s cannot save %s: %s", self.path, what, error)
+            self.degraded = True
+            return False
+        if self.degraded:
+            log.warning("the run store %s saves again", self.path)
+        self.degraded = False
+        return True
+
+    def save_run(self, run: Run) -> bool:
+        """Keep a finished run in the history; False if the disk would not take it."""
         body = json.dumps(run.to_dict(), separators=(",", ":"))
-        self._write(
+        saved = self._try(
+            f"run {run.id}",
             "INSERT OR REPLACE INTO runs (id, job_id, owner_uid, instant, body) VALUES (?,?,?,?,?)",
             (run.id, run.job_id, run.owner_uid, run.instant, body),
         )
-        self._trim_runs(run.job_id)
+        if saved:
+            self._quietly(self._trim_runs, run.job_id)
+        return saved
+
+    def _quietly(self, step: Any, job_id: str) -> None:
+        try:
+            step(job_id)
+        except sqlite3.Error as error:
+            log.warning("the run store %s could not trim job %s: %s", self.path, job_id, error)
 
     def _trim_runs(self, job_id: str) -> None:
         self._write(
@@ -101,13 +141,20 @@ class Store:
 
     # -- output -----------------------------------------------------------
 
-    def save_output(self, run_id: str, job_id: str, data: bytes, total: int, dropped: int) -> None:
-        self._write(
+    def save_output(self, run_id: str, job_id: str, data: bytes, total: int, dropped: int) -> bool:
+        """Keep a run's output; on a full disk its tail with a note; False if not even that."""
+        sql = (
             "INSERT OR REPLACE INTO outputs (run_id, job_id, bytes, dropped, data) "
-            "VALUES (?,?,?,?,?)",
-            (run_id, job_id, total, dropped, data),
+            "VALUES (?,?,?,?,?)"
         )
-        self._trim_output(job_id)
+        if self._try(f"the output of {run_id}", sql, (run_id, job_id, total, dropped, data)):
+            self._quietly(self._trim_output, job_id)
+            return True
+        tail = data[-config.OUTPUT_TAIL_BYTES :]
+        note = FULL_NOTE.format(kept=len(tail)).encode()
+        short = note + tail
+        lost = dropped + len(data) - len(tail)
+        return self._try(f"the tail of {run_id}", sql, (run_id, job_id, total, lost, short))
 
     def _trim_output(self, job_id: str) -> None:
         rows = self._read(
