@@ -224,3 +224,46 @@ def test_interval_job_fires_once_per_tick_across_restart(engine: Engine, world_d
     instants = sorted(float(str(r["instant"])) for r in runs)
     assert all(int(t) % 2 == 0 for t in instants)
     assert len(instants) == len(set(instants))
+
+
+def test_log_follow_streams_live_output_and_new_runs(engine: Engine, world_dir: Path) -> None:
+    import subprocess
+
+    from engine_harness import BIN
+
+    home = user_dir(world_dir, ALICE)
+    code = "import time\nprint('first line', flush=True)\ntime.sleep(2)\nprint('last line')\n"
+    job_id = job_id_of(write_job(home, "live", code))
+    odin("deploy", "-f", str(home / "live.yml"), engine=engine, user=ALICE)
+    env = {"PATH": "/usr/bin:/bin", "ODIN_SOCKET": str(engine.socket)}
+    follower = subprocess.Popen(
+        [
+            "/usr/sbin/runuser",
+            "-u",
+            ALICE,
+            "--",
+            "env",
+            *(f"{k}={v}" for k, v in env.items()),
+            str(BIN / "odin"),
+            "log",
+            "-i",
+            job_id,
+            "-f",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        odin("run", "-i", job_id, engine=engine, user=ALICE)
+        assert follower.stdout is not None
+        seen: list[str] = []
+        for line in follower.stdout:
+            seen.append(line)
+            if "succeeded" in line or " exec " in line:
+                break
+        text = "".join(seen)
+        assert "first line" in text and "last line" in text
+        assert text.index("first line") < text.index("last line")
+    finally:
+        follower.kill()
+        follower.wait()

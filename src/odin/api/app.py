@@ -26,6 +26,7 @@ from odin.engine.identity import Caller, caller_from_uid
 from odin.engine.launcher import Launcher, add_records
 from odin.engine.nodes import NodeAdmin, NodeRequest, local_address
 from odin.engine.service import DeployRequest, Service
+from odin.engine.views import run_view
 from odin.errors import OdinError, PermissionDenied
 
 log = logging.getLogger("odin.api")
@@ -170,8 +171,6 @@ def create_app(service: Service, launcher: Launcher, admin: NodeAdmin) -> FastAP
 
     @app.get("/v1/runs/{run_id}")
     async def run_detail(who: CallerDep, run_id: str) -> dict[str, Any]:
-        from odin.engine.views import run_view
-
         return run_view(service.run(who, run_id))
 
     @app.get("/v1/runs/{run_id}/output")

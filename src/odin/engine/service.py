@@ -272,18 +272,10 @@ class Service:
         }
 
     def stats(self, caller: Caller, job_id: str, only_run: str | None) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        for view in reversed(self.runs(caller, job_id, config.RUNS_KEPT_IN_STORE_PER_JOB)):
-            if only_run is not None and view["id"] != only_run:
-                continue
-            rows += [{"run": view["id"], **record} for record in view["records"]]
-        if (
-            only_run is not None
-            and not rows
-            and not any(
-                v["id"] == only_run
-                for v in self.runs(caller, job_id, config.RUNS_KEPT_IN_STORE_PER_JOB)
-            )
-        ):
-            raise NotFound(f"no run with id {only_run} for job {job_id}")
-        return rows
+        """The SDK records of a job's runs, oldest run first (or of one run)."""
+        views = self.runs(caller, job_id, config.RUNS_KEPT_IN_STORE_PER_JOB)
+        if only_run is not None:
+            views = [v for v in views if v["id"] == only_run]
+            if not views:
+                raise NotFound(f"no run with id {only_run} for job {job_id}")
+        return [{"run": v["id"], **record} for v in reversed(views) for record in v["records"]]
