@@ -12,7 +12,6 @@ from odin.cli.client import quote_id
 from odin.cli.common import client_for, id_option, local_time, port_option
 from odin.cli.output import output_option, print_json, print_table
 from odin.errors import Conflict, InvalidInput, JobFileError
-from odin.jobs.spec import load_job_yaml
 
 
 def _read_text(path: Path, what: str) -> str:
@@ -45,6 +44,8 @@ def deploy(yaml_path: Path, port: str | None, fmt: str) -> None:
     The engine keeps its own copy of the YAML and the code; a Go job is compiled
     once, now. Aliases: dep, add.
     """
+    from odin.jobs.spec import load_job_yaml  # only deploy reads YAML: keep `odin list` quick
+
     text = _read_text(yaml_path, "the job file")
     spec = load_job_yaml(text, source=str(yaml_path))
     code_path = yaml_path.parent / spec.file
