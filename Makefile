@@ -4,12 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test check lint typecheck bench bench-quick clean
+.PHONY: help setup run test check lint typecheck bench bench-quick install uninstall clean
 
 help:
 	@echo "make run     set up and start a single-node Odin engine (with an example job)"
 	@echo "make test    set up, lint, type-check and run the test suite"
 	@echo "make bench   run the benchmarks and write bench/results/REPORT.md"
+	@echo "make install install Odin system-wide (root): a venv in /opt/odin, systemd unit, completion"
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +41,16 @@ bench: setup
 
 bench-quick: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m bench --quick
+
+PREFIX ?= /opt/odin
+install:
+	$(PYTHON) -m venv $(PREFIX)
+	$(PREFIX)/bin/pip install -q --upgrade pip
+	$(PREFIX)/bin/pip install -q .
+	$(PREFIX)/bin/odin install
+
+uninstall:
+	$(PREFIX)/bin/odin uninstall
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

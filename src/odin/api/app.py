@@ -212,6 +212,9 @@ def create_app(service: Service, launcher: Launcher, admin: NodeAdmin) -> FastAP
     async def node_output(_: NodeDep, run_id: str) -> dict[str, Any]:
         return service.local_output(run_id)
 
+    from odin.api.admin_routes import admin_router  # it imports CallerDep from here
+
+    app.include_router(admin_router(service.node))
     return app
 
 

@@ -34,6 +34,18 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "recover": ("odin.cli.jobs_cmd", "recover", "Write a job's stored YAML and code here."),
     "schedule": ("odin.cli.schedule_cmd", "schedule", "Explain a schedule and list its next runs."),
     "nodes": ("odin.cli.nodes_cmd", "nodes", "Show and manage the engine's cluster nodes."),
+    "install": (
+        "odin.cli.install_cmd",
+        "install",
+        "Set up this host: group, data dir, systemd unit, completion.",
+    ),
+    "uninstall": (
+        "odin.cli.install_cmd",
+        "uninstall",
+        "Remove the engine's unit and files; keep data unless --purge.",
+    ),
+    "backup": ("odin.cli.backup_cmd", "backup", "Save every job, its code and links to a file."),
+    "restore": ("odin.cli.backup_cmd", "restore", "Re-create the jobs and links of a backup."),
     "dashboard": (
         "odin.cli.dashboard_cmd",
         "dashboard",
