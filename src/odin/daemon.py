@@ -511,6 +511,11 @@ def main(
 async def _serve(cfg: EngineConfig) -> None:
     engine = Engine(cfg)
     loop = asyncio.get_running_loop()
+    # Python 3.11's default child watcher starts a thread per child process; a pidfd
+    # watcher waits for all of them from the loop itself.
+    watcher = asyncio.PidfdChildWatcher()
+    watcher.attach_loop(loop)
+    asyncio.set_child_watcher(watcher)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, engine.stopping.set)
     await engine.run()

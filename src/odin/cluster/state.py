@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -78,6 +78,8 @@ class StateMachine:
         self.runs: dict[str, Run] = {}
         self.finished: dict[str, deque[str]] = {}
         self.nodes: dict[str, NodeInfo] = {}
+        self.active: set[str] = set()  # ids of planned and running runs
+        self.owned: Counter[int] = Counter()  # jobs per owner uid
         self.applied = 0
         self._handlers: dict[type[Any], Callable[[Any], tuple[Any, list[Event]]]] = {
             c.PutJob: self._put_job,
@@ -114,6 +116,8 @@ class StateMachine:
             if old.owner_uid != job.owner_uid:
                 raise Conflict(f"job id {job.id} is taken by another user")
             job = dataclasses.replace(job, created_at=old.created_at, version=old.version + 1)
+        else:
+            self.owned[job.owner_uid] += 1
         self.jobs[job.id] = job
         return job, [JobChanged(job)]
 
@@ -137,6 +141,10 @@ class StateMachine:
     def _remove_job(self, cmd: c.RemoveJob) -> tuple[Any, list[Event]]:
         job = self._job(cmd.job_id)
         del self.jobs[job.id]
+        self.owned[job.owner_uid] -= 1
+        for rid in [r for r in self.active if self.runs[r].job_id == job.id]:
+            self.active.discard(rid)
+            self.runs.pop(rid, None)
         self.links.pop(job.id, None)
         for source in list(self.links):
             self.links[source].pop(job.id, None)
@@ -191,6 +199,7 @@ class StateMachine:
             if run.id in self.runs or run.job_id not in self.jobs:
                 continue
             self.runs[run.id] = run
+            self.active.add(run.id)
             events.append(RunPlanned(run))
         for job_id, instant in cmd.ledger.items():
             if job_id in self.jobs and instant > self.ledger.get(job_id, float("-inf")):
@@ -224,12 +233,14 @@ class StateMachine:
             records=cmd.records,
         )
         self.runs[run.id] = run
+        self.active.discard(run.id)
         self._keep_finished(run)
         events: list[Event] = [RunFinished(run)]
         follow_ups = self._retry(run) or self._linked(run)
         for follow in follow_ups:
             if follow.id not in self.runs:
                 self.runs[follow.id] = follow
+                self.active.add(follow.id)
                 events.append(RunPlanned(follow))
         return run.id, events
 
@@ -311,10 +322,14 @@ class StateMachine:
     # -- reading ----------------------------------------------------------
 
     def runs_of(self, job_id: str) -> Iterator[Run]:
-        return (r for r in self.runs.values() if r.job_id == job_id)
+        """The job's runs in the replicated window: its finished ones and its active ones."""
+        finished = (self.runs[i] for i in self.finished.get(job_id, ()) if i in self.runs)
+        active = (r for r in self.active_runs() if r.job_id == job_id)
+        yield from finished
+        yield from active
 
     def active_runs(self) -> Iterator[Run]:
-        return (r for r in self.runs.values() if not r.status.finished)
+        return (self.runs[i] for i in self.active)
 
     # -- snapshots --------------------------------------------------------
 
@@ -339,4 +354,6 @@ class StateMachine:
         self.runs = {r["id"]: Run.from_dict(r) for r in data["runs"]}
         self.finished = {j: deque(ids) for j, ids in data["finished"].items()}
         self.nodes = {n["name"]: NodeInfo.from_dict(n) for n in data.get("nodes", [])}
+        self.active = {i for i, r in self.runs.items() if not r.status.finished}
+        self.owned = Counter(j.owner_uid for j in self.jobs.values())
         self.applied = int(data["applied"])

@@ -25,7 +25,7 @@ from odin.cluster import commands as c
 from odin.cluster.model import Job, Record, Run, RunReason, RunStatus
 from odin.cluster.state import Event, JobRemoved, RunFinished, RunPlanned
 from odin.engine.node import EngineNode
-from odin.errors import InvalidInput, LimitExceeded, OdinError, PermissionDenied
+from odin.errors import ExecutionError, InvalidInput, LimitExceeded, OdinError, PermissionDenied
 from odin.executor import interpreters
 from odin.executor.files import materialize
 from odin.executor.runner import execute
@@ -52,6 +52,15 @@ class LiveRun:
 
 
 @dataclass(frozen=True)
+class Prepared:
+    """A launch made ready ahead of its instant, for one version of the job."""
+
+    version: int
+    token: str
+    spec: LaunchSpec
+
+
+@dataclass(frozen=True)
 class LaunchContext:
     socket_path: str
     code_root: Path
@@ -69,6 +78,7 @@ class Launcher:
         self.context = context
         self.live: dict[str, LiveRun] = {}
         self._armed: set[str] = set()
+        self._prepared: dict[str, asyncio.Future[Prepared]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._queues: dict[str, asyncio.Lock] = {}
 
@@ -85,6 +95,7 @@ class Launcher:
                 return
             self.arm(event.run)
         elif isinstance(event, RunFinished):
+            self._armed.discard(event.run.id)
             self._spawn(asyncio.to_thread(self.store.save_run, event.run))
         elif isinstance(event, JobRemoved):
             for live in self.live.values():
@@ -95,6 +106,7 @@ class Launcher:
         if run.id in self._armed:
             return
         self._armed.add(run.id)
+        self._prepared[run.id] = asyncio.ensure_future(self._prepare(run))
         delay = max(0.0, run.instant - time.time())
         self.node.loop.call_later(delay, self._fire, run.id)
 
@@ -120,6 +132,14 @@ class Launcher:
     # -- one launch --------------------------------------------------------
 
     async def _launch(self, run_id: str) -> None:
+        try:
+            await self._launch_now(run_id)
+        finally:
+            leftover = self._prepared.pop(run_id, None)
+            if leftover is not None:
+                leftover.cancel()
+
+    async def _launch_now(self, run_id: str) -> None:
         with self.node.lock:
             run = self.node.state.runs.get(run_id)
             job = self.node.state.jobs.get(run.job_id) if run else None
@@ -143,15 +163,34 @@ class Launcher:
         else:
             await self._execute(job, run)
 
+    async def _prepare(self, run: Run) -> Prepared:
+        """Everything a launch needs, made ahead of the instant: files, identity, environment."""
+        with self.node.lock:
+            job = self.node.state.jobs.get(run.job_id)
+        if job is None:
+            raise ExecutionError(f"job {run.job_id} was removed")
+        token = secrets.token_urlsafe(24)
+        return Prepared(job.version, token, await self._spec(job, run, token))
+
+    async def _prepared_for(self, job: Job, run: Run) -> Prepared:
+        future = self._prepared.pop(run.id, None)
+        prepared = None
+        if future is not None:
+            with contextlib.suppress(OdinError):
+                prepared = await future
+        if prepared is None or prepared.version != job.version:
+            prepared = await self._prepare(run)
+        return prepared
+
     async def _execute(self, job: Job, run: Run) -> None:
-        live = LiveRun(run=run, token=secrets.token_urlsafe(24))
-        self.live[run.id] = live
         try:
-            spec = await self._spec(job, run, live.token)
+            prepared = await self._prepared_for(job, run)
         except OdinError as error:
-            self.live.pop(run.id, None)
             await self._finish(run, RunStatus.FAILED, f"could not start: {error}", time.time())
             return
+        live = LiveRun(run=run, token=prepared.token)
+        self.live[run.id] = live
+        spec = prepared.spec
         try:
             outcome = await execute(
                 spec,

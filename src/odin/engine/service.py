@@ -108,7 +108,7 @@ class Service:
         job = self._job_from(caller, request, now)
         with self.node.lock:
             existing = self.node.state.jobs.get(job.id)
-            count = sum(1 for j in self.node.state.jobs.values() if j.owner_uid == caller.uid)
+            count = self.node.state.owned[caller.uid]
         if existing is not None and existing.owner_uid != caller.uid:
             raise PermissionDenied(f"job id {job.id} belongs to another user; generate a new id")
         if existing is None and count >= config.MAX_JOBS_PER_USER:
