@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 from dataclasses import dataclass
@@ -9,16 +10,29 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Figure:
-    """One measured number, with the goal it is judged against (if any)."""
+    """One measured number, with the goal it is judged against (if any).
+
+    ``met`` is None when there is no goal or it could not be judged (skipped);
+    a NaN ``value`` means the figure was not measured (the note says why).
+    """
 
     name: str
     value: float
     unit: str
     goal: str = ""
     note: str = ""
+    met: bool | None = None
 
     def row(self) -> str:
-        return f"| {self.name} | {self.value:.3f} {self.unit} | {self.goal} | {self.note} |"
+        value = "n/a" if math.isnan(self.value) else f"{self.value:.3f} {self.unit}"
+        verdict = {True: " (met)", False: " (**missed**)", None: ""}[self.met]
+        goal = f"{self.goal}{verdict}" if self.goal else ""
+        return f"| {self.name} | {value} | {goal} | {self.note} |"
+
+
+def skipped(name: str, unit: str, goal: str, why: str) -> Figure:
+    """A figure that could not be measured on this run, with the reason."""
+    return Figure(name, math.nan, unit, goal, f"skipped: {why}")
 
 
 def machine() -> str:

@@ -1,0 +1,240 @@
+"""Sustained launch rate and engine cost, side by side with a bare loop and APScheduler.
+
+Each level of the sweep is R jobs firing ``every 1 second`` (R launches per
+second, in one burst per second) for a fixed window. A system keeps up at R
+when it launches at least 99% of the ticks and the median start lag of the
+window's last third is within 50 ms of its first third's (and under 0.5 s).
+The sweep stops at the first level a system cannot keep up with.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bench import plots
+from bench.aps_runner import run_aps
+from bench.bare_loop import run_bare
+from bench.common import Figure
+from bench.harness import Engine, JobDef, deploy, engines, job_id, remove
+from bench.odin_runner import run_odin
+from bench.workload import (
+    GO_CODE,
+    PY_CODE,
+    Outcome,
+    Programs,
+    burst_jobs,
+    describe,
+    keeps_up,
+    percentile,
+    start_lags,
+    window,
+)
+
+FULL_LEVELS = (10, 20, 40, 60, 80, 120, 160)
+QUICK_LEVELS = (10, 30)
+CONFIRM_S = 60.0
+
+Runner = Callable[[list[JobDef], float], Outcome]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    system: str
+    language: str
+    points: tuple[tuple[int, Outcome], ...]
+
+    @property
+    def sustained(self) -> int:
+        return max((rate for rate, o in self.points if keeps_up(o)), default=0)
+
+
+def _sweep(
+    system: str, language: str, runner: Runner, levels: tuple[int, ...], secs: float
+) -> Sweep:
+    code = PY_CODE if language == "python" else GO_CODE
+    points: list[tuple[int, Outcome]] = []
+    for index, rate in enumerate(levels):
+        group = 0x40 + 0x10 * (language == "go") + index
+        outcome = runner(burst_jobs(group, rate, 1, code, language), secs)
+        points.append((rate, outcome))
+        lags = start_lags(outcome)
+        if lags:
+            plots.add_rate_point(
+                f"{system} ({language})", rate, percentile(lags, 0.5), percentile(lags, 0.99)
+            )
+        print(f"  {system} {language} {rate}/s: {describe(outcome)}")
+        if not keeps_up(outcome):
+            break
+    return Sweep(system, language, tuple(points))
+
+
+def _external(run: Callable[..., Outcome], programs: Programs) -> Runner:
+    def runner(jobs: list[JobDef], secs: float) -> Outcome:
+        begin, end = window(time.time() + 1.5, secs)
+        return run(jobs, begin, end, programs)
+
+    return runner
+
+
+def _odin(engine: Engine, settle: float) -> Runner:
+    return lambda jobs, secs: run_odin(engine, jobs, secs, settle_s=settle)
+
+
+def _warm_go(engine: Engine) -> None:
+    """Compile the Go job once, so the sweep's deploys hit the build cache."""
+    job = JobDef(job_id(0x3F, 0), "warm", "never", GO_CODE, "go")
+    deploy(engine, [job])
+    remove(engine, [job.jid])
+
+
+def _cpu_per_run(sweep: Sweep) -> tuple[float, int]:
+    """Engine CPU ms per launched run at the highest level it kept up with."""
+    kept = [(rate, o) for rate, o in sweep.points if keeps_up(o) and o.launched]
+    if not kept:
+        return math.nan, 0
+    rate, outcome = kept[-1]
+    return outcome.cpu_s * 1e3 / outcome.launched, rate
+
+
+def _idle_cpu(engine: Engine, secs: float) -> float:
+    before = engine.cpu_seconds()
+    time.sleep(secs)
+    return (engine.cpu_seconds() - before) * 1e3 / secs
+
+
+def _odin_sweep(language: str, levels: tuple[int, ...], secs: float, settle: float) -> Sweep:
+    """A sweep on a fresh engine, so that a level it fell over at cannot spoil the next."""
+    with engines(1, "rate") as (engine,):
+        if language == "go":
+            _warm_go(engine)
+        return _sweep("Odin", language, _odin(engine, settle), levels, secs)
+
+
+def _confirm(rate: int, settle: float) -> Outcome:
+    with engines(1, "confirm") as (engine,):
+        return run_odin(engine, burst_jobs(0x3E, rate, 1, PY_CODE), CONFIRM_S, settle_s=settle)
+
+
+def run(quick: bool = False) -> list[Figure]:
+    levels = QUICK_LEVELS if quick else FULL_LEVELS
+    secs, settle = (3.0, 10.0) if quick else (8.0, 30.0)
+    with engines(1, "idle") as (engine,):
+        idle = _idle_cpu(engine, 2.0 if quick else 5.0)
+    odin_py = _odin_sweep("python", levels, secs, settle)
+    confirm = None if quick or not odin_py.sustained else _confirm(odin_py.sustained, settle)
+    odin_go = None if quick else _odin_sweep("go", levels, secs, settle)
+    programs = Programs()
+    try:
+        bare_py = _sweep("bare loop", "python", _external(run_bare, programs), levels, secs)
+        aps_py = _sweep("APScheduler", "python", _external(run_aps, programs), levels, secs)
+        bare_go = None
+        if not quick:
+            bare_go = _sweep("bare loop", "go", _external(run_bare, programs), levels, secs)
+    finally:
+        programs.close()
+    return _figures(odin_py, bare_py, aps_py, odin_go, bare_go, confirm, idle, secs, quick)
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else math.nan
+
+
+def _figures(
+    odin_py: Sweep,
+    bare_py: Sweep,
+    aps_py: Sweep,
+    odin_go: Sweep | None,
+    bare_go: Sweep | None,
+    confirm: Outcome | None,
+    idle_ms: float,
+    secs: float,
+    quick: bool,
+) -> list[Figure]:
+    step = f"{secs:.0f} s per level"
+    ratio = _ratio(odin_py.sustained, bare_py.sustained)
+    figures = [
+        Figure("sustained rate, Odin, Python job", odin_py.sustained, "launches/s", "", step),
+        Figure("sustained rate, bare loop, Python job", bare_py.sustained, "launches/s", "", step),
+        Figure(
+            "sustained rate, APScheduler 3, Python job", aps_py.sustained, "launches/s", "", step
+        ),
+        Figure(
+            "sustained rate Odin / bare loop (Python)",
+            ratio,
+            "x",
+            ">= 0.80",
+            "",
+            None if math.isnan(ratio) else ratio >= 0.8,
+        ),
+        Figure(
+            "sustained rate APScheduler / bare loop (Python)",
+            _ratio(aps_py.sustained, bare_py.sustained),
+            "x",
+            "Odin ahead",
+            "",
+            odin_py.sustained > aps_py.sustained,
+        ),
+    ]
+    if confirm is not None:
+        figures.append(
+            Figure(
+                f"Odin at {odin_py.sustained}/s for {CONFIRM_S:.0f} s: launched",
+                confirm.launched / max(1, confirm.expected),
+                "of ticks",
+                "keeps up over 60 s",
+                f"median start lag {percentile(start_lags(confirm), 0.5) * 1e3:.0f} ms",
+                keeps_up(confirm),
+            )
+        )
+    if odin_go is not None and bare_go is not None:
+        figures += [
+            _sustained(odin_go, step),
+            _sustained(bare_go, step),
+        ]
+    elif quick:
+        figures.append(Figure("sustained rate, Go job", math.nan, "", "", "skipped in quick mode"))
+    figures += _side_by_side(odin_py, bare_py, aps_py)
+    per_run, at = _cpu_per_run(odin_py)
+    figures += [
+        Figure(
+            "engine CPU per run",
+            per_run,
+            "ms",
+            "<= 1 ms",
+            f"at {at} launches/s, from /proc utime+stime, children excluded",
+            None if math.isnan(per_run) else per_run <= 1.0,
+        ),
+        Figure("engine CPU when idle", idle_ms, "ms/s", "", "no job firing"),
+    ]
+    return figures
+
+
+def _sustained(sweep: Sweep, step: str) -> Figure:
+    """The sweep's sustained rate; the note gives each level's launches and lag trend."""
+    levels = "; ".join(f"{rate}/s: {describe(o)}" for rate, o in sweep.points)
+    name = f"sustained rate, {sweep.system}, {sweep.language.capitalize()} job"
+    return Figure(name, sweep.sustained, "launches/s", "", f"{step}. {levels}")
+
+
+def _side_by_side(odin: Sweep, bare: Sweep, aps: Sweep) -> list[Figure]:
+    """Start lag p50/p99 of each system at the first (lowest) level, as ratios to the bare loop."""
+    figures: list[Figure] = []
+    rate = bare.points[0][0]
+    base = start_lags(bare.points[0][1])
+    for sweep in (odin, aps):
+        lags = start_lags(sweep.points[0][1])
+        for q, label in ((0.5, "p50"), (0.99, "p99")):
+            mine, theirs = percentile(lags, q), percentile(base, q)
+            figures.append(
+                Figure(
+                    f"start lag {label} at {rate}/s, {sweep.system} / bare loop",
+                    _ratio(mine, theirs),
+                    "x",
+                    "",
+                    f"{mine * 1e3:.1f} ms vs {theirs * 1e3:.1f} ms",
+                )
+            )
+    return figures
