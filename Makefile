@@ -4,12 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test check lint typecheck bench bench-quick install uninstall clean
+.PHONY: help setup run test check lint typecheck bench bench-quick fuzz fuzz-quick install uninstall clean
 
 help:
 	@echo "make run     set up and start a single-node Odin engine (with an example job)"
 	@echo "make test    set up, lint, type-check and run the test suite"
 	@echo "make bench   run the benchmarks and write bench/results/REPORT.md"
+	@echo "make fuzz    long fuzz and load runs (the test suite runs short ones)"
 	@echo "make install install Odin system-wide (root): a venv in /opt/odin, systemd unit, completion"
 
 $(BIN)/.installed: pyproject.toml
@@ -41,6 +42,15 @@ bench: setup
 
 bench-quick: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m bench --quick
+
+fuzz: setup
+	bash scripts/test-users.sh
+	ODIN_FUZZ_EXAMPLES=20000 ODIN_FUZZ_API_EXAMPLES=500 ODIN_FUZZ_SECONDS=900 ODIN_LOAD_SECONDS=60 \
+	  PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -q -s tests/test_fuzz_inputs.py tests/test_fuzz_api.py tests/test_hardening_load.py
+
+fuzz-quick: setup
+	bash scripts/test-users.sh
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -q tests/test_fuzz_inputs.py tests/test_fuzz_api.py tests/test_hardening_load.py
 
 PREFIX ?= /opt/odin
 install:

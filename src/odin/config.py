@@ -64,6 +64,7 @@ MAX_YAML_DEPTH: Final = 16  # nesting of mappings/lists in a job file; a real on
 MAX_DURATION_S: Final = 366 * 24 * 3600.0  # longest accepted duration (timeouts)
 
 # Executor (spawning runs, capturing output, reaping, Go builds).
+SETPRIV_PATH: Final = "/usr/bin/setpriv"  # util-linux; switches a run to its owner before exec
 PRLIMIT_PATH: Final = "/usr/bin/prlimit"  # util-linux; applies the rlimits above before exec
 OUTPUT_CHUNK_BYTES: Final = 64 * KIB  # one read from a run's output pipe
 OUTPUT_DRAIN_S: Final = 2.0  # after a run's group is killed, how long a leftover may hold the pipe

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -256,15 +258,23 @@ def unlink(source: str, target: str, port: str | None, fmt: str) -> None:
 def _write_new(path: Path, text: str, force: bool) -> None:
     """Write ``text`` to ``path``; with force replace it (a planted symlink is replaced, not followed)."""
     if not force:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        except OSError as error:
+            raise Conflict(f"cannot write {path}: {error.strerror or error}") from None
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         return
-    temp = path.with_name(f".{path.name}.odin-tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(temp, path)
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.odin-tmp")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temp, path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise Conflict(f"cannot write {path}: {error.strerror or error}") from None
 
 
 @click.command("recover")

@@ -113,6 +113,7 @@ class NodeAdmin:
         await self.node.propose(c.AddNode(info))
         await asyncio.to_thread(self.node.log.add_member, info.raft, config.NODE_JOIN_TIMEOUT_S)
         await self._wait_caught_up(info)
+        await asyncio.to_thread(self.membership.refresh, time.time())
         return {"node": info.to_dict(), "started": spawn}
 
     def _spawn_plan(self, info: NodeInfo) -> SpawnPlan:

@@ -214,19 +214,22 @@ class Service:
     def runs(self, caller: Caller, job_id: str, limit: int) -> list[dict[str, Any]]:
         job = self._owned(caller, job_id)
         with self.node.lock:
-            live = {r.id: r for r in self.node.state.runs_of(job.id)}
-        history = {r.id: r for r in self.store.runs(job.id, limit)}
+            live = {
+                r.id: r for r in self.node.state.runs_of(job.id) if r.owner_uid == job.owner_uid
+            }
+        # A job id can be reused after a remove: never show another owner's runs under it.
+        history = {r.id: r for r in self.store.runs(job.id, limit) if r.owner_uid == job.owner_uid}
         merged = {**history, **live}
         ordered = sorted(merged.values(), key=lambda r: (r.instant, r.id), reverse=True)
         return [run_view(r) for r in ordered[:limit]]
 
     def run(self, caller: Caller, run_id_: str) -> Run:
         job_id = run_id_.split("@", 1)[0]
-        self._owned(caller, job_id)
+        job = self._owned(caller, job_id)
         with self.node.lock:
             run = self.node.state.runs.get(run_id_)
         run = run or self.store.run(run_id_)
-        if run is None:
+        if run is None or run.owner_uid != job.owner_uid or not caller.may_see(run.owner_uid):
             raise NotFound(f"no run with id {run_id_}")
         return run
 

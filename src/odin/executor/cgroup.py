@@ -13,8 +13,10 @@ How a run enters its cgroup before any of its code runs, without ``preexec_fn``
 (unsafe in a threaded engine) and without running anything as root with the
 job's environment: the run starts as its owner under a tiny ``sh`` gate that
 blocks reading its stdin; the engine writes the pid into the cgroup, then
-sends the go line; the gate execs the job with stdin on /dev/null. If the
-engine dies first, the gate reads end-of-file and exits without running the job.
+sends the go line; the gate enters the working directory (as the owner) and
+execs the job with stdin on /dev/null. If the engine dies first, the gate reads
+end-of-file and exits without running the job. A root engine always uses the
+gate, with or without a cgroup.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import itertools
 import logging
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,15 +39,20 @@ _log = logging.getLogger(__name__)
 GO_LINE = b"go\n"
 
 
-def gate_argv(env_has_pwd: bool) -> tuple[str, ...]:
-    """The gate: wait for the go line on stdin, then exec the job with stdin on /dev/null.
+def gate_argv(cwd: str, env: Mapping[str, str]) -> tuple[str, ...]:
+    """The gate: wait for the go line, enter ``cwd`` as the owner, exec the job.
 
-    ``sh`` exports a PWD of its own; unless the job's environment set one, it is
-    removed again, so the job sees exactly the environment it was given.
+    It runs as the job's owner, so ``cd`` is checked by the kernel with the owner's
+    rights (a workdir the owner may not enter, through any symlink, fails the run
+    with sh's message) instead of root's, as a chdir before the switch would be.
+    ``sh`` exports PWD and OLDPWD of its own; those the job's environment did not
+    set are removed again, so the job sees exactly the environment it was given.
     """
-    unset = "" if env_has_pwd else "unset PWD; "
-    script = f'read _go || exit 111; {unset}exec "$@" </dev/null'
-    return (config.SH_PATH, "-c", script, "odin-gate")
+    extra = " ".join(name for name in ("PWD", "OLDPWD") if name not in env)
+    unset = f"unset {extra}; " if extra else ""
+    refuse = 'echo "odin: the job\'s owner may not enter its working directory $0" >&2; exit 112'
+    script = f'read _go || exit 111; cd -- "$0" 2>/dev/null || {{ {refuse}; }}; {unset}exec "$@" </dev/null'
+    return (config.SH_PATH, "-c", script, cwd)
 
 
 def cgroup2_mount(mounts_file: str = config.CGROUP_MOUNTS_FILE) -> Path | None:

@@ -125,10 +125,11 @@ async def execute(
     """
     box = default_containment() if isinstance(containment, _Auto) else containment
     capture = OutputCapture(spec.max_output_bytes)
-    transport, proto = await _spawn(spec, capture, gated=box is not None)
+    gated = os.geteuid() == 0  # a root engine switches users: the owner enters the cwd
+    transport, proto = await _spawn(spec, capture, gated=gated)
     started_at = time.time()
     pid = transport.get_pid()
-    cgroup = _enter(box, transport, pid) if box is not None else None
+    cgroup = _enter(box, transport, pid) if gated else None
     try:
         if on_start is not None:
             on_start(pid, started_at)
@@ -150,16 +151,19 @@ async def execute(
     return _outcome(spec, pid, started_at, transport.get_returncode(), ending, capture)
 
 
-def _enter(box: Containment, transport: asyncio.SubprocessTransport, pid: int) -> RunCgroup | None:
-    """Put the gated process in a fresh run cgroup, then let it run.
+def _enter(
+    box: Containment | None, transport: asyncio.SubprocessTransport, pid: int
+) -> RunCgroup | None:
+    """Put the gated process in a fresh run cgroup (if ``box``), then let it run.
 
     If the cgroup cannot be made (the host changed under us), the run goes on with
     the process-group fallback rather than not at all; the warning says so.
     """
     cgroup: RunCgroup | None = None
     try:
-        cgroup = box.new_run()
-        cgroup.add(pid)
+        if box is not None:
+            cgroup = box.new_run()
+            cgroup.add(pid)
     except OSError as error:
         _log.warning(
             "run pid %d is not in a cgroup (%s): process-group containment only", pid, error
@@ -179,24 +183,33 @@ def _popen_args(spec: LaunchSpec, gated: bool) -> tuple[tuple[str, ...], dict[st
         "stdout": subprocess.PIPE,
         "stderr": subprocess.STDOUT,
         "env": dict(spec.env),
-        "cwd": spec.cwd,
+        "cwd": "/" if gated else spec.cwd,
         "start_new_session": True,
-        **_identity(spec),
     }
-    gate = gate_argv("PWD" in spec.env) if gated else ()
-    return (*gate, *prlimit_prefix(), *spec.argv), kwargs
+    if gated and not os.path.isdir(spec.cwd):  # the gate's cd would say so only in the output
+        raise ExecutionError(f"run {spec.run_id}: cannot start in {spec.cwd}: no such directory")
+    gate = gate_argv(spec.cwd, spec.env) if gated else ()
+    return (*_identity(spec), *gate, *prlimit_prefix(), *spec.argv), kwargs
 
 
-def _identity(spec: LaunchSpec) -> dict[str, Any]:
-    """Popen arguments that switch to the job's owner (root engine) or check it is us."""
+def _identity(spec: LaunchSpec) -> tuple[str, ...]:
+    """The command that switches to the job's owner (root engine), or a check that it is us.
+
+    The switch is ``setpriv`` exec'd by the child rather than Popen's ``user=`` and
+    ``group=``: those make CPython fork the whole engine for every launch, while a
+    plain exec lets it use vfork (measured: about 7 ms against 1 ms per launch with a
+    70 MB engine, and the event loop is blocked for that long).
+    """
     if os.geteuid() == 0:
-        return {"user": spec.uid, "group": spec.gid, "extra_groups": list(spec.groups)}
+        groups = sorted(set(spec.groups))
+        which = f"--groups={','.join(map(str, groups))}" if groups else "--clear-groups"
+        return (config.SETPRIV_PATH, f"--reuid={spec.uid}", f"--regid={spec.gid}", which, "--")
     if spec.uid != os.geteuid():
         raise ExecutionError(
             f"run {spec.run_id}: an engine not running as root can only run its own "
             f"jobs (uid {os.geteuid()}), not uid {spec.uid}"
         )
-    return {}
+    return ()
 
 
 async def _spawn(

@@ -51,6 +51,8 @@ RestartSec={restart_s}
 TimeoutStopSec={stop_s}
 # SIGTERM to the engine first (it ends its runs its own way), SIGKILL to leftovers.
 KillMode=mixed
+# Each run gets its own cgroup below the engine's, so that nothing a job leaves behind survives it.
+Delegate=yes
 # A job killed by the kernel's OOM killer must not take the scheduler down with it.
 OOMPolicy=continue
 RuntimeDirectory=odin
