@@ -40,14 +40,17 @@ def odin_gid() -> int | None:
 
 
 def caller_from_uid(uid: int, pid: int | None = None) -> Caller:
-    """The caller with this uid, if root or a member of group odin; else NotAMember."""
+    """The caller with this uid, if root, a member of group odin or the engine's own user.
+
+    (A private engine started by a user who is not in the group serves that user alone.)
+    """
     try:
         entry = pwd.getpwuid(uid)
     except KeyError:
         raise NotAMember(f"uid {uid} has no user account on the engine's host") from None
     groups = tuple(os.getgrouplist(entry.pw_name, entry.pw_gid))
     gid = odin_gid()
-    if uid != 0 and (gid is None or gid not in groups):
+    if uid not in (0, os.geteuid()) and (gid is None or gid not in groups):
         raise NotAMember(
             f"user {entry.pw_name} is not a member of the '{config.ODIN_GROUP}' group; "
             f"an administrator can add them with: sudo usermod -aG {config.ODIN_GROUP} "
