@@ -19,6 +19,7 @@ import json
 import logging
 import sqlite3
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,7 @@ class Store:
                 "empty history (jobs and recent runs are kept by the cluster)"
             ) from error
         self._lock = threading.Lock()
+        self._saves: Counter[tuple[str, str]] = Counter()
         self.degraded = False
 
     def close(self) -> None:
@@ -108,9 +110,14 @@ class Store:
             "INSERT OR REPLACE INTO runs (id, job_id, owner_uid, instant, body) VALUES (?,?,?,?,?)",
             (run.id, run.job_id, run.owner_uid, run.instant, body),
         )
-        if saved:
+        if saved and self._due(("runs", run.job_id)):
             self._quietly(self._trim_runs, run.job_id)
         return saved
+
+    def _due(self, key: tuple[str, str]) -> bool:
+        """Trim a job's history every few saves, not at each one (a trim reads the job's rows)."""
+        self._saves[key] += 1
+        return self._saves[key] % config.STORE_TRIM_EVERY == 1
 
     def _quietly(self, step: Any, job_id: str) -> None:
         try:
@@ -148,7 +155,8 @@ class Store:
             "VALUES (?,?,?,?,?)"
         )
         if self._try(f"the output of {run_id}", sql, (run_id, job_id, total, dropped, data)):
-            self._quietly(self._trim_output, job_id)
+            if self._due(("outputs", job_id)):
+                self._quietly(self._trim_output, job_id)
             return True
         tail = data[-config.OUTPUT_TAIL_BYTES :]
         note = FULL_NOTE.format(kept=len(tail)).encode()

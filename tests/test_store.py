@@ -1,0 +1,53 @@
+"""The node-local run store: history and output retention, damaged files refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from odin import config
+from odin.cluster.model import Run, RunReason, RunStatus
+from odin.errors import Unavailable
+from odin.store.sqlite import Store
+
+
+def finished(job_id: str, k: int) -> Run:
+    return Run(
+        id=f"{job_id}@{k}",
+        job_id=job_id,
+        owner_uid=1000,
+        instant=float(k),
+        reason=RunReason.SCHEDULE,
+        node="n1",
+        planned_at=float(k),
+        status=RunStatus.SUCCEEDED,
+    )
+
+
+def test_history_and_output_stay_within_their_bounds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(config, "RUNS_KEPT_IN_STORE_PER_JOB", 10)
+    monkeypatch.setattr(config, "OUTPUT_BYTES_KEPT_PER_JOB", 5000)
+    monkeypatch.setattr(config, "STORE_TRIM_EVERY", 5)
+    store = Store(tmp_path / "store.db")
+    for k in range(100):
+        run = finished("aaaaaaaaaaaa", k)
+        assert store.save_run(run)
+        assert store.save_output(run.id, run.job_id, b"x" * 1000, 1000, 0)
+    kept = store.runs("aaaaaaaaaaaa", 1000)
+    assert 10 <= len(kept) < 10 + 5
+    assert kept[0].id == "aaaaaaaaaaaa@99"  # the newest are the ones kept
+    outputs = [store.output(f"aaaaaaaaaaaa@{k}") for k in range(100)]
+    assert sum(1 for o in outputs if o is not None) < 5 + 5
+    assert outputs[99] is not None and outputs[0] is None
+    store.forget_job("aaaaaaaaaaaa")
+    assert store.runs("aaaaaaaaaaaa", 10) == [] and store.output("aaaaaaaaaaaa@99") is None
+
+
+def test_a_damaged_store_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(Unavailable, match="move it aside"):
+        Store(path)
