@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from odin import config
@@ -61,6 +61,20 @@ class NodesChanged:
 
 
 Event = RunPlanned | RunStarted | RunFinished | JobChanged | JobRemoved | NodesChanged
+
+
+def reaches(graph: Mapping[str, Iterable[str]], start: str, goal: str) -> bool:
+    """Whether ``goal`` can be reached from ``start`` along the links of ``graph``."""
+    seen: set[str] = set()
+    stack = [start]
+    while stack:
+        node = stack.pop()
+        if node == goal:
+            return True
+        if node not in seen:
+            seen.add(node)
+            stack.extend(graph.get(node, ()))
+    return False
 
 
 def retry_delay(attempt: int) -> float:
@@ -157,18 +171,6 @@ class StateMachine:
 
     # -- links ------------------------------------------------------------
 
-    def _reaches(self, start: str, goal: str) -> bool:
-        seen: set[str] = set()
-        stack = [start]
-        while stack:
-            node = stack.pop()
-            if node == goal:
-                return True
-            if node not in seen:
-                seen.add(node)
-                stack.extend(self.links.get(node, {}))
-        return False
-
     def _add_link(self, cmd: c.AddLink) -> tuple[Any, list[Event]]:
         self._job(cmd.source)
         self._job(cmd.target)
@@ -177,7 +179,7 @@ class StateMachine:
         except ValueError as error:
             message = f"a link fires on success, failure or always, not {cmd.on!r}"
             raise InvalidInput(message) from error
-        if cmd.source == cmd.target or self._reaches(cmd.target, cmd.source):
+        if cmd.source == cmd.target or reaches(self.links, cmd.target, cmd.source):
             raise Conflict(f"linking {cmd.source} to {cmd.target} would make a cycle")
         self.links.setdefault(cmd.source, {})[cmd.target] = on
         return {"source": cmd.source, "target": cmd.target, "on": str(on)}, []

@@ -23,6 +23,7 @@ from typing import Any
 
 from odin import config
 from odin.cluster.model import SCHEMA_VERSION, Job, LinkOn
+from odin.cluster.state import reaches
 from odin.errors import Conflict, InvalidInput, LimitExceeded, OdinError
 from odin.jobs.ids import is_job_id
 from odin.jobs.spec import JobSpec, load_job_yaml
@@ -229,23 +230,10 @@ def _content(job: Job) -> dict[str, Any]:
     return data
 
 
-def _reaches(graph: Mapping[str, set[str]], start: str, goal: str) -> bool:
-    seen: set[str] = set()
-    stack = [start]
-    while stack:
-        node = stack.pop()
-        if node == goal:
-            return True
-        if node not in seen:
-            seen.add(node)
-            stack.extend(graph.get(node, ()))
-    return False
-
-
 def _check_cycles(links: Links, adding: tuple[Link, ...]) -> None:
     graph = {source: set(targets) for source, targets in links.items()}
     for link in adding:
-        if _reaches(graph, link.target, link.source):
+        if reaches(graph, link.target, link.source):
             raise Conflict(
                 f"restoring link {link.source} -> {link.target} would make a cycle with the "
                 "links the cluster has now; unlink one of them first"
