@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,3 +29,16 @@ def engine(world_dir: Path) -> Iterator[Engine]:
     running = Engine(root=world_dir).start()
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="module")
+def alice() -> pwd.struct_passwd:
+    """The test user odin-alice (created by scripts/test-users.sh if missing); root only."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    try:
+        return pwd.getpwnam("odin-alice")
+    except KeyError:
+        script = Path(__file__).resolve().parents[1] / "scripts" / "test-users.sh"
+        subprocess.run(["bash", str(script)], check=True)
+        return pwd.getpwnam("odin-alice")

@@ -52,17 +52,6 @@ def is_zombie(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] == "Z"
 
 
-@pytest.fixture(scope="module")
-def alice() -> pwd.struct_passwd:
-    if not ROOT:
-        pytest.skip("needs root")
-    try:
-        return pwd.getpwnam("odin-alice")
-    except KeyError:
-        subprocess.run(["bash", str(SCRIPTS)], check=True)
-        return pwd.getpwnam("odin-alice")
-
-
 @pytest.fixture
 def workdir(alice: pwd.struct_passwd) -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="odin-exec-"))

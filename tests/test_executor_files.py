@@ -7,7 +7,6 @@ import os
 import pwd
 import shutil
 import stat
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,17 +23,6 @@ from odin.executor.spec import LaunchSpec
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="needs root to write files for other users")
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts" / "test-users.sh"
-
-
-@pytest.fixture(scope="module")
-def alice() -> pwd.struct_passwd:
-    if not ROOT:
-        pytest.skip("needs root")
-    try:
-        return pwd.getpwnam("odin-alice")
-    except KeyError:
-        subprocess.run(["bash", str(SCRIPTS)], check=True)
-        return pwd.getpwnam("odin-alice")
 
 
 @pytest.fixture
