@@ -81,18 +81,15 @@ class Launcher:
         self._prepared: dict[str, asyncio.Future[Prepared]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._queues: dict[str, asyncio.Lock] = {}
+        self._late: dict[str, float] = {}  # run id -> seconds past its instant when committed
 
     # -- events ------------------------------------------------------------
 
     def handle(self, event: Event) -> None:
         if isinstance(event, RunPlanned) and event.run.node == self.node.name:
-            if _stale(event.run, time.time()):
-                message = (
-                    "skipped: its plan was committed too late "
-                    "(the leader had lost its quorum at the run's instant)"
-                )
-                self._spawn(self._finish(event.run, RunStatus.SKIPPED, message, time.time()))
-                return
+            now = time.time()
+            if _stale(event.run, now):
+                self._late[event.run.id] = now - event.run.instant
             self.arm(event.run)
         elif isinstance(event, RunFinished):
             self._armed.discard(event.run.id)
@@ -143,15 +140,23 @@ class Launcher:
         with self.node.lock:
             run = self.node.state.runs.get(run_id)
             job = self.node.state.jobs.get(run.job_id) if run else None
-            busy = job is not None and any(
-                r.status is RunStatus.RUNNING and r.id != run_id
-                for r in self.node.state.runs_of(job.id)
-            )
+            siblings = list(self.node.state.runs_of(job.id)) if job is not None else []
+        busy = any(r.status is RunStatus.RUNNING and r.id != run_id for r in siblings)
+        late_by = self._late.pop(run_id, None)
         if run is None or run.status is not RunStatus.PLANNED:
             return
         if job is None:
             await self._finish(run, RunStatus.CANCELLED, "the job was removed", time.time())
             return
+        if late_by is not None:
+            now = time.time()
+            newer_due = any(
+                r.reason is RunReason.SCHEDULE and run.instant < r.instant <= now for r in siblings
+            )
+            verdict = late_verdict(job.catchup, late_by, newer_due)
+            if verdict is not None:
+                await self._finish(run, RunStatus.SKIPPED, verdict, now)
+                return
         if busy and job.overlap == "skip":
             msg = "skipped: the previous run was still running (overlap: skip)"
             await self._finish(run, RunStatus.SKIPPED, msg, time.time())
@@ -317,13 +322,27 @@ class Launcher:
 def _stale(run: Run, now: float) -> bool:
     """A scheduled run whose plan took effect long after it was made, and after its instant.
 
-    A leader cut off from its quorum may have appended plans that a later leader
-    commits once the partition heals; running them then would act on a minority's
-    decision, so the assigned node records them as skipped instead.
+    That happens when the leader could not reach a quorum for a while (its plans
+    commit once it can again) or when the cluster is badly overloaded. Such a
+    run is a missed tick, and the job's ``catchup`` decides its fate.
     """
     if run.reason is not RunReason.SCHEDULE:
         return False
     return now - run.planned_at > config.PLAN_STALE_S and now > run.instant + config.PLAN_STALE_S
+
+
+def late_verdict(catchup: str, late_by: float, newer_due: bool) -> str | None:
+    """Why a tick whose plan took effect ``late_by`` seconds late is skipped, or None to run it.
+
+    ``none`` skips every late tick, ``latest`` runs a late tick only when no later
+    tick of the job is also due, ``all`` runs them all.
+    """
+    late = f"its plan took effect {late_by:.1f} s after its instant"
+    if catchup == "none":
+        return f"skipped: {late} (catchup: none)"
+    if catchup == "latest" and newer_due:
+        return f"skipped: {late} and a later tick is also due (catchup: latest)"
+    return None
 
 
 def _status_of(outcome: RunOutcome, records: list[Record]) -> tuple[RunStatus, str]:
