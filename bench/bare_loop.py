@@ -4,6 +4,8 @@ One asyncio loop arms a timer per instant and, when it fires, spawns every job
 due at that instant at once (no concurrency limit, like Odin), with a fresh
 environment, its own session, stdout piped and read to the end. It does nothing
 else: no consensus, no bookkeeping, no user switch, no resource-limit wrapper.
+Children are waited for with a pidfd watcher, as in the engine (Python 3.11's
+default watcher starts a thread per child, which would handicap the loop).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import asyncio
 import subprocess
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 from bench.harness import JobDef
 from bench.workload import Outcome, Programs, Sample, first_line_time, instants, job_env
@@ -49,6 +51,16 @@ async def _run(plan: dict[float, list[tuple[str, ...]]], end: float) -> list[Sam
     return list(await asyncio.gather(*tasks))
 
 
+async def _with_pidfd_watcher(work: Awaitable[list[Sample]]) -> list[Sample]:
+    watcher = asyncio.PidfdChildWatcher()
+    watcher.attach_loop(asyncio.get_running_loop())
+    asyncio.set_child_watcher(watcher)
+    try:
+        return await work
+    finally:
+        asyncio.set_child_watcher(None)
+
+
 def run_bare(jobs: Sequence[JobDef], begin: float, end: float, programs: Programs) -> Outcome:
     """Launch ``jobs`` at their instants in [begin, end) and return every launch."""
     plan: dict[float, list[tuple[str, ...]]] = defaultdict(list)
@@ -57,5 +69,5 @@ def run_bare(jobs: Sequence[JobDef], begin: float, end: float, programs: Program
         for instant in instants(job, begin, end):
             plan[instant].append(argv)
     expected = sum(len(v) for v in plan.values())
-    samples = asyncio.run(_run(plan, end))
+    samples = asyncio.run(_with_pidfd_watcher(_run(plan, end)))
     return Outcome("bare loop", tuple(samples), expected)

@@ -35,13 +35,31 @@ def _runs_in(engine: Engine, job: JobDef, begin: float, end: float) -> dict[floa
     return {r["instant"]: r for r in runs_of(engine, job.jid) if begin <= r["instant"] < end}
 
 
-def _all_finished(engine: Engine, jobs: Sequence[JobDef], begin: float, end: float) -> bool:
-    for job in jobs:
-        expected = instants(job, begin, end)
-        runs = _runs_in(engine, job, begin, end)
-        if any(runs.get(t, {}).get("status") not in FINISHED for t in expected):
-            return False
-    return True
+class _Collector:
+    """Reads back each job's runs until every expected tick has finished (once per job)."""
+
+    def __init__(self, engine: Engine, jobs: Sequence[JobDef], begin: float, end: float) -> None:
+        self.engine, self.begin, self.end = engine, begin, end
+        self.expected = {job.jid: instants(job, begin, end) for job in jobs}
+        self.pending = {job.jid: job for job in jobs}
+        self.runs: dict[str, dict[float, dict[str, Any]]] = {}
+
+    def poll(self) -> bool:
+        for jid, job in list(self.pending.items()):
+            runs = _runs_in(self.engine, job, self.begin, self.end)
+            self.runs[jid] = runs
+            if all(runs.get(t, {}).get("status") in FINISHED for t in self.expected[jid]):
+                del self.pending[jid]
+            else:
+                break  # the others are no further along: look again later
+        return not self.pending
+
+    def samples(self) -> list[Sample]:
+        found: list[Sample] = []
+        for jid, ticks in self.expected.items():
+            runs = self.runs.get(jid, {})
+            found += [_sample(runs[t]) for t in ticks if t in runs]
+        return found
 
 
 def _sample(run: dict[str, Any]) -> Sample:
@@ -68,12 +86,13 @@ def run_odin(
     cpu_before = engine.cpu_seconds()
     _sleep_until(end)
     cpu = engine.cpu_seconds() - cpu_before
+    collector = _Collector(engine, jobs, begin, end)
     try:
         with contextlib.suppress(BenchError):  # a missed run is a figure, not a bench failure
-            wait_for(lambda: _all_finished(engine, jobs, begin, end), settle_s, "runs", 0.5)
-        for job in jobs:
-            runs = _runs_in(engine, job, begin, end)
-            samples += [_sample(runs[t]) for t in instants(job, begin, end) if t in runs]
+            wait_for(collector.poll, settle_s, "runs", 0.5)
+        for job in list(collector.pending.values()):  # what the last look did not reach
+            collector.runs[job.jid] = _runs_in(engine, job, begin, end)
+        samples = collector.samples()
         remove(engine, [job.jid for job in jobs])
     except OdinError as error:
         print(f"  {label}: the engine did not answer ({error}); {len(samples)} runs read")

@@ -134,11 +134,16 @@ def describe(outcome: Outcome) -> str:
 
 
 def keeps_up(outcome: Outcome) -> bool:
-    """Launched (almost) every tick, and lag neither grows nor sits above half a second."""
+    """Launched (almost) every tick, and its start lag does not grow over the window.
+
+    A burst of R launches takes the machine a while to start, so the lag itself
+    may be large at a high rate; a system that cannot keep up falls further
+    behind each second, and that growth is what fails it.
+    """
     lags = start_lags(outcome)
     if outcome.expected == 0 or len(lags) < 0.99 * outcome.expected:
         return False
-    return not lag_grows(outcome) and percentile(lags, 0.5) < 0.5
+    return not lag_grows(outcome)
 
 
 def first_line_time(text: str) -> float | None:

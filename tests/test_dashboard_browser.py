@@ -60,7 +60,7 @@ import time, pyodin
 odin = pyodin.Odin()
 for i in range(12):
     print(f"line {i}", flush=True)
-    time.sleep(0.25)
+    time.sleep(0.4)
 odin.watch("rows", 7)
 odin.condition("rows found", True)
 odin.result("all lines printed", 0)

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from odin.cluster import commands as c
-from odin.cluster.model import Job, NodeInfo, Run, RunReason, RunStatus, run_id
+from odin.cluster.model import Job, NodeInfo, Record, Run, RunReason, RunStatus, run_id
 from odin.cluster.state import JobRemoved, RunFinished, RunPlanned, StateMachine, retry_delay
 from odin.engine.planner import Planner
 from odin.errors import Conflict, NotFound
@@ -201,3 +201,31 @@ def test_planner_ignores_paused_and_never_jobs() -> None:
     planner.update(job("aaaaaaaaaaaa", paused=True), T0)
     planner.update(job("bbbbbbbbbbbb", schedule="never"), T0)
     assert planner.next_instant() is None
+
+
+def test_a_short_run_finishes_straight_from_planned_with_its_start_and_pid() -> None:
+    sm = StateMachine()
+    j = job()
+    sm.apply(c.PutJob(j))
+    run = plan(sm, j, T0 + 10)
+    sm.apply(
+        c.FinishRun(
+            run_id=run.id,
+            status=RunStatus.SUCCEEDED,
+            finished_at=T0 + 10.2,
+            started_at=T0 + 10.01,
+            pid=4242,
+        )
+    )
+    done = sm.runs[run.id]
+    assert (done.status, done.started_at, done.pid) == (RunStatus.SUCCEEDED, T0 + 10.01, 4242)
+    assert run.id not in sm.active
+
+
+def test_commands_round_trip_through_their_encoding() -> None:
+    record = Record(seq=1, ts=T0, type="result", desc="r", value={"nested": [1, 2]})
+    finish_cmd = c.FinishRun(
+        run_id="a@b", status=RunStatus.FAILED, finished_at=T0, records=(record,), pid=7
+    )
+    for command in (finish_cmd, c.PutJob(job()), c.StartRun("a@b", "n1", 7, T0)):
+        assert c.decode(c.encode(command)) == command

@@ -34,6 +34,7 @@ from odin.engine.launcher import LaunchContext, Launcher
 from odin.engine.node import EngineNode
 from odin.engine.nodes import NodeAdmin
 from odin.engine.service import Service
+from odin.engine.started import StartedFile
 from odin.engine.ticker import Ticker
 from odin.engine.users import owner_of
 from odin.errors import OdinError, Unavailable
@@ -200,7 +201,8 @@ class Engine:
         )
         membership = Membership(node, me, secret)
         builder = self._go_builder()
-        launcher = Launcher(node, store, self._launch_context(builder))
+        started = StartedFile(cfg.data_dir / "raft" / "started-runs")
+        launcher = Launcher(node, store, self._launch_context(builder), started)
         ticker = Ticker(node, membership.pick, membership.load)
         node.on_event(launcher.handle)
         node.on_event(ticker.handle)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -265,6 +264,8 @@ def _write_new(path: Path, text: str, force: bool) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         return
+    import secrets  # here: only recover needs it, and every CLI start would pay for it
+
     temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.odin-tmp")
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)

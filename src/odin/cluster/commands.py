@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from odin.cluster.model import SCHEMA_VERSION, Job, NodeInfo, Record, Run, RunStatus
+from odin.cluster.model import SCHEMA_VERSION, Job, NodeInfo, Record, Run, RunStatus, fields_of
 from odin.errors import InvalidInput
 
 
@@ -80,6 +80,7 @@ class FinishRun:
     output_bytes: int = 0
     dropped_bytes: int = 0
     records: tuple[Record, ...] = ()
+    pid: int | None = None  # for a run that ended before its StartRun was due
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,11 +131,11 @@ def _body(command: Command) -> dict[str, Any]:
     if isinstance(command, PlanRuns):
         return {"runs": [r.to_dict() for r in command.runs], "ledger": dict(command.ledger)}
     if isinstance(command, FinishRun):
-        body = dataclasses.asdict(command)
+        body = fields_of(command)
         body["status"] = str(command.status)
         body["records"] = [r.to_dict() for r in command.records]
         return body
-    return dataclasses.asdict(command)
+    return fields_of(command)
 
 
 def encode(command: Command) -> bytes:

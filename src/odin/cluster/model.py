@@ -53,6 +53,12 @@ class LinkOn(StrEnum):
         return status in (RunStatus.FAILED, RunStatus.TIMED_OUT)
 
 
+def fields_of(value: Any) -> dict[str, Any]:
+    """A dataclass's fields as a new dict, one level deep (``asdict`` copies every level,
+    which the hot paths cannot afford; nothing here mutates what it shares)."""
+    return dict(vars(value))
+
+
 def _from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     return cls(**{k: v for k, v in data.items() if k in names})
@@ -88,7 +94,7 @@ class Job:
     version: int = 1
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        data = fields_of(self)
         data["env"] = dict(self.env)
         data["nodes"] = list(self.nodes)
         return data
@@ -110,7 +116,7 @@ class Record:
     value: Any
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return fields_of(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
@@ -157,7 +163,7 @@ class Run:
         return None if self.started_at is None else self.started_at - self.instant
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        data = fields_of(self)
         data["reason"] = str(self.reason)
         data["status"] = str(self.status)
         data["records"] = [r.to_dict() for r in self.records]
@@ -184,7 +190,7 @@ class NodeInfo:
     added_at: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return fields_of(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:

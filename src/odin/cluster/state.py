@@ -227,6 +227,7 @@ class StateMachine:
             status=cmd.status,
             finished_at=cmd.finished_at,
             started_at=cmd.started_at if cmd.started_at is not None else run.started_at,
+            pid=cmd.pid if cmd.pid is not None else run.pid,
             exit_code=cmd.exit_code,
             message=cmd.message,
             output_tail=cmd.output_tail,

@@ -62,7 +62,7 @@ async def output(
     finished: Callable[[], bool],
     run_id: str,
 ) -> AsyncIterator[str]:
-    """The run's output from now on; waits while it is planned, ``end`` once it is over."""
+    """The run's output so far (its kept tail), then as it comes; ``end`` once it is over."""
     yield ": open\n\n"
     live = live_runs.get(run_id)
     while live is None:
@@ -90,8 +90,11 @@ async def _follow(live: LiveRun) -> AsyncIterator[str]:
             queue.get_nowait()  # the end must always get through
         queue.put_nowait(chunk)
 
+    backlog = bytes(live.recent)  # what it printed before this viewer came (no await between)
     live.watchers.append(watcher)
     try:
+        if backlog:
+            yield decoder.decode(backlog)
         while (chunk := await queue.get()) is not None:
             if dropped:
                 dropped = False

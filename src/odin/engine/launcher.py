@@ -23,8 +23,9 @@ from typing import Any
 from odin import config
 from odin.cluster import commands as c
 from odin.cluster.model import Job, Record, Run, RunReason, RunStatus
-from odin.cluster.state import Event, JobRemoved, RunFinished, RunPlanned
+from odin.cluster.state import Event, JobRemoved, RunFinished, RunPlanned, RunStarted
 from odin.engine.node import EngineNode
+from odin.engine.started import StartedFile
 from odin.errors import ExecutionError, InvalidInput, LimitExceeded, OdinError, PermissionDenied
 from odin.executor import interpreters
 from odin.executor.files import materialize
@@ -46,6 +47,7 @@ class LiveRun:
     token: str
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
     pgid: int | None = None
+    started_at: float | None = None
     records: list[Record] = field(default_factory=list)
     watchers: list[Watcher] = field(default_factory=list)
     recent: bytearray = field(default_factory=bytearray)
@@ -72,15 +74,19 @@ class LaunchContext:
 class Launcher:
     """Arms timers for this node's planned runs and drives them to a finish."""
 
-    def __init__(self, node: EngineNode, store: Store, context: LaunchContext) -> None:
+    def __init__(
+        self, node: EngineNode, store: Store, context: LaunchContext, started: StartedFile
+    ) -> None:
         self.node = node
         self.store = store
         self.context = context
+        self.started = started
         self.live: dict[str, LiveRun] = {}
         self._armed: set[str] = set()
         self._prepared: dict[str, asyncio.Future[Prepared]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._queues: dict[str, asyncio.Lock] = {}
+        self._unsettled: set[str] = set()  # started here, not yet running or finished in the log
         self._late: dict[str, float] = {}  # run id -> seconds past its instant when committed
 
     # -- events ------------------------------------------------------------
@@ -91,8 +97,11 @@ class Launcher:
             if _stale(event.run, now):
                 self._late[event.run.id] = now - event.run.instant
             self.arm(event.run)
+        elif isinstance(event, RunStarted):
+            self._unsettled.discard(event.run.id)
         elif isinstance(event, RunFinished):
             self._armed.discard(event.run.id)
+            self._unsettled.discard(event.run.id)
             self._spawn(asyncio.to_thread(self.store.save_run, event.run))
         elif isinstance(event, JobRemoved):
             for live in self.live.values():
@@ -121,10 +130,12 @@ class Launcher:
         with self.node.lock:
             mine = [r for r in self.node.state.active_runs() if r.node == self.node.name]
         for run in mine:
-            if run.status is RunStatus.RUNNING and run.id not in self.live:
+            was_started = run.status is RunStatus.RUNNING or run.id in self.started.before
+            if was_started and run.id not in self.live:
                 await self._finish(run, RunStatus.LOST, "the engine restarted while it ran", now)
             elif run.status is RunStatus.PLANNED:
                 self.arm(run)
+        self.started.rewrite(self._unsettled)
 
     # -- one launch --------------------------------------------------------
 
@@ -141,7 +152,11 @@ class Launcher:
             run = self.node.state.runs.get(run_id)
             job = self.node.state.jobs.get(run.job_id) if run else None
             siblings = list(self.node.state.runs_of(job.id)) if job is not None else []
-        busy = any(r.status is RunStatus.RUNNING and r.id != run_id for r in siblings)
+        busy = any(r.status is RunStatus.RUNNING and r.id != run_id for r in siblings) or any(
+            live.run.job_id == run.job_id and live.run.id != run_id
+            for live in self.live.values()
+            if run is not None
+        )
         late_by = self._late.pop(run_id, None)
         if run is None or run.status is not RunStatus.PLANNED:
             return
@@ -195,6 +210,10 @@ class Launcher:
             return
         live = LiveRun(run=run, token=prepared.token)
         self.live[run.id] = live
+        if self.started.due():
+            self.started.rewrite(self._unsettled)
+        self.started.add(run.id)  # before the start: a restart must never start it again
+        self._unsettled.add(run.id)
         spec = prepared.spec
         try:
             outcome = await execute(
@@ -255,8 +274,19 @@ class Launcher:
         )
 
     def _started(self, live: LiveRun, pid: int, started_at: float) -> None:
+        """Note the start; the cluster hears of it only if the run is still going a moment later.
+
+        Most runs are short: their ``FinishRun`` carries the start time and pid, and
+        one Raft command per run is saved. A longer run is replicated as running.
+        """
         live.pgid = pid
-        command = c.StartRun(live.run.id, self.node.name, pid, started_at)
+        live.started_at = started_at
+        self.node.loop.call_later(config.START_REPORT_DELAY_S, self._report_start, live)
+
+    def _report_start(self, live: LiveRun) -> None:
+        if self.live.get(live.run.id) is not live or live.pgid is None:
+            return
+        command = c.StartRun(live.run.id, self.node.name, live.pgid, live.started_at or time.time())
         self._spawn(self._propose_quietly(command))
 
     def _output(self, live: LiveRun, chunk: bytes) -> None:
@@ -290,6 +320,7 @@ class Launcher:
             output_bytes=outcome.output_bytes,
             dropped_bytes=outcome.dropped_bytes,
             records=tuple(live.records),
+            pid=live.pgid,
         )
         for watcher in list(live.watchers):
             watcher(run.id, None)

@@ -120,9 +120,13 @@ class Service:
 
     def list_jobs(self, caller: Caller) -> list[dict[str, Any]]:
         now = time.time()
-        with self.node.lock:
-            jobs = [j for j in self.node.state.jobs.values() if caller.may_see(j.owner_uid)]
-            return [job_summary(j, self._links(j.id), self._last_run(j.id), now) for j in jobs]
+        with self.node.lock:  # copy what is needed; the views are built without the lock
+            rows = [
+                (j, self._links(j.id), self._last_run(j.id))
+                for j in self.node.state.jobs.values()
+                if caller.may_see(j.owner_uid)
+            ]
+        return [job_summary(job, links, last, now) for job, links, last in rows]
 
     def describe_job(self, job: Job, now: float) -> dict[str, Any]:
         with self.node.lock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from typing import Any
 
 from odin.cluster.model import Job, Run
@@ -31,6 +32,12 @@ def next_runs(job: Job, now: float, count: int) -> list[str]:
     return found
 
 
+@lru_cache(maxsize=4096)
+def schedule_text(text: str, timezone: str) -> str:
+    """The schedule in words, as ``odin list`` shows it (many jobs share a few schedules)."""
+    return schedule_for(text, timezone).describe()
+
+
 def job_summary(job: Job, links: dict[str, str], last: Run | None, now: float) -> dict[str, Any]:
     upcoming = next_runs(job, now, 1)
     return {
@@ -39,7 +46,7 @@ def job_summary(job: Job, links: dict[str, str], last: Run | None, now: float) -
         "description": job.description,
         "language": job.language,
         "schedule": job.schedule,
-        "schedule_text": schedule_for(job.schedule, job.timezone).describe(),
+        "schedule_text": schedule_text(job.schedule, job.timezone),
         "timezone": job.timezone,
         "owner": job.owner,
         "owner_uid": job.owner_uid,
