@@ -58,6 +58,7 @@ MAX_RECORDS_PER_RUN: Final = 1000
 # Scheduling.
 PLAN_LOOKAHEAD_S: Final = 1.0  # runs are committed this far ahead of their instant
 TICK_INTERVAL_S: Final = 0.1
+GC_THRESHOLDS: Final = (20_000, 20, 20)  # the engine's cycle collector: fewer, larger young passes
 START_REPORT_DELAY_S: Final = 1.0  # a run still going after this is replicated as running
 STARTED_FILE_MAX_BYTES: Final = 1 << 20  # the local file of started runs is then rewritten
 PLAN_STALE_S: Final = 3.0  # a scheduled run committed this late (past its instant) is skipped

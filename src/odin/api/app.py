@@ -13,9 +13,10 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from odin import __version__, config
@@ -114,9 +115,9 @@ def create_app(service: Service, launcher: Launcher, admin: NodeAdmin) -> FastAP
     async def deploy(who: CallerDep, body: DeployBody) -> dict[str, Any]:
         return await service.deploy(who, DeployRequest(yaml=body.yaml, code=body.code))
 
-    @app.get("/v1/jobs")
-    async def list_jobs(who: CallerDep) -> list[dict[str, Any]]:
-        return service.list_jobs(who)
+    @app.get("/v1/jobs", response_class=JSONResponse)
+    async def list_jobs(who: CallerDep) -> Response:
+        return _json(await asyncio.to_thread(service.list_jobs, who))
 
     @app.get("/v1/jobs/{job_id}")
     async def describe(who: CallerDep, job_id: str) -> dict[str, Any]:
@@ -145,17 +146,17 @@ def create_app(service: Service, launcher: Launcher, admin: NodeAdmin) -> FastAP
     async def run_now(who: CallerDep, job_id: str) -> dict[str, Any]:
         return await service.run_now(who, job_id)
 
-    @app.get("/v1/jobs/{job_id}/runs")
+    @app.get("/v1/jobs/{job_id}/runs", response_class=JSONResponse)
     async def runs(
         who: CallerDep, job_id: str, limit: Annotated[int, Query(ge=1, le=1000)] = 20
-    ) -> list[dict[str, Any]]:
-        return service.runs(who, job_id, limit)
+    ) -> Response:
+        return _json(await asyncio.to_thread(service.runs, who, job_id, limit))
 
-    @app.get("/v1/jobs/{job_id}/stats")
+    @app.get("/v1/jobs/{job_id}/stats", response_class=JSONResponse)
     async def stats(
         who: CallerDep, job_id: str, run: Annotated[str | None, Query(max_length=200)] = None
-    ) -> list[dict[str, Any]]:
-        return service.stats(who, job_id, run)
+    ) -> Response:
+        return _json(await asyncio.to_thread(service.stats, who, job_id, run))
 
     @app.post("/v1/links")
     async def link(who: CallerDep, body: LinkBody) -> dict[str, Any]:
@@ -240,3 +241,9 @@ async def _follow(launcher: Launcher, run_id: str) -> AsyncIterator[bytes]:
     finally:
         if watcher in live.watchers:
             live.watchers.remove(watcher)
+
+
+def _json(data: Any) -> Response:
+    """Lists as JSON bytes directly: FastAPI's per-item validation of a ``list[dict]``
+    answer, and even the standard encoder, cost more than building it (100,000 jobs)."""
+    return Response(orjson.dumps(data), media_type="application/json")

@@ -7,6 +7,7 @@ start fast. Every ``OdinError`` becomes one line on stderr and the exit code of
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 from typing import Any
@@ -118,6 +119,7 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: run the group and turn every OdinError into a clean exit."""
+    gc.disable()  # a short-lived command: decoding a long list is faster without cycle passes
     try:
         return cli.main(args=argv, prog_name="odin", standalone_mode=False)
     except OdinError as error:

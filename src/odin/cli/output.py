@@ -29,7 +29,10 @@ def output_option() -> Callable[[F], F]:
 
 
 def print_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, sort_keys=False, default=str))
+    import orjson  # only here: the table path need not load it
+
+    options = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
+    click.echo(orjson.dumps(value, default=str, option=options).decode())
 
 
 RICH_MAX_ROWS = 1000

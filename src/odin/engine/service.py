@@ -7,6 +7,7 @@ from this node's replicated state and its local store; writes go through Raft.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import time
 from collections.abc import Callable
@@ -63,7 +64,8 @@ class Service:
         return job
 
     def _links(self, job_id: str) -> dict[str, str]:
-        return {t: str(on) for t, on in self.node.state.links.get(job_id, {}).items()}
+        links = self.node.state.links.get(job_id)
+        return {t: str(on) for t, on in links.items()} if links else {}
 
     def _last_run(self, job_id: str) -> Run | None:
         window = self.node.state.finished.get(job_id)
@@ -126,7 +128,8 @@ class Service:
                 for j in self.node.state.jobs.values()
                 if caller.may_see(j.owner_uid)
             ]
-        return [job_summary(job, links, last, now) for job, links, last in rows]
+        moment = dt.datetime.fromtimestamp(now, dt.UTC)
+        return [job_summary(job, links, last, moment) for job, links, last in rows]
 
     def describe_job(self, job: Job, now: float) -> dict[str, Any]:
         with self.node.lock:

@@ -16,12 +16,12 @@ def iso(instant: float | None) -> str | None:
     return dt.datetime.fromtimestamp(instant, dt.UTC).isoformat()
 
 
-def next_runs(job: Job, now: float, count: int) -> list[str]:
+def next_runs(job: Job, now: float | dt.datetime, count: int) -> list[str]:
     """The job's next ``count`` fire times after ``now`` (none when paused)."""
     if job.paused:
         return []
     schedule = schedule_for(job.schedule, job.timezone)
-    moment = dt.datetime.fromtimestamp(now, dt.UTC)
+    moment = now if isinstance(now, dt.datetime) else dt.datetime.fromtimestamp(now, dt.UTC)
     found: list[str] = []
     for _ in range(count):
         following = schedule.next_after(moment)
@@ -38,7 +38,10 @@ def schedule_text(text: str, timezone: str) -> str:
     return schedule_for(text, timezone).describe()
 
 
-def job_summary(job: Job, links: dict[str, str], last: Run | None, now: float) -> dict[str, Any]:
+def job_summary(
+    job: Job, links: dict[str, str], last: Run | None, now: float | dt.datetime
+) -> dict[str, Any]:
+    """One row of ``odin list``; ``now`` may be given as an aware datetime, made once per list."""
     upcoming = next_runs(job, now, 1)
     return {
         "id": job.id,
