@@ -33,7 +33,7 @@ from bench.workload import (
     window,
 )
 
-FULL_LEVELS = (20, 40, 60, 80, 100, 120, 140, 160)
+FULL_LEVELS = (20, 40, 50, 60, 80, 100, 120, 140, 160)
 GO_LEVELS = (40, 80, 120, 160)
 QUICK_LEVELS = (10, 30)
 CONFIRM_S = 60.0

@@ -51,3 +51,20 @@ def test_a_damaged_store_is_refused(tmp_path: Path) -> None:
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(Unavailable, match="move it aside"):
         Store(path)
+
+
+def test_saves_handed_to_the_writer_are_seen_by_the_next_read(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store.db")
+    for k in range(200):
+        run = finished("bbbbbbbbbbbb", k)
+        store.later(store.save_output, run.id, run.job_id, f"out {k}".encode(), 5, 0)
+        store.later(store.save_run, run)
+        # a read right after the hand-over sees it, however far the writer thread got
+        assert store.output(run.id) == (f"out {k}".encode(), 5, 0)
+    assert store.runs("bbbbbbbbbbbb", 1)[0].id == "bbbbbbbbbbbb@199"
+    store.later(store.save_run, finished("bbbbbbbbbbbb", 200))
+    store.forget_job("bbbbbbbbbbbb")  # a save queued before a removal does not outlive it
+    assert store.runs("bbbbbbbbbbbb", 10) == []
+    store.later(store.save_run, finished("cccccccccccc", 1))
+    store.close()  # closing saves what is queued
+    assert Store(tmp_path / "store.db").runs("cccccccccccc", 1)[0].id == "cccccccccccc@1"

@@ -102,7 +102,7 @@ class Launcher:
         elif isinstance(event, RunFinished):
             self._armed.discard(event.run.id)
             self._unsettled.discard(event.run.id)
-            self._spawn(asyncio.to_thread(self.store.save_run, event.run))
+            self.store.later(self.store.save_run, event.run)
         elif isinstance(event, JobRemoved):
             for live in self.live.values():
                 if live.run.job_id == event.job.id:
@@ -300,7 +300,7 @@ class Launcher:
         run = live.run
         self.live.pop(run.id, None)
         status, message = _status_of(outcome, live.records)
-        await asyncio.to_thread(
+        self.store.later(
             self.store.save_output,
             run.id,
             run.job_id,

@@ -2,7 +2,9 @@
 
 Storage only moves bytes: it knows nothing of permissions or schedules. One
 connection guarded by a lock serves every thread; WAL keeps readers off the
-writer's back. Retention bounds each job by run count and output bytes.
+writer's back. Retention bounds each job by run count and output bytes. The
+launcher's saves go through ``later`` to one writer thread (no thread hop per
+save on the event loop); reads and removals drain that queue first.
 
 A full disk must not stop runs: the run's status travels through Raft, and
 what this store cannot keep is given up, never raised into the launcher.
@@ -19,7 +21,8 @@ import json
 import logging
 import sqlite3
 import threading
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,16 +76,61 @@ class Store:
         self._lock = threading.Lock()
         self._saves: Counter[tuple[str, str]] = Counter()
         self.degraded = False
+        self._pending: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        self._draining = threading.Lock()
+        self._wake = threading.Event()
+        self._writer: threading.Thread | None = None
+        self._drainer: int | None = None  # the thread running saves now
+        self._closed = False
 
     def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        self._drain()
         with self._lock:
             self._db.close()
+
+    # -- writes in the background ------------------------------------------
+
+    def later(self, step: Callable[..., Any], *args: Any) -> None:
+        """Run ``step(*args)`` (a save) on the store's writer thread, in submission order.
+
+        The event loop hands a save over without waiting for it; any read drains
+        what is still queued first, so a read never misses an earlier save.
+        """
+        self._pending.append((step, args))
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._write_loop, name="odin-store", daemon=True)
+            self._writer.start()
+        self._wake.set()
+
+    def _write_loop(self) -> None:
+        while not self._closed:
+            self._wake.wait()
+            self._wake.clear()
+            self._drain()
+
+    def _drain(self) -> None:
+        if self._drainer == threading.get_ident():
+            return  # a save that reads (a trim) must not run the saves queued after it
+        with self._draining:
+            self._drainer = threading.get_ident()
+            try:
+                while self._pending:
+                    step, args = self._pending.popleft()
+                    try:
+                        step(*args)
+                    except Exception:  # a save must never take the writer thread down
+                        log.exception("the run store could not save (%s)", step)
+            finally:
+                self._drainer = None
 
     def _write(self, sql: str, args: tuple[Any, ...]) -> None:
         with self._lock:
             self._db.execute(sql, args)
 
     def _read(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        self._drain()  # saves queued before this read come first
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
@@ -143,6 +191,7 @@ class Store:
         return Run.from_dict(json.loads(rows[0][0])) if rows else None
 
     def forget_job(self, job_id: str) -> None:
+        self._drain()  # a save still queued for the job must not bring it back
         self._write("DELETE FROM runs WHERE job_id = ?", (job_id,))
         self._write("DELETE FROM outputs WHERE job_id = ?", (job_id,))
 
