@@ -29,8 +29,10 @@ REPORT = Path(__file__).parent / "results" / "REPORT.md"
 NOTICE = (
     "Numbers from a shared 2-core machine with other work running are noisy; "
     "compare systems within one report, not across reports. Lags: *dispatch* is the "
-    "scheduled instant to the exec of the process (the scheduler's own clock); *start* "
-    "is the instant to the first line of the job's code (the job's own clock)."
+    "scheduled instant to the start of the process (the scheduler's own clock: for Odin, "
+    "when it opens the start gate of the process it made a second ahead; for the others, "
+    "when the spawn call returns); *start* is the instant to the first line of the job's "
+    "code (the job's own clock), the figure that judges them all."
 )
 
 

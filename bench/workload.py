@@ -5,9 +5,9 @@ and APScheduler compute the same instants from the same schedules (with Odin's
 own parser), so all three launch the same job at the same instants with the
 same concurrency (no limit). The job prints ``T <time.time()>`` as its first
 act: that is the *start* (first line of the job's code), measured by the job
-itself. *Dispatch* is when the process exists (exec returned), measured by the
-scheduler: Odin's ``started_at``, the bare loop's and APScheduler's own clock
-right after the spawn call returns.
+itself. *Dispatch* is when the scheduler lets the process go, on its own clock:
+Odin's ``started_at`` (it opens the start gate of a process made a second
+ahead), the bare loop's and APScheduler's clock right after the spawn returns.
 """
 
 from __future__ import annotations

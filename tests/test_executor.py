@@ -26,7 +26,7 @@ from odin.errors import Conflict, ExecutionError
 from odin.executor.capture import OutputCapture
 from odin.executor.interpreters import command_for, job_env
 from odin.executor.reaper import Reaper, is_child_subreaper, set_child_subreaper
-from odin.executor.runner import Runner, execute
+from odin.executor.runner import Runner, execute, hold
 from odin.executor.spec import LaunchSpec, RunOutcome
 
 ROOT = os.geteuid() == 0
@@ -423,3 +423,31 @@ def test_interpreter_table_runs_python_and_node_as_the_user(
     os.chown(script, alice.pw_uid, alice.pw_gid)
     outcome = run(spec_for(alice, workdir, "", argv=command_for("node", str(script))))
     assert outcome.output.decode().split() == [str(alice.pw_uid), alice.pw_dir]
+
+
+@needs_root
+def test_a_held_run_waits_at_its_gate_until_released_or_discarded(
+    alice: pwd.struct_passwd, workdir: Path
+) -> None:
+    marker = workdir / "ran"
+    code = f"open({str(marker)!r}, 'w').write('x'); print('T', flush=True)"
+
+    async def body() -> tuple[int, bool, RunOutcome, int]:
+        held = await hold(spec_for(alice, workdir, code))
+        assert held.transport is not None
+        pid = held.transport.get_pid()
+        await asyncio.sleep(0.5)
+        waited_unrun = not marker.exists() and not gone(pid)
+        outcome = await held.run()
+        marker.unlink()
+        dropped = await hold(spec_for(alice, workdir, code))
+        assert dropped.transport is not None
+        dropped_pid = dropped.transport.get_pid()
+        await dropped.discard()
+        await wait_for(lambda: gone(dropped_pid) or is_zombie(dropped_pid))
+        return pid, waited_unrun, outcome, dropped_pid
+
+    pid, waited_unrun, outcome, _ = asyncio.run(body())
+    assert waited_unrun, "the job's code ran before it was released"
+    assert outcome.ok and outcome.pid == pid and b"T" in outcome.output
+    assert not marker.exists(), "a discarded run's code ran"

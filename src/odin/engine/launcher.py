@@ -29,7 +29,7 @@ from odin.engine.started import StartedFile
 from odin.errors import ExecutionError, InvalidInput, LimitExceeded, OdinError, PermissionDenied
 from odin.executor import interpreters
 from odin.executor.files import materialize
-from odin.executor.runner import execute
+from odin.executor.runner import Held, hold
 from odin.executor.spec import LaunchSpec, RunOutcome
 from odin.store.sqlite import Store
 
@@ -59,7 +59,7 @@ class Prepared:
 
     version: int
     token: str
-    spec: LaunchSpec
+    held: Held
 
 
 @dataclass(frozen=True)
@@ -143,9 +143,7 @@ class Launcher:
         try:
             await self._launch_now(run_id)
         finally:
-            leftover = self._prepared.pop(run_id, None)
-            if leftover is not None:
-                leftover.cancel()
+            await _discard(self._prepared.pop(run_id, None))
 
     async def _launch_now(self, run_id: str) -> None:
         with self.node.lock:
@@ -184,13 +182,18 @@ class Launcher:
             await self._execute(job, run)
 
     async def _prepare(self, run: Run) -> Prepared:
-        """Everything a launch needs, made ahead of the instant: files, identity, environment."""
+        """Everything a launch needs, made ahead of the instant: files, identity, environment,
+        and, shortly before the instant, the process itself, held at its start gate."""
         with self.node.lock:
             job = self.node.state.jobs.get(run.job_id)
         if job is None:
             raise ExecutionError(f"job {run.job_id} was removed")
         token = secrets.token_urlsafe(24)
-        return Prepared(job.version, token, await self._spec(job, run, token))
+        spec = await self._spec(job, run, token)
+        wait = run.instant - config.HOLD_AHEAD_S - time.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        return Prepared(job.version, token, await hold(spec))
 
     async def _prepared_for(self, job: Job, run: Run) -> Prepared:
         future = self._prepared.pop(run.id, None)
@@ -198,7 +201,10 @@ class Launcher:
         if future is not None:
             with contextlib.suppress(OdinError):
                 prepared = await future
-        if prepared is None or prepared.version != job.version:
+        if prepared is not None and prepared.version != job.version:
+            await prepared.held.discard()  # made for the job as it was: make it again
+            prepared = None
+        if prepared is None:
             prepared = await self._prepare(run)
         return prepared
 
@@ -214,10 +220,8 @@ class Launcher:
             self.started.rewrite(self._unsettled)
         self.started.add(run.id)  # before the start: a restart must never start it again
         self._unsettled.add(run.id)
-        spec = prepared.spec
         try:
-            outcome = await execute(
-                spec,
+            outcome = await prepared.held.run(
                 on_start=lambda pid, at: self._started(live, pid, at),
                 on_output=lambda chunk: self._output(live, chunk),
                 cancel=live.cancel,
@@ -345,9 +349,22 @@ class Launcher:
     async def stop(self) -> None:
         for live in self.live.values():
             live.cancel.set()
+        for run_id in list(self._prepared):
+            await _discard(self._prepared.pop(run_id, None))
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, timeout=10)
+
+
+async def _discard(future: asyncio.Future[Prepared] | None) -> None:
+    """Give up a launch that was prepared but will not run (its held process exits)."""
+    if future is None:
+        return
+    if not future.done():
+        future.cancel()  # a spawn cut short is cleaned up by asyncio itself
+        return
+    if not future.cancelled() and future.exception() is None:
+        await future.result().held.discard()
 
 
 def _stale(run: Run, now: float) -> bool:

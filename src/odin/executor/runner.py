@@ -123,38 +123,103 @@ async def execute(
     (SIGTERM, grace, SIGKILL). Raises ``ExecutionError`` if the process cannot start.
     ``containment`` None forces the process-group fallback (no cgroup).
     """
+    held = await hold(spec, containment=containment)
+    return await held.run(on_start=on_start, on_output=on_output, cancel=cancel)
+
+
+async def hold(spec: LaunchSpec, *, containment: Containment | _Auto | None = _Auto.DETECT) -> Held:
+    """Make the run's process ahead of its instant, as its owner and in its cgroup, held
+    at the start gate: ``Held.run`` lets it go; ``Held.discard`` ends it unrun.
+
+    Spawning, the switch of user and entering a cgroup (a cgroup migration waits for
+    the kernel, milliseconds) then cost nothing at the instant. An engine that is not
+    root has no gate: its run is spawned by ``Held.run``.
+    """
     box = default_containment() if isinstance(containment, _Auto) else containment
-    capture = OutputCapture(spec.max_output_bytes)
-    gated = os.geteuid() == 0  # a root engine switches users: the owner enters the cwd
-    transport, proto = await _spawn(spec, capture, gated=gated)
-    started_at = time.time()
-    pid = transport.get_pid()
-    cgroup = _enter(box, transport, pid) if gated else None
-    try:
-        if on_start is not None:
-            on_start(pid, started_at)
-        proto.forward_to(on_output)
-        ending = await _wait_for_end(proto.exited, spec.timeout_s, cancel)
-        if ending is not _Ending.EXITED:
-            await _terminate_group(pid, spec.grace_s, proto.exited)
-        await proto.exited.wait()
-        _signal_group(pid, signal.SIGKILL)
-        if cgroup is not None:
-            cgroup.kill()
-        await _drain(proto.output_closed)
-    finally:
-        if not proto.exited.is_set():
+    held = Held(spec, box)
+    if os.geteuid() == 0:
+        await held.spawn()
+    return held
+
+
+class Held:
+    """One run's process, waiting at its start gate (root engine) or not made yet."""
+
+    def __init__(self, spec: LaunchSpec, box: Containment | None) -> None:
+        self.spec = spec
+        self.box = box
+        self.capture = OutputCapture(spec.max_output_bytes)
+        self.transport: asyncio.SubprocessTransport | None = None
+        self.proto: _RunProtocol | None = None
+        self.cgroup: RunCgroup | None = None
+        self.used = False
+
+    async def spawn(self) -> None:
+        gated = os.geteuid() == 0  # a root engine switches users: the owner enters the cwd
+        self.transport, self.proto = await _spawn(self.spec, self.capture, gated=gated)
+        if gated:
+            self.cgroup = _enter(self.box, self.transport.get_pid())
+
+    async def run(
+        self,
+        *,
+        on_start: OnStart | None = None,
+        on_output: OnOutput | None = None,
+        cancel: asyncio.Event | None = None,
+    ) -> RunOutcome:
+        """Let the process go (or start it) and follow it to its end."""
+        if self.used:
+            raise ExecutionError(f"run {self.spec.run_id}: its process was already used")
+        self.used = True
+        if self.transport is None:
+            await self.spawn()
+        else:
+            _release(self.transport)
+        transport, proto, spec = self.transport, self.proto, self.spec
+        assert transport is not None and proto is not None
+        started_at = time.time()
+        pid = transport.get_pid()
+        try:
+            if on_start is not None:
+                on_start(pid, started_at)
+            proto.forward_to(on_output)
+            ending = await _wait_for_end(proto.exited, spec.timeout_s, cancel)
+            if ending is not _Ending.EXITED:
+                await _terminate_group(pid, spec.grace_s, proto.exited)
+            await proto.exited.wait()
             _signal_group(pid, signal.SIGKILL)
-        if cgroup is not None:
-            await cgroup.close()
+            if self.cgroup is not None:
+                self.cgroup.kill()
+            await _drain(proto.output_closed)
+        finally:
+            await self._close()
+        return _outcome(spec, pid, started_at, transport.get_returncode(), ending, self.capture)
+
+    async def discard(self) -> None:
+        """End a held process that will not run (its gate closes: it exits unrun)."""
+        if self.used:
+            return
+        self.used = True
+        if self.transport is None:
+            return
+        gate = self.transport.get_pipe_transport(0)
+        if gate is not None:
+            gate.close()
+        await self._close()
+
+    async def _close(self) -> None:
+        transport, proto = self.transport, self.proto
+        if transport is None or proto is None:
+            return
+        if not proto.exited.is_set():
+            _signal_group(transport.get_pid(), signal.SIGKILL)
+        if self.cgroup is not None:
+            await self.cgroup.close()
         transport.close()
-    return _outcome(spec, pid, started_at, transport.get_returncode(), ending, capture)
 
 
-def _enter(
-    box: Containment | None, transport: asyncio.SubprocessTransport, pid: int
-) -> RunCgroup | None:
-    """Put the gated process in a fresh run cgroup (if ``box``), then let it run.
+def _enter(box: Containment | None, pid: int) -> RunCgroup | None:
+    """Put the gated process in a fresh run cgroup (if ``box``); it still waits at its gate.
 
     If the cgroup cannot be made (the host changed under us), the run goes on with
     the process-group fallback rather than not at all; the warning says so.
@@ -168,11 +233,15 @@ def _enter(
         _log.warning(
             "run pid %d is not in a cgroup (%s): process-group containment only", pid, error
         )
+    return cgroup
+
+
+def _release(transport: asyncio.SubprocessTransport) -> None:
+    """Open the start gate: the owner's shell enters the workdir and execs the job."""
     gate = transport.get_pipe_transport(0)
     if isinstance(gate, asyncio.WriteTransport):
         gate.write(GO_LINE)
         gate.close()
-    return cgroup
 
 
 def _popen_args(spec: LaunchSpec, gated: bool) -> tuple[tuple[str, ...], dict[str, Any]]:
