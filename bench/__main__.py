@@ -26,6 +26,8 @@ MODULES = [
     "bench.bench_cluster",
 ]
 REPORT = Path(__file__).parent / "results" / "REPORT.md"
+LIMITS = Path(__file__).parent / "limits.md"
+"""What limits the figures that miss their goals, from profiles; appended to the report."""
 NOTICE = (
     "Numbers from a shared 2-core machine with other work running are noisy; "
     "compare systems within one report, not across reports. Lags: *dispatch* is the "
@@ -86,7 +88,10 @@ def main() -> None:
         f"Took {time.monotonic() - began:.0f} s. Versions: {_versions()}.\n\n{NOTICE}\n\n"
         + "".join(f"![{p}]({p})\n" for p in pictures if p.endswith(".png"))
     )
-    REPORT.write_text(header + "\n" + "\n\n".join(sections) + "\n")
+    limits = LIMITS.read_text() if LIMITS.exists() else ""
+    REPORT.write_text(
+        header + "\n" + "\n\n".join(sections) + "\n" + ("\n" + limits if limits else "")
+    )
     print(f"wrote {REPORT}")
 
 

@@ -205,18 +205,22 @@ def _scale(
             have += sizes.cli_repeat
             figures += _cli_figures("100", *times, 0.150)
     began = time.perf_counter()
-    have, rate = _grow(
-        engine, have, sizes.huge, None if sizes.huge < HUGE else HUGE_DEPLOY_BUDGET_S
-    )
+    budget = None if sizes.huge < HUGE else HUGE_DEPLOY_BUDGET_S
+    # the last few jobs come from the CLI deploys timed below: the user's limit is HUGE
+    have, rate = _grow(engine, have, sizes.huge - sizes.cli_repeat, budget)
+    grow_s = time.perf_counter() - began
+    times = _cli_times(engine, sizes.cli_repeat, workdir, cli_index, 1)
+    have += sizes.cli_repeat
     note = "" if have >= sizes.huge else f"deploy budget ran out at {have:,} jobs"
+    rss_mb = engine.rss_mib() * 2**20 / 1e6
     figures.append(
         Figure(
             f"engine resident memory, {have:,} jobs",
-            engine.rss_mib(),
-            "MiB",
+            rss_mb,
+            "MB",
             "<= 400 MB at 100,000",
             note,
-            engine.rss_mib() <= 400 if have >= HUGE else None,
+            rss_mb <= 400 if have >= HUGE else None,
         )
     )
     figures.append(
@@ -225,10 +229,9 @@ def _scale(
             rate,
             "jobs/s",
             "",
-            f"{time.perf_counter() - began:.0f} s",
+            f"{grow_s:.0f} s",
         )
     )
-    times = _cli_times(engine, sizes.cli_repeat, workdir, cli_index, 1)
     figures += _cli_figures(f"{have:,}", *times, 2.0 if have >= HUGE else None)
     return figures
 

@@ -119,17 +119,34 @@ def trend(outcome: Outcome) -> tuple[float, float]:
     return first, statistics.median(v for _, v in ordered[-third:])
 
 
-def lag_grows(outcome: Outcome, slack_s: float = 0.05) -> bool:
-    """True when the last third's median start lag exceeds the first third's by ``slack_s``."""
-    first, last = trend(outcome)
-    return math.isnan(first) or last > first + slack_s
+GROWTH_LIMIT = 0.025
+"""Seconds of start lag gained per second of window above which a system falls behind.
+
+A system short of capacity by a fraction f starts each burst f seconds later than
+the one before (10% short: +100 ms every second); one that keeps up wanders by a
+few ms per second from burst to burst. The limit sits between the two."""
+
+
+def growth(outcome: Outcome) -> float:
+    """Least-squares slope of each instant's median start lag over the window (s per s)."""
+    by_instant: dict[float, list[float]] = {}
+    for sample in outcome.samples:
+        if sample.start is not None:
+            by_instant.setdefault(sample.instant, []).append(sample.start)
+    points = sorted((t, statistics.median(v)) for t, v in by_instant.items())
+    if len(points) < 3:
+        return math.nan
+    mean_t = statistics.fmean(t for t, _ in points)
+    mean_v = statistics.fmean(v for _, v in points)
+    spread = sum((t - mean_t) ** 2 for t, _ in points)
+    return sum((t - mean_t) * (v - mean_v) for t, v in points) / spread
 
 
 def describe(outcome: Outcome) -> str:
     first, last = trend(outcome)
     return (
         f"{outcome.launched}/{outcome.expected} launched, median start lag "
-        f"{first * 1e3:.0f} -> {last * 1e3:.0f} ms"
+        f"{first * 1e3:.0f} -> {last * 1e3:.0f} ms, growth {growth(outcome) * 1e3:+.0f} ms/s"
     )
 
 
@@ -138,12 +155,13 @@ def keeps_up(outcome: Outcome) -> bool:
 
     A burst of R launches takes the machine a while to start, so the lag itself
     may be large at a high rate; a system that cannot keep up falls further
-    behind each second, and that growth is what fails it.
+    behind each second, and that growth (``GROWTH_LIMIT``) is what fails it.
     """
     lags = start_lags(outcome)
     if outcome.expected == 0 or len(lags) < 0.99 * outcome.expected:
         return False
-    return not lag_grows(outcome)
+    slope = growth(outcome)
+    return not math.isnan(slope) and slope <= GROWTH_LIMIT
 
 
 def first_line_time(text: str) -> float | None:
