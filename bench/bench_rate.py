@@ -35,8 +35,8 @@ from bench.workload import (
     window,
 )
 
-FULL_LEVELS = (20, 40, 50, 60, 80, 100, 120, 140, 160)
-GO_LEVELS = (40, 80, 120, 160)
+FULL_LEVELS = (20, 40, 60, 80, 100, 120, 140, 160)
+GO_LEVELS = (80, 160)
 QUICK_LEVELS = (10, 30)
 CONFIRM_S = 60.0
 
@@ -125,7 +125,7 @@ def _confirm(rate: int, settle: float) -> Outcome:
 
 def run(quick: bool = False) -> list[Figure]:
     levels = QUICK_LEVELS if quick else FULL_LEVELS
-    secs, settle = (3.0, 10.0) if quick else (8.0, 20.0)
+    secs, settle = (3.0, 10.0) if quick else (7.0, 20.0)
     with engines(1, "idle") as (engine,):
         idle = _idle_cpu(engine, 2.0 if quick else 5.0)
     odin_py = _odin_sweep("python", levels, secs, settle)
