@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import pwd
 from pathlib import Path
@@ -267,3 +268,27 @@ def test_log_follow_streams_live_output_and_new_runs(engine: Engine, world_dir: 
     finally:
         follower.kill()
         follower.wait()
+
+
+def test_overlap_skip_never_runs_two_at_once(engine: Engine, world_dir: Path) -> None:
+    """A run lasting 2.5 s under a 1 s schedule: the ticks that fall inside it are skipped,
+    including those within the first second, before it is replicated as running."""
+    home = user_dir(world_dir, ALICE)
+    code = "import time\ntime.sleep(2.5)\n"
+    path = write_job(home, "slow", code, schedule="every 1 second", extra="  overlap: skip\n")
+    odin("deploy", "-f", str(path), engine=engine, user=ALICE)
+    job_id = job_id_of(path)
+
+    def enough() -> list[dict[str, object]]:
+        runs = finished_runs(engine, job_id)
+        return runs if sum(r["status"] == "succeeded" for r in runs) >= 2 else []
+
+    runs = wait_for(enough, timeout=30, what="two finished runs and the skips between them")
+    ran = sorted(
+        (float(r["started_at"]), float(r["finished_at"]))  # type: ignore[arg-type]
+        for r in runs
+        if r["status"] == "succeeded"
+    )
+    assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(ran)), ran
+    skipped = [r for r in runs if r["status"] == "skipped"]
+    assert skipped and all("overlap: skip" in str(r["message"]) for r in skipped)

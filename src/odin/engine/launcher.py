@@ -150,11 +150,6 @@ class Launcher:
             run = self.node.state.runs.get(run_id)
             job = self.node.state.jobs.get(run.job_id) if run else None
             siblings = list(self.node.state.runs_of(job.id)) if job is not None else []
-        busy = any(r.status is RunStatus.RUNNING and r.id != run_id for r in siblings) or any(
-            live.run.job_id == run.job_id and live.run.id != run_id
-            for live in self.live.values()
-            if run is not None
-        )
         late_by = self._late.pop(run_id, None)
         if run is None or run.status is not RunStatus.PLANNED:
             return
@@ -170,7 +165,7 @@ class Launcher:
             if verdict is not None:
                 await self._finish(run, RunStatus.SKIPPED, verdict, now)
                 return
-        if busy and job.overlap == "skip":
+        if job.overlap == "skip" and self._busy(run, siblings):
             msg = "skipped: the previous run was still running (overlap: skip)"
             await self._finish(run, RunStatus.SKIPPED, msg, time.time())
             return
@@ -180,6 +175,15 @@ class Launcher:
                 await self._execute(job, run)
         else:
             await self._execute(job, run)
+
+    def _busy(self, run: Run, siblings: list[Run]) -> bool:
+        """Another run of the job is going: replicated as running, or started here (a short
+        run is replicated as running only after ``START_REPORT_DELAY_S``)."""
+        if any(r.status is RunStatus.RUNNING and r.id != run.id for r in siblings):
+            return True
+        return any(
+            live.run.job_id == run.job_id and live.run.id != run.id for live in self.live.values()
+        )
 
     async def _prepare(self, run: Run) -> Prepared:
         """Everything a launch needs, made ahead of the instant: files, identity, environment,
