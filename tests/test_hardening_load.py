@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,6 +81,19 @@ class Clients:
             thread.join(timeout=seconds + 300)
 
 
+def overlapped(tick: dict[str, Any], ticks: list[dict[str, Any]]) -> bool:
+    """A tick rightly skipped under ``overlap: skip``: another tick was running at its instant."""
+    return (
+        tick["status"] == "skipped"
+        and "overlap: skip" in str(tick["message"])
+        and any(
+            other["started_at"] is not None
+            and other["started_at"] <= tick["instant"] < (other["finished_at"] or float("inf"))
+            for other in ticks
+        )
+    )
+
+
 def test_many_clients_on_three_nodes_lose_no_acknowledged_write(
     engine: Engine, cluster: list[str], world_dir: Path
 ) -> None:
@@ -104,7 +118,11 @@ def test_many_clients_on_three_nodes_lose_no_acknowledged_write(
 
     wait_for(everywhere, timeout=30, interval=0.5, what="every acknowledged deploy on every node")
     ticks = finished(engine, job_id_of(ticker))
-    failed = [(r["id"], r["status"], r["message"]) for r in ticks if r["status"] != "succeeded"]
+    failed = [
+        (r["id"], r["status"], r["message"])
+        for r in ticks
+        if r["status"] != "succeeded" and not overlapped(r, ticks)
+    ]
     assert ticks and not failed, failed
     ids = [r["id"] for r in ticks]
     assert len(ids) == len(set(ids))

@@ -165,7 +165,9 @@ class Launcher:
             if verdict is not None:
                 await self._finish(run, RunStatus.SKIPPED, verdict, now)
                 return
-        if job.overlap == "skip" and self._busy(run, siblings):
+        if job.overlap == "skip" and another_going(
+            run, siblings, self.node.name, [live.run for live in self.live.values()]
+        ):
             msg = "skipped: the previous run was still running (overlap: skip)"
             await self._finish(run, RunStatus.SKIPPED, msg, time.time())
             return
@@ -175,15 +177,6 @@ class Launcher:
                 await self._execute(job, run)
         else:
             await self._execute(job, run)
-
-    def _busy(self, run: Run, siblings: list[Run]) -> bool:
-        """Another run of the job is going: replicated as running, or started here (a short
-        run is replicated as running only after ``START_REPORT_DELAY_S``)."""
-        if any(r.status is RunStatus.RUNNING and r.id != run.id for r in siblings):
-            return True
-        return any(
-            live.run.job_id == run.job_id and live.run.id != run.id for live in self.live.values()
-        )
 
     async def _prepare(self, run: Run) -> Prepared:
         """Everything a launch needs, made ahead of the instant: files, identity, environment,
@@ -369,6 +362,20 @@ async def _discard(future: asyncio.Future[Prepared] | None) -> None:
         return
     if not future.cancelled() and future.exception() is None:
         await future.result().held.discard()
+
+
+def another_going(run: Run, siblings: list[Run], here: str, live_here: list[Run]) -> bool:
+    """Whether another run of ``run``'s job is going.
+
+    This node knows its own runs first hand (``live_here``): one started here is going until
+    its process ends, whether or not the cluster has heard of its start (a short run is
+    replicated as running only after ``START_REPORT_DELAY_S``) or of its end (its
+    ``FinishRun`` may still be on its way). A run on another node is going while the log
+    says it is running.
+    """
+    if any(r.status is RunStatus.RUNNING and r.node != here and r.id != run.id for r in siblings):
+        return True
+    return any(r.job_id == run.job_id and r.id != run.id for r in live_here)
 
 
 def _stale(run: Run, now: float) -> bool:
