@@ -170,9 +170,9 @@ class Conn(http.client.HTTPConnection):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.connect(os.environ["ODIN_SOCKET"])
 
-def post(run_id, token):
+def post(run_id, token, value=1):
     conn = Conn("odin")
-    body = json.dumps({"records": [{"seq": 1, "ts": time.time(), "type": "watch", "desc": "x", "value": 1}]})
+    body = json.dumps({"records": [{"seq": 1, "ts": time.time(), "type": "watch", "desc": "x", "value": value}]})
     path = "/v1/runs/" + urllib.parse.quote(run_id, safe="") + "/records"
     conn.request("POST", path, body=body, headers={"Authorization": "Bearer " + token,
                                                   "Content-Type": "application/json"})
@@ -182,6 +182,7 @@ run_id, token = os.environ["ODIN_RUN_ID"], os.environ["ODIN_RUN_TOKEN"]
 print("wrong-token", post(run_id, token[:-2] + "xx"))
 print("other-run", post(run_id.split("@")[0] + "@2020-01-01T00:00:00Z", token))
 print("own", post(run_id, token))
+print("huge", post(run_id, token, 10**30))
 print("TOKEN", run_id, token, flush=True)
 time.sleep(30)
 """
@@ -203,6 +204,7 @@ def test_forged_tokens_and_outsiders_are_refused(engine: Engine, world_dir: Path
     run_id = wait_for(token_line, what="the forger to run")
     output = _live_output(engine, run_id)
     assert "wrong-token 403" in output and "other-run 403" in output and "own 200" in output
+    assert "huge 400" in output  # a number JSON cannot carry to every node: refused, not stored
     token = output.split("TOKEN ", 1)[1].split()[1]
     # The right token from a process outside the run is refused too.
     status = _post_records(engine.socket, run_id, token)

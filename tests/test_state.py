@@ -10,7 +10,7 @@ from odin.cluster import commands as c
 from odin.cluster.model import Job, NodeInfo, Record, Run, RunReason, RunStatus, run_id
 from odin.cluster.state import JobRemoved, RunFinished, RunPlanned, StateMachine, retry_delay
 from odin.engine.planner import Planner
-from odin.errors import Conflict, NotFound
+from odin.errors import Conflict, InvalidInput, NotFound
 
 T0 = 1_800_000_000.0  # a fixed instant, divisible by 2 and 10
 
@@ -229,3 +229,35 @@ def test_commands_round_trip_through_their_encoding() -> None:
     )
     for command in (finish_cmd, c.PutJob(job()), c.StartRun("a@b", "n1", 7, T0)):
         assert c.decode(c.encode(command)) == command
+
+
+def test_runs_of_a_job_agree_with_a_full_scan_through_plans_finishes_removal_and_restore() -> None:
+    sm = StateMachine()
+    a, b = job("aaaaaaaaaaaa"), job("bbbbbbbbbbbb")
+    sm.apply(c.PutJob(a))
+    sm.apply(c.PutJob(b))
+    runs = [plan(sm, j, T0 + k) for k in range(4) for j in (a, b)]
+    for run in runs[::3]:
+        finish(sm, run, RunStatus.SUCCEEDED, run.instant + 1)
+
+    def agree(machine: StateMachine) -> None:
+        for j in (a, b):
+            scanned = {r.id for r in machine.runs.values() if r.job_id == j.id}
+            assert {r.id for r in machine.runs_of(j.id)} == scanned
+            active = {r.id for r in machine.active_runs() if r.job_id == j.id}
+            assert machine.active_of.get(j.id, set()) == active
+
+    agree(sm)
+    copy = StateMachine()
+    copy.restore(sm.snapshot())
+    agree(copy)
+    sm.apply(c.RemoveJob(b.id))
+    agree(sm)
+    assert b.id not in sm.active_of and all(r.job_id == a.id for r in sm.active_runs())
+
+
+def test_a_command_that_json_cannot_hold_is_refused_with_a_clear_error() -> None:
+    record = Record(seq=1, ts=T0, type="result", desc="r", value=10**30)
+    command = c.FinishRun(run_id="a@b", status=RunStatus.FAILED, finished_at=T0, records=(record,))
+    with pytest.raises(InvalidInput, match="cannot be stored"):
+        c.encode(command)

@@ -8,9 +8,10 @@ every node. On the wire a command is ``{"v": 1, "type": NAME, "body": {...}}``.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping
 from typing import Any
+
+import orjson
 
 from odin.cluster.model import SCHEMA_VERSION, Job, NodeInfo, Record, Run, RunStatus, fields_of
 from odin.errors import InvalidInput
@@ -140,12 +141,15 @@ def _body(command: Command) -> dict[str, Any]:
 
 def encode(command: Command) -> bytes:
     payload = {"v": SCHEMA_VERSION, "type": type(command).__name__, "body": _body(command)}
-    return json.dumps(payload, separators=(",", ":")).encode()
+    try:
+        return orjson.dumps(payload)
+    except orjson.JSONEncodeError as error:  # e.g. an integer past 64 bits
+        raise InvalidInput(f"cannot be stored: {error}") from error
 
 
 def decode(data: bytes) -> Command:
     try:
-        payload = json.loads(data)
+        payload = orjson.loads(data)
         cls = _TYPES[payload["type"]]
         body = payload["body"]
     except (ValueError, KeyError, TypeError) as error:

@@ -94,6 +94,7 @@ class StateMachine:
         self.finished: dict[str, deque[str]] = {}
         self.nodes: dict[str, NodeInfo] = {}
         self.active: set[str] = set()  # ids of planned and running runs
+        self.active_of: dict[str, set[str]] = {}  # the same, by job id
         self.owned: Counter[int] = Counter()  # jobs per owner uid
         self.applied = 0
         self._handlers: dict[type[Any], Callable[[Any], tuple[Any, list[Event]]]] = {
@@ -157,7 +158,7 @@ class StateMachine:
         job = self._job(cmd.job_id)
         del self.jobs[job.id]
         self.owned[job.owner_uid] -= 1
-        for rid in [r for r in self.active if self.runs[r].job_id == job.id]:
+        for rid in self.active_of.pop(job.id, set()):
             self.active.discard(rid)
             self.runs.pop(rid, None)
         self.links.pop(job.id, None)
@@ -202,12 +203,24 @@ class StateMachine:
             if run.id in self.runs or run.job_id not in self.jobs:
                 continue
             self.runs[run.id] = run
-            self.active.add(run.id)
+            self._activate(run)
             events.append(RunPlanned(run))
         for job_id, instant in cmd.ledger.items():
             if job_id in self.jobs and instant > self.ledger.get(job_id, float("-inf")):
                 self.ledger[job_id] = instant
         return [e.run.id for e in events if isinstance(e, RunPlanned)], events
+
+    def _activate(self, run: Run) -> None:
+        self.active.add(run.id)
+        self.active_of.setdefault(run.job_id, set()).add(run.id)
+
+    def _settle(self, run: Run) -> None:
+        self.active.discard(run.id)
+        ids = self.active_of.get(run.job_id)
+        if ids is not None:
+            ids.discard(run.id)
+            if not ids:
+                del self.active_of[run.job_id]
 
     def _start_run(self, cmd: c.StartRun) -> tuple[Any, list[Event]]:
         run = self.runs.get(cmd.run_id)
@@ -237,14 +250,14 @@ class StateMachine:
             records=cmd.records,
         )
         self.runs[run.id] = run
-        self.active.discard(run.id)
+        self._settle(run)
         self._keep_finished(run)
         events: list[Event] = [RunFinished(run)]
         follow_ups = self._retry(run) or self._linked(run)
         for follow in follow_ups:
             if follow.id not in self.runs:
                 self.runs[follow.id] = follow
-                self.active.add(follow.id)
+                self._activate(follow)
                 events.append(RunPlanned(follow))
         return run.id, events
 
@@ -328,7 +341,7 @@ class StateMachine:
     def runs_of(self, job_id: str) -> Iterator[Run]:
         """The job's runs in the replicated window: its finished ones and its active ones."""
         finished = (self.runs[i] for i in self.finished.get(job_id, ()) if i in self.runs)
-        active = (r for r in self.active_runs() if r.job_id == job_id)
+        active = (self.runs[i] for i in self.active_of.get(job_id, ()))
         yield from finished
         yield from active
 
@@ -361,6 +374,9 @@ class StateMachine:
         self.runs = {r["id"]: Run.from_dict(r) for r in data["runs"]}
         self.finished = {j: deque(ids) for j, ids in data["finished"].items()}
         self.nodes = {n["name"]: NodeInfo.from_dict(n) for n in data.get("nodes", [])}
-        self.active = {i for i, r in self.runs.items() if not r.status.finished}
+        self.active, self.active_of = set(), {}
+        for run in self.runs.values():
+            if not run.status.finished:
+                self._activate(run)
         self.owned = Counter(j.owner_uid for j in self.jobs.values())
         self.applied = int(data["applied"])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import secrets
@@ -19,6 +18,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from odin import config
 from odin.cluster import commands as c
@@ -427,7 +428,12 @@ def check_record(raw: Any) -> Record:
     """A record from an SDK, checked for shape and size; InvalidInput/LimitExceeded otherwise."""
     if not isinstance(raw, dict):
         raise InvalidInput("a record is an object with seq, ts, type, desc and value")
-    size = len(json.dumps(raw, default=str, separators=(",", ":"), ensure_ascii=False).encode())
+    try:
+        encoded = orjson.dumps(raw)
+    except orjson.JSONEncodeError as error:
+        raise InvalidInput(f"a record must be plain JSON with 64-bit integers ({error})") from None
+    raw = orjson.loads(encoded)  # what every node will read back from the log
+    size = len(encoded)
     if size > config.MAX_RECORD_BYTES + RECORD_SLACK_BYTES:
         raise LimitExceeded(
             f"a record is {size} bytes, over the limit of {config.MAX_RECORD_BYTES}"
