@@ -67,7 +67,7 @@ def _measure(nodes: list[Engine], quick: bool) -> list[Figure]:
         leader,
         [JobDef(job_id(0x50, i), f"l{i}", "never", "print(1)\n") for i in range(load)],
     )
-    odin = run_odin(leader, spread_jobs(0x51, 5, PY_CODE), 5.0 if quick else 15.0)
+    odin = run_odin(leader, spread_jobs(0x51, 5, PY_CODE), 3.0 if quick else 15.0)
     lag = stats(dispatch_lags(odin))
     figures = [
         Figure(
@@ -81,7 +81,7 @@ def _measure(nodes: list[Engine], quick: bool) -> list[Figure]:
         Figure("odin list wall time through a follower", odin_cli(follower, "list") * 1e3, "ms"),
         Figure("odin list wall time through the leader", odin_cli(leader, "list") * 1e3, "ms"),
     ]
-    return figures + _failover(nodes, 2 if quick else 10)
+    return figures + _failover(nodes, 1 if quick else 10)
 
 
 def _failover(nodes: list[Engine], kills: int) -> list[Figure]:

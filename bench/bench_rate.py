@@ -83,7 +83,8 @@ def _external(run: Callable[..., Outcome], programs: Programs) -> Runner:
 
 
 def _odin(engine: Engine, settle: float) -> Runner:
-    return lambda jobs, secs: run_odin(engine, jobs, secs, settle_s=settle)
+    # A level the engine cannot keep up with ends the sweep and the engine with it.
+    return lambda jobs, secs: run_odin(engine, jobs, secs, settle_s=settle, clean_up_if_slow=False)
 
 
 def _warm_go(engine: Engine) -> None:
@@ -120,7 +121,8 @@ def _odin_sweep(language: str, levels: tuple[int, ...], secs: float, settle: flo
 
 def _confirm(rate: int, settle: float) -> Outcome:
     with engines(1, "confirm") as (engine,):
-        return run_odin(engine, burst_jobs(0x3E, rate, 1, PY_CODE), CONFIRM_S, settle_s=settle)
+        jobs = burst_jobs(0x3E, rate, 1, PY_CODE)
+        return run_odin(engine, jobs, CONFIRM_S, settle_s=settle, clean_up_if_slow=False)
 
 
 def run(quick: bool = False) -> list[Figure]:

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from odin.cli.client import EngineClient
 from odin.errors import OdinError
+from odin.executor.cgroup import end_runs_of
 
 BIN = Path(sys.executable).parent
 T = TypeVar("T")
@@ -122,13 +123,14 @@ class Engine:
         return True
 
     def kill(self) -> None:
-        """SIGKILL the engine's whole session (its runs too) and reap it."""
+        """SIGKILL the engine's session and reap it, then kill the runs it left in its cgroups."""
         if self.proc is None:
             return
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=30)
+        end_runs_of(self.proc.pid)  # its runs have sessions of their own: end them too
         self.proc = None
 
     # -- what /proc says about it -------------------------------------------

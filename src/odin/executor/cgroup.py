@@ -101,17 +101,22 @@ class RunCgroup:
         with contextlib.suppress(OSError):
             (self.path / "cgroup.kill").write_text("1")
 
+    def remove(self) -> bool:
+        """Remove the directory if nothing lives in it (zombies do not count); True if gone."""
+        try:
+            self.path.rmdir()
+        except OSError:
+            return False
+        return True
+
     async def close(self) -> None:
         """Remove the directory; if something is left in it, kill it and wait (bounded) first.
 
         The kernel refuses to remove a cgroup with a live process in it (zombies do not
         count), so the common case, a run whose processes have all ended, costs one rmdir.
         """
-        try:
-            self.path.rmdir()
+        if self.remove():
             return
-        except OSError:
-            pass
         self.kill()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + config.CGROUP_EMPTY_WAIT_S
@@ -171,6 +176,16 @@ def _clean_stale(parent: Path) -> None:
             pid = name.removeprefix(config.CGROUP_DIR_PREFIX)
             if pid.isdigit() and not _alive(int(pid)):
                 _remove_tree(entry)
+
+
+def end_runs_of(engine_pid: int) -> None:
+    """Kill and remove what a dead engine (a child of this process's cgroup) left running."""
+    mount = cgroup2_mount()
+    if mount is None:
+        return
+    base = mount / own_cgroup().lstrip("/") / f"{config.CGROUP_DIR_PREFIX}{engine_pid}"
+    if base.is_dir() and not _alive(engine_pid):
+        _remove_tree(base)
 
 
 def _alive(pid: int) -> bool:

@@ -188,7 +188,9 @@ class Held:
                 await _terminate_group(pid, spec.grace_s, proto.exited)
             await proto.exited.wait()
             _signal_group(pid, signal.SIGKILL)
-            if self.cgroup is not None:
+            if self.cgroup is not None and self.cgroup.remove():
+                self.cgroup = None  # nothing was left in it: nothing to kill
+            elif self.cgroup is not None:
                 self.cgroup.kill()
             await _drain(proto.output_closed)
         finally:
