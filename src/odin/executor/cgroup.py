@@ -152,7 +152,7 @@ def detect() -> Containment | None:
         return None
     parent = mount / own_cgroup().lstrip("/")
     _clean_stale(parent)
-    base = parent / f"{config.CGROUP_DIR_PREFIX}{os.getpid()}"
+    base = _engine_dir(parent, os.getpid())
     try:
         base.mkdir(exist_ok=True)
     except OSError as error:
@@ -178,12 +178,17 @@ def _clean_stale(parent: Path) -> None:
                 _remove_tree(entry)
 
 
+def _engine_dir(parent: Path, engine_pid: int) -> Path:
+    """Where the engine with ``engine_pid`` keeps its run cgroups, under ``parent``."""
+    return parent / f"{config.CGROUP_DIR_PREFIX}{engine_pid}"
+
+
 def end_runs_of(engine_pid: int) -> None:
     """Kill and remove what a dead engine (a child of this process's cgroup) left running."""
     mount = cgroup2_mount()
     if mount is None:
         return
-    base = mount / own_cgroup().lstrip("/") / f"{config.CGROUP_DIR_PREFIX}{engine_pid}"
+    base = _engine_dir(mount / own_cgroup().lstrip("/"), engine_pid)
     if base.is_dir() and not _alive(engine_pid):
         _remove_tree(base)
 
