@@ -294,6 +294,12 @@ class Cluster:
             os.kill(pid, signal.SIGKILL)
             wait_for(lambda: self.members[name].pid() is None, what=f"{name} to die")
 
+    def signal(self, name: str, sig: signal.Signals) -> None:
+        """Send ``sig`` to one node's engine process (SIGSTOP freezes it, SIGCONT thaws it)."""
+        pid = self.primary.proc.pid if name == "master-node" else self.members[name].pid()
+        assert pid is not None, f"{name} is not running"
+        os.kill(pid, sig)
+
     def restart(self, name: str, wait: bool = True) -> None:
         if name == "master-node":
             self.primary.start(wait=wait)

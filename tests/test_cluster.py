@@ -167,6 +167,38 @@ def test_leader_kill_fires_every_tick_exactly_once(cluster: Cluster, world_dir: 
     assert {r["status"] for r in window} <= {"succeeded", "lost", "planned", "running"}
 
 
+def test_a_deploy_through_a_follower_outlives_a_frozen_leader(
+    cluster: Cluster, world_dir: Path
+) -> None:
+    """The leader stops answering while a follower forwards a deploy to it: the
+    follower waits for the next leader and sends the deploy again. It succeeds,
+    once (version 1), and every node lists it."""
+    home = user_dir(world_dir, ALICE)
+    leader = wait_for(lambda: cluster.leader("master-node"), what="a leader")
+    via = next(n for n in ("master-node", "worker1", "worker2") if n != leader)
+    path = write_job(home, "frozen", "print('f')\n")
+    cluster.signal(leader, signal.SIGSTOP)
+    try:
+        result = odin(
+            "deploy", "-f", str(path), "-p", cluster.port_of(via),
+            engine=cluster.primary, user=ALICE, check=False, timeout=60,
+        )  # fmt: skip
+    finally:
+        cluster.signal(leader, signal.SIGCONT)
+    # Nothing commits while the leader is frozen: success means a new leader took the deploy.
+    assert result.returncode == 0, result.stderr
+    job_id = job_id_of(path)
+    for name in ("master-node", "worker1", "worker2"):
+        described = wait_for(
+            lambda name=name: (lambda r: r if r.returncode == 0 else None)(odin(
+                "describe", "-i", job_id, "-o", "json", "-p", cluster.port_of(name),
+                engine=cluster.primary, user=ALICE, check=False,
+            )),
+            what=f"the job on {name}",
+        )  # fmt: skip
+        assert described.json()["version"] == 1
+
+
 SLOW_ON_WORKER1 = """\
 import os, time
 if os.environ.get("ODIN_NODE") == "worker1":

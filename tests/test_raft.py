@@ -198,3 +198,20 @@ def test_members_can_be_added_and_removed(tmp_path: Path) -> None:
 def test_free_ports_differ() -> None:
     ports = free_ports(3)
     assert len(set(ports)) == 3
+
+
+def test_a_stalled_follower_hears_the_leader_before_calling_an_election(tmp_path: Path) -> None:
+    """A follower's raft thread that did not run for longer than the election timeout
+    (a starved process) first reads the heartbeats that arrived meanwhile: no election."""
+    with Cluster(tmp_path, 3) as cluster:
+        leader = cluster.wait_leader()
+        cluster.wait_converged()
+        term = leader.status()["term"]
+        followers = [n for n in cluster.nodes if n is not leader]
+        for follower in followers:
+            follower.call("stall", seconds=1.5)  # past the 0.5-1.0 s election timeout
+            time.sleep(0.5)  # a few heartbeats later: an election would have begun by now
+            assert follower.propose(f"after-stall-{follower.addr}") >= 1
+        for node in cluster.nodes:
+            status = node.status()
+            assert (status["term"], status["leader"]) == (term, leader.addr), status

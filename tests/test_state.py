@@ -261,3 +261,51 @@ def test_a_command_that_json_cannot_hold_is_refused_with_a_clear_error() -> None
     command = c.FinishRun(run_id="a@b", status=RunStatus.FAILED, finished_at=T0, records=(record,))
     with pytest.raises(InvalidInput, match="cannot be stored"):
         c.encode(command)
+
+
+def _without_count(sm: StateMachine) -> bytes:
+    snapshot = StateMachine()
+    snapshot.restore(sm.snapshot())
+    snapshot.applied = 0
+    return snapshot.snapshot()
+
+
+def test_a_replayable_command_applied_twice_leaves_the_state_of_one() -> None:
+    """What a proposer may resend after a change of leader changes nothing the second time."""
+    base, other = job(), job("bbbbbbbbbbbb")
+    run = Run(
+        id=run_id(base.id, T0 + 10),
+        job_id=base.id,
+        owner_uid=base.owner_uid,
+        instant=T0 + 10,
+        reason=RunReason.SCHEDULE,
+        node="n1",
+        planned_at=T0 + 9,
+    )
+    node = NodeInfo(name="n2", raft="127.0.0.1:2", http="127.0.0.1:3")
+    steps: list[c.Command] = [
+        c.PutJob(base),
+        c.PutJob(dataclasses.replace(base, code="print(2)", updated_at=T0 + 1)),
+        c.PutJob(other),
+        c.PatchJob(job_id=base.id, now=T0 + 2, paused=True, name="renamed"),
+        c.AddLink(base.id, other.id, "success"),
+        c.PlanRuns(runs=(run,), ledger={base.id: run.instant}),
+        c.StartRun(run_id=run.id, node="n1", pid=42, started_at=T0 + 10),
+        c.FinishRun(run_id=run.id, status=RunStatus.SUCCEEDED, finished_at=T0 + 11),
+        c.AddNode(node),
+    ]
+    once, twice = StateMachine(), StateMachine()
+    for step in steps:
+        assert c.replayable(step)
+        first, _ = once.apply(step)
+        twice.apply(step)
+        again, events = twice.apply(step)
+        assert _without_count(once) == _without_count(twice), step
+        if isinstance(step, (c.PutJob, c.PatchJob)):
+            assert again == first and events == []  # the job as saved, no second version
+    assert twice.jobs[base.id].version == 3 and twice.jobs[other.id].version == 1
+
+
+def test_removals_are_not_replayable() -> None:
+    for step in (c.RemoveJob("aaaaaaaaaaaa"), c.RemoveLink("a", "b"), c.RemoveNode("n2")):
+        assert not c.replayable(step)

@@ -94,6 +94,8 @@ RAFT_COMPACTION_S: Final = 600.0  # or this long since the last snapshot
 RAFT_BIND_RETRIES: Final = 20
 RAFT_BIND_RETRY_S: Final = 0.25
 RAFT_PROPOSE_TIMEOUT_S: Final = 5.0
+RAFT_RESEND_PAUSE_S: Final = 0.05  # first wait before a write that met a new leader is resent
+RAFT_RESEND_PAUSE_MAX_S: Final = 0.5  # the wait doubles up to this
 RAFT_MEMBERSHIP_TIMEOUT_S: Final = 10.0
 
 # Schedules (odin.schedule, odin schedule).

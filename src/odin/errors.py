@@ -94,11 +94,18 @@ class Unavailable(OdinError):
 
 
 class NotLeader(Unavailable):
-    """A write reached a node that is not the leader; ``leader`` names it if known."""
+    """A write met a change of leader; ``leader`` names the new one if known.
 
-    def __init__(self, message: str, *, leader: str | None = None) -> None:
+    ``maybe_applied`` is True when the write may still be committed (it reached a
+    leader that lost office before answering), False when it surely was not.
+    """
+
+    def __init__(
+        self, message: str, *, leader: str | None = None, maybe_applied: bool = False
+    ) -> None:
         super().__init__(message)
         self.leader = leader
+        self.maybe_applied = maybe_applied
 
 
 class ExecutionError(OdinError):

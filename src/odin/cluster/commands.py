@@ -124,6 +124,19 @@ _TYPES: dict[str, type[Any]] = {
 }
 
 
+# Commands that leave the state as one application did when applied a second
+# time: a proposer may send one again when it cannot tell whether it was
+# committed. A removal is not among them (the second one finds nothing).
+_REPLAYABLE: frozenset[type[Any]] = frozenset(
+    {PutJob, PatchJob, AddLink, PlanRuns, StartRun, FinishRun, AddNode}
+)
+
+
+def replayable(command: Command) -> bool:
+    """True if applying ``command`` twice in a row changes nothing the first did not."""
+    return type(command) in _REPLAYABLE
+
+
 def _body(command: Command) -> dict[str, Any]:
     if isinstance(command, PutJob):
         return {"job": command.job.to_dict()}

@@ -112,6 +112,7 @@ class _NodeServer:
             "remove": lambda r: log.remove_member(r["addr"]),
             "ready": lambda r: log.wait_ready(float(r.get("wait", 0.0))),
             "compact": lambda _: log.compact(),
+            "stall": lambda r: log.between_ticks(lambda: time.sleep(float(r["seconds"]))),
         }
 
     def serve(self, lines: IO[str]) -> None:

@@ -52,6 +52,7 @@ import os
 import pickle
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -301,11 +302,17 @@ _FAILURES: dict[int, str] = {
 }
 
 
+# Leadership failures after which the command is surely not in the log.
+_NOT_APPLIED = (FAIL_REASON.NOT_LEADER, FAIL_REASON.DISCARDED, FAIL_REASON.MISSING_LEADER)
+
+
 def _failure(reason: int, leader: str | None) -> OdinError:
     """Map a PySyncObj failure code to Odin's error tree (one table, no text matching)."""
     message = _FAILURES.get(reason, f"raft failure code {reason}")
-    if reason in (FAIL_REASON.NOT_LEADER, FAIL_REASON.LEADER_CHANGED):
-        return NotLeader(f"{message}; leader now: {leader or 'unknown'}", leader=leader)
+    if reason in _NOT_APPLIED or reason == FAIL_REASON.LEADER_CHANGED:
+        maybe = reason == FAIL_REASON.LEADER_CHANGED
+        text = f"{message}; leader now: {leader or 'unknown'}"
+        return NotLeader(text, leader=leader, maybe_applied=maybe)
     if reason == FAIL_REASON.REQUEST_DENIED:
         return Conflict(message)
     return Unavailable(message)
@@ -510,6 +517,15 @@ class ReplicatedLog:
         node = self._running()
         return _summarize(self._on_raft_thread(node.getStatus), self._ready.is_set())
 
+    def between_ticks(self, call: Callable[[], _T]) -> _T:
+        """Run ``call`` on the raft thread between two ticks and return what it returns.
+
+        The raft thread does nothing else meanwhile: a slow ``call`` is a stall of
+        this node (tests use it to stand for a starved thread).
+        """
+        self._running()
+        return self._on_raft_thread(call)
+
     def compact(self) -> None:
         """Take a snapshot and cut the journal at the next tick (normally automatic)."""
         self._running().forceLogCompaction()
@@ -542,10 +558,22 @@ class ReplicatedLog:
         )
 
     def _run(self, node: _SyncNode) -> None:
-        """Drive PySyncObj: one tick per socket event or ``tick_s``, no wait while hurried."""
+        """Drive PySyncObj: one tick per socket event or ``tick_s``, no wait while hurried.
+
+        A tick checks its election and step-down timers before it reads the
+        sockets. After a stall (this thread starved of CPU or of the GIL for
+        longer than a tick should take), the messages that arrived meanwhile are
+        read first: otherwise a follower would call an election, and a leader
+        step down, on heartbeats that are waiting in its own socket buffer.
+        """
+        stall_s = self._tuning.heartbeat_s / 2
+        wait, ticked_at = 0.0, time.monotonic()
         while not self._stopping.is_set():
             try:
-                node.doTick(self._tick_wait(node))
+                if time.monotonic() - ticked_at > wait + stall_s:
+                    node._poller.poll(0)
+                wait, ticked_at = self._tick_wait(node), time.monotonic()
+                node.doTick(wait)
             except Exception:
                 _log.exception("raft tick failed on %s", self._self_addr)
                 self._stopping.wait(self._tuning.tick_s)

@@ -131,6 +131,8 @@ class StateMachine:
         if old is not None:
             if old.owner_uid != job.owner_uid:
                 raise Conflict(f"job id {job.id} is taken by another user")
+            if dataclasses.replace(job, created_at=old.created_at, version=old.version) == old:
+                return old, []  # the same command again (a proposer's retry): nothing new
             job = dataclasses.replace(job, created_at=old.created_at, version=old.version + 1)
         else:
             self.owned[job.owner_uid] += 1
@@ -150,6 +152,8 @@ class StateMachine:
             )
             if v is not None
         }
+        if dataclasses.replace(job, **changes, updated_at=cmd.now) == job:
+            return job, []  # the same command again (a proposer's retry): nothing new
         job = dataclasses.replace(job, **changes, updated_at=cmd.now, version=job.version + 1)
         self.jobs[job.id] = job
         return job, [JobChanged(job)]

@@ -9,16 +9,20 @@ the engine reconciles with the state once instead of replaying old launches.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from odin import config
 from odin.cluster import commands
 from odin.cluster.raft import ReplicatedLog
 from odin.cluster.state import Event, StateMachine
+from odin.errors import NotLeader
 
 Listener = Callable[[Event], None]
+_logger = logging.getLogger(__name__)
 
 
 class EngineNode:
@@ -88,8 +92,31 @@ class EngineNode:
             for listener in self._listeners:
                 listener(event)
 
-    async def propose(self, command: commands.Command, timeout: float = 5.0) -> Any:
-        return await self.log.propose_async(commands.encode(command), timeout=timeout)
+    async def propose(
+        self, command: commands.Command, timeout: float = config.RAFT_PROPOSE_TIMEOUT_S
+    ) -> Any:
+        """Commit ``command`` and return what applying it returned, within ``timeout``.
+
+        A change of leader under the proposal is waited out and the command sent
+        again, while time is left: always when it surely was not committed, and
+        when it may have been only if applying it twice is harmless.
+        """
+        data = commands.encode(command)
+        deadline = self.loop.time() + timeout
+        pause = config.RAFT_RESEND_PAUSE_S
+        while True:
+            left = deadline - self.loop.time()
+            try:
+                return await self.log.propose_async(data, timeout=max(left, pause))
+            except NotLeader as error:
+                if error.maybe_applied and not commands.replayable(command):
+                    raise
+                if self.loop.time() + pause >= deadline:
+                    raise
+                name = type(command).__name__
+                _logger.info("%s met a change of leader (%s); sending it again", name, error)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, config.RAFT_RESEND_PAUSE_MAX_S)
 
     def is_leader(self) -> bool:
         return self.log.is_leader()
