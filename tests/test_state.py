@@ -309,3 +309,30 @@ def test_a_replayable_command_applied_twice_leaves_the_state_of_one() -> None:
 def test_removals_are_not_replayable() -> None:
     for step in (c.RemoveJob("aaaaaaaaaaaa"), c.RemoveLink("a", "b"), c.RemoveNode("n2")):
         assert not c.replayable(step)
+
+
+def test_list_rows_with_a_shared_next_run_memo_match_rows_computed_alone() -> None:
+    import datetime as dt
+
+    from odin.engine.views import NextRunMemo, job_summary
+
+    kinds = [
+        ("every 10 minutes", "UTC", False),
+        ("every day at 03:00", "Europe/Paris", False),
+        ("every day at 03:00", "UTC", False),
+        ("every 10 minutes", "UTC", True),
+        ("never", "UTC", False),
+    ]
+    jobs = [
+        job(f"{i:012x}", schedule=kinds[i % 5][0], timezone=kinds[i % 5][1], paused=kinds[i % 5][2])
+        for i in range(50)
+    ]
+    now = dt.datetime.fromtimestamp(T0 + 7, dt.UTC)
+    memo: NextRunMemo = {}
+    shared = [job_summary(j, {}, None, now, memo) for j in jobs]
+    alone = [job_summary(j, {}, None, now) for j in jobs]
+    assert shared == alone
+    assert {r["next_run"] for r in shared if r["id"] == jobs[1].id} != {
+        r["next_run"] for r in shared if r["id"] == jobs[2].id
+    }  # same words, other timezone: another instant
+    assert len(memo) == 4  # one lookup per (schedule, timezone) pair; a paused job needs none

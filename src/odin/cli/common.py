@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -29,8 +30,10 @@ def client_for(port: str | None) -> EngineClient:
     return EngineClient(socket_path(port))
 
 
+@functools.lru_cache(maxsize=4096)
 def local_time(iso: str | None) -> str:
-    """An ISO instant as local wall time for tables ('' for none)."""
+    """An ISO instant as local wall time for tables ('' for none); the rows of a long
+    table share few instants, so each is converted once."""
     if not iso:
         return ""
     moment = dt.datetime.fromisoformat(iso).astimezone()

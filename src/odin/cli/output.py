@@ -48,15 +48,14 @@ def print_table(
     if sys.stdout.isatty() and len(cells) <= RICH_MAX_ROWS:
         _rich_table(columns, cells, title)
         return
-    widths = [len(c) for c in columns]
-    for row in cells:
-        for index, cell in enumerate(row):
-            widths[index] = max(widths[index], len(cell))
+    # Column by column and through one format string: the per-cell work stays in C.
+    widths = [len(heading) for heading in columns]
+    if cells:
+        by_column = zip(widths, zip(*cells, strict=True), strict=True)
+        widths = [max(width, *map(len, column)) for width, column in by_column]
+    line = "  ".join(f"{{:<{width}}}" for width in widths).format
     lines = [title] if title else []
-    for row in [list(columns), *cells]:
-        lines.append(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
+    lines.extend(line(*row).rstrip() for row in [list(columns), *cells])
     sys.stdout.write("\n".join(lines) + "\n")
 
 

@@ -19,7 +19,7 @@ from odin.cluster import commands as c
 from odin.cluster.model import Job, LinkOn, Run, RunReason, run_id
 from odin.engine.identity import Caller
 from odin.engine.node import EngineNode
-from odin.engine.views import job_detail, job_summary, run_view
+from odin.engine.views import NextRunMemo, job_detail, job_summary, run_view
 from odin.errors import InvalidInput, LimitExceeded, NotFound, PermissionDenied
 from odin.jobs.ids import is_job_id
 from odin.jobs.spec import JobSpec, load_job_yaml
@@ -129,7 +129,8 @@ class Service:
                 if caller.may_see(j.owner_uid)
             ]
         moment = dt.datetime.fromtimestamp(now, dt.UTC)
-        return [job_summary(job, links, last, moment) for job, links, last in rows]
+        memo: NextRunMemo = {}
+        return [job_summary(job, links, last, moment, memo) for job, links, last in rows]
 
     def describe_job(self, job: Job, now: float) -> dict[str, Any]:
         with self.node.lock:

@@ -38,11 +38,32 @@ def schedule_text(text: str, timezone: str) -> str:
     return schedule_for(text, timezone).describe()
 
 
-def job_summary(
-    job: Job, links: dict[str, str], last: Run | None, now: float | dt.datetime
-) -> dict[str, Any]:
-    """One row of ``odin list``; ``now`` may be given as an aware datetime, made once per list."""
+NextRunMemo = dict[tuple[str, str], str | None]
+"""Next fire times after one instant, by (schedule, timezone): a list computes each once."""
+
+
+def _next_run(job: Job, now: float | dt.datetime, memo: NextRunMemo | None) -> str | None:
+    if job.paused:
+        return None
+    key = (job.schedule, job.timezone)
+    if memo is not None and key in memo:
+        return memo[key]
     upcoming = next_runs(job, now, 1)
+    found = upcoming[0] if upcoming else None
+    if memo is not None:
+        memo[key] = found
+    return found
+
+
+def job_summary(
+    job: Job,
+    links: dict[str, str],
+    last: Run | None,
+    now: float | dt.datetime,
+    memo: NextRunMemo | None = None,
+) -> dict[str, Any]:
+    """One row of ``odin list``; ``now`` may be given as an aware datetime, made once per list,
+    with a ``memo`` shared by the rows of that list (jobs share a handful of schedules)."""
     return {
         "id": job.id,
         "name": job.name,
@@ -54,7 +75,7 @@ def job_summary(
         "owner": job.owner,
         "owner_uid": job.owner_uid,
         "links": links,
-        "next_run": upcoming[0] if upcoming else None,
+        "next_run": _next_run(job, now, memo),
         "last_status": str(last.status) if last else None,
         "last_run": last.id if last else None,
         "paused": job.paused,
