@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from odin import config
 from odin.errors import Conflict, ExecutionError
+from odin.executor import spawn
 from odin.executor.capture import OutputCapture
 from odin.executor.interpreters import command_for, job_env
 from odin.executor.reaper import Reaper, is_child_subreaper, set_child_subreaper
@@ -434,15 +435,15 @@ def test_a_held_run_waits_at_its_gate_until_released_or_discarded(
 
     async def body() -> tuple[int, bool, RunOutcome, int]:
         held = await hold(spec_for(alice, workdir, code))
-        assert held.transport is not None
-        pid = held.transport.get_pid()
+        assert held.process is not None
+        pid = held.process.pid
         await asyncio.sleep(0.5)
         waited_unrun = not marker.exists() and not gone(pid)
         outcome = await held.run()
         marker.unlink()
         dropped = await hold(spec_for(alice, workdir, code))
-        assert dropped.transport is not None
-        dropped_pid = dropped.transport.get_pid()
+        assert dropped.process is not None
+        dropped_pid = dropped.process.pid
         await dropped.discard()
         await wait_for(lambda: gone(dropped_pid) or is_zombie(dropped_pid))
         return pid, waited_unrun, outcome, dropped_pid
@@ -451,3 +452,37 @@ def test_a_held_run_waits_at_its_gate_until_released_or_discarded(
     assert waited_unrun, "the job's code ran before it was released"
     assert outcome.ok and outcome.pid == pid and b"T" in outcome.output
     assert not marker.exists(), "a discarded run's code ran"
+
+
+@needs_root
+@pytest.mark.parametrize("fast_spawn", [True, False], ids=["posix_spawn", "asyncio"])
+def test_a_job_inherits_no_descriptor_no_ignored_signal_and_leads_its_session(
+    alice: pwd.struct_passwd, workdir: Path, monkeypatch: pytest.MonkeyPatch, fast_spawn: bool
+) -> None:
+    """Both ways of starting a run (the C library's posix_spawn without the GIL, and
+    asyncio's subprocess where that is missing) give the job the same start."""
+    if fast_spawn and not spawn.AVAILABLE:
+        pytest.skip("this C library has no posix_spawn_file_actions_addclosefrom_np")
+    monkeypatch.setattr(spawn, "AVAILABLE", fast_spawn)
+    leaked = workdir / "engine-secret"
+    leaked.write_text("")
+    fd = os.open(leaked, os.O_RDONLY)
+    os.set_inheritable(fd, True)  # even a descriptor the engine left inheritable stays behind
+    script = (
+        "grep -E '^(SigIgn|SigBlk)' /proc/self/status; "
+        "for f in /proc/self/fd/*; do readlink $f; done; "
+        "ps -o pid=,pgid=,sid= -p $$"
+    )
+    try:
+        outcome = run(spec_for(alice, workdir, "", argv=("/bin/sh", "-c", script)))
+    finally:
+        os.close(fd)
+    text = outcome.output.decode()
+    assert outcome.ok, text
+    masks = dict(line.split(":\t") for line in text.splitlines() if line.startswith("Sig"))
+    ignored, blocked = int(masks["SigIgn"], 16), int(masks["SigBlk"], 16)
+    assert not ignored & (1 << (signal.SIGPIPE - 1) | 1 << (signal.SIGXFSZ - 1)), text
+    assert blocked == 0, text
+    assert str(leaked) not in text
+    pid, pgid, sid = text.splitlines()[-1].split()
+    assert pid == pgid == sid == str(outcome.pid)

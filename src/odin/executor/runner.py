@@ -32,10 +32,11 @@ import subprocess
 import time
 from collections.abc import Callable
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 from odin import config
 from odin.errors import Conflict, ExecutionError
+from odin.executor import spawn
 from odin.executor.capture import OutputCapture
 from odin.executor.cgroup import (
     GO_LINE,
@@ -142,6 +143,47 @@ async def hold(spec: LaunchSpec, *, containment: Containment | _Auto | None = _A
     return held
 
 
+class _Process(Protocol):
+    """A started run process, whichever way it was started."""
+
+    pid: int
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def release(self, line: bytes) -> None: ...
+
+    def close_gate(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _TransportProcess:
+    """asyncio's subprocess transport seen as a ``_Process`` (where ``spawn`` is not available)."""
+
+    def __init__(self, transport: asyncio.SubprocessTransport) -> None:
+        self._transport = transport
+        self.pid: int = transport.get_pid()
+
+    @property
+    def returncode(self) -> int | None:
+        return self._transport.get_returncode()
+
+    def release(self, line: bytes) -> None:
+        gate = self._transport.get_pipe_transport(0)
+        if isinstance(gate, asyncio.WriteTransport):
+            gate.write(line)
+        self.close_gate()
+
+    def close_gate(self) -> None:
+        gate = self._transport.get_pipe_transport(0)
+        if gate is not None:
+            gate.close()
+
+    def close(self) -> None:
+        self._transport.close()
+
+
 class Held:
     """One run's process, waiting at its start gate (root engine) or not made yet."""
 
@@ -149,16 +191,16 @@ class Held:
         self.spec = spec
         self.box = box
         self.capture = OutputCapture(spec.max_output_bytes)
-        self.transport: asyncio.SubprocessTransport | None = None
-        self.proto: _RunProtocol | None = None
+        self.proto = _RunProtocol(self.capture)
+        self.process: _Process | None = None
         self.cgroup: RunCgroup | None = None
         self.used = False
 
     async def spawn(self) -> None:
         gated = os.geteuid() == 0  # a root engine switches users: the owner enters the cwd
-        self.transport, self.proto = await _spawn(self.spec, self.capture, gated=gated)
+        self.process = await _spawn(self.spec, self.proto, gated=gated)
         if gated:
-            self.cgroup = _enter(self.box, self.transport.get_pid())
+            self.cgroup = _enter(self.box, self.process.pid)
 
     async def run(
         self,
@@ -171,14 +213,15 @@ class Held:
         if self.used:
             raise ExecutionError(f"run {self.spec.run_id}: its process was already used")
         self.used = True
-        if self.transport is None:
+        if self.process is None:
             await self.spawn()
         else:
-            _release(self.transport)
-        transport, proto, spec = self.transport, self.proto, self.spec
-        assert transport is not None and proto is not None
+            # Open the start gate: the owner's shell enters the workdir and execs the job.
+            self.process.release(GO_LINE)
+        process, proto, spec = self.process, self.proto, self.spec
+        assert process is not None
         started_at = time.time()
-        pid = transport.get_pid()
+        pid = process.pid
         try:
             if on_start is not None:
                 on_start(pid, started_at)
@@ -195,29 +238,27 @@ class Held:
             await _drain(proto.output_closed)
         finally:
             await self._close()
-        return _outcome(spec, pid, started_at, transport.get_returncode(), ending, self.capture)
+        return _outcome(spec, pid, started_at, process.returncode, ending, self.capture)
 
     async def discard(self) -> None:
         """End a held process that will not run (its gate closes: it exits unrun)."""
         if self.used:
             return
         self.used = True
-        if self.transport is None:
+        if self.process is None:
             return
-        gate = self.transport.get_pipe_transport(0)
-        if gate is not None:
-            gate.close()
+        self.process.close_gate()
         await self._close()
 
     async def _close(self) -> None:
-        transport, proto = self.transport, self.proto
-        if transport is None or proto is None:
+        process = self.process
+        if process is None:
             return
-        if not proto.exited.is_set():
-            _signal_group(transport.get_pid(), signal.SIGKILL)
+        if not self.proto.exited.is_set():
+            _signal_group(process.pid, signal.SIGKILL)
         if self.cgroup is not None:
             await self.cgroup.close()
-        transport.close()
+        process.close()
 
 
 def _enter(box: Containment | None, pid: int) -> RunCgroup | None:
@@ -236,14 +277,6 @@ def _enter(box: Containment | None, pid: int) -> RunCgroup | None:
             "run pid %d is not in a cgroup (%s): process-group containment only", pid, error
         )
     return cgroup
-
-
-def _release(transport: asyncio.SubprocessTransport) -> None:
-    """Open the start gate: the owner's shell enters the workdir and execs the job."""
-    gate = transport.get_pipe_transport(0)
-    if isinstance(gate, asyncio.WriteTransport):
-        gate.write(GO_LINE)
-        gate.close()
 
 
 def _popen_args(spec: LaunchSpec, gated: bool) -> tuple[tuple[str, ...], dict[str, Any]]:
@@ -283,13 +316,14 @@ def _identity(spec: LaunchSpec) -> tuple[str, ...]:
     return ()
 
 
-async def _spawn(
-    spec: LaunchSpec, capture: OutputCapture, *, gated: bool
-) -> tuple[asyncio.SubprocessTransport, _RunProtocol]:
+async def _spawn(spec: LaunchSpec, proto: _RunProtocol, *, gated: bool) -> _Process:
     argv, kwargs = _popen_args(spec, gated)
-    loop = asyncio.get_running_loop()
     try:
-        return await loop.subprocess_exec(lambda: _RunProtocol(capture), *argv, **kwargs)
+        if spawn.AVAILABLE:  # the engine's threads go on while the child execs
+            return await spawn.start(argv, spec.env, cwd=kwargs["cwd"], gated=gated, events=proto)
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.subprocess_exec(lambda: proto, *argv, **kwargs)
+        return _TransportProcess(transport)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise ExecutionError(f"run {spec.run_id}: cannot start {spec.argv[0]}: {reason}") from exc
