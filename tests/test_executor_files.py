@@ -15,7 +15,7 @@ import pytest
 
 from odin import config
 from odin.errors import ExecutionError, InvalidInput
-from odin.executor.files import materialize
+from odin.executor.files import CodeFiles, materialize
 from odin.executor.interpreters import command_for, job_env
 from odin.executor.runner import execute
 from odin.executor.spec import LaunchSpec
@@ -197,3 +197,35 @@ def test_job_path_is_the_configured_default() -> None:
         sdk_python_path=None, sdk_node_path=None,
     )  # fmt: skip
     assert env["PATH"] == config.JOB_PATH and "PYTHONPATH" not in env
+
+
+@needs_root
+def test_remembered_code_costs_a_stat_and_any_change_is_written_again(
+    alice: pwd.struct_passwd, root: Path
+) -> None:
+    files = CodeFiles(root)
+    ids = {"uid": alice.pw_uid, "job_id": "backup"}
+    assert files.known("sha1", "job.py", **ids) is None  # never written
+    path = files.write("print(1)\n", "sha1", "job.py", gid=alice.pw_gid, **ids)
+    assert files.known("sha1", "job.py", **ids) == path
+    assert files.known("sha2", "job.py", **ids) is None  # other code: written again
+
+    edited = path.stat().st_mtime_ns + 1_000_000
+    path.write_text("print(2)\n")  # the owner edits their copy
+    os.utime(path, ns=(edited, edited))
+    assert files.known("sha1", "job.py", **ids) is None
+    assert files.write("print(1)\n", "sha1", "job.py", gid=alice.pw_gid, **ids) == path
+    assert path.read_text() == "print(1)\n"
+    assert files.known("sha1", "job.py", **ids) == path
+
+    elsewhere = root / "elsewhere.py"
+    elsewhere.write_text("print(3)\n")
+    path.unlink()
+    path.symlink_to(elsewhere)  # swapped for a link
+    assert files.known("sha1", "job.py", **ids) is None
+    files.write("print(1)\n", "sha1", "job.py", gid=alice.pw_gid, **ids)
+    assert not path.is_symlink() and path.read_text() == "print(1)\n"
+    assert elsewhere.read_text() == "print(3)\n"
+
+    path.unlink()  # removed
+    assert files.known("sha1", "job.py", **ids) is None

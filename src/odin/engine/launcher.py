@@ -29,7 +29,7 @@ from odin.engine.node import EngineNode
 from odin.engine.started import StartedFile
 from odin.errors import ExecutionError, InvalidInput, LimitExceeded, OdinError, PermissionDenied
 from odin.executor import interpreters
-from odin.executor.files import materialize
+from odin.executor.files import CodeFiles
 from odin.executor.runner import Held, hold
 from odin.executor.spec import LaunchSpec, RunOutcome
 from odin.store.sqlite import Store
@@ -89,6 +89,7 @@ class Launcher:
         self._queues: dict[str, asyncio.Lock] = {}
         self._unsettled: set[str] = set()  # started here, not yet running or finished in the log
         self._late: dict[str, float] = {}  # run id -> seconds past its instant when committed
+        self._code = CodeFiles(context.code_root)
 
     # -- events ------------------------------------------------------------
 
@@ -237,12 +238,14 @@ class Launcher:
         if job.language == "go":
             program = str(await self.context.build_go(job))
         else:
+            known = self._code.known(job.code_sha, job.filename, uid=owner.uid, job_id=job.id)
             program = str(
-                await asyncio.to_thread(
-                    materialize,
+                known
+                or await asyncio.to_thread(
+                    self._code.write,
                     job.code,
+                    job.code_sha,
                     job.filename,
-                    root=self.context.code_root,
                     uid=owner.uid,
                     gid=owner.gid,
                     job_id=job.id,

@@ -49,6 +49,63 @@ def materialize(code: str, filename: str, *, root: Path, uid: int, gid: int, job
     )
 
 
+_Seen = tuple[str, int, int, int, int, int, int]  # code hash, then the file's stat fields
+
+
+def _seen(code_sha: str, info: os.stat_result) -> _Seen:
+    return (
+        code_sha,
+        info.st_dev,
+        info.st_ino,
+        info.st_size,
+        info.st_mtime_ns,
+        info.st_uid,
+        info.st_mode,
+    )
+
+
+class CodeFiles:
+    """``materialize`` that remembers what it wrote, so a run of unchanged code costs a stat.
+
+    For each code file it wrote (or found right), the engine keeps the code's hash and
+    the file's device, inode, size, modification time, owner and mode. The next run of
+    the same code whose file still stats the same is not walked, read and compared
+    again, and takes no thread. Anything else (new code, a file the owner edited,
+    replaced or removed) goes through ``materialize``. Nothing is written on the fast
+    path, so no link the owner plants can lead it anywhere; an owner who edits their
+    own file and puts its time back runs their edit, as themselves, as they could
+    anyway by changing the file between the check and the exec.
+    """
+
+    def __init__(self, root: Path, limit: int = 10_000) -> None:
+        self.root = root
+        self._limit = limit
+        self._seen: dict[Path, _Seen] = {}
+
+    def known(self, code_sha: str, filename: str, *, uid: int, job_id: str) -> Path | None:
+        """The file's path if it is as this memory left it with this code, else None."""
+        path = self.root / str(uid) / job_id / filename
+        seen = self._seen.get(path)
+        if seen is None or seen[0] != code_sha:
+            return None
+        try:
+            info = os.stat(path, follow_symlinks=False)
+        except OSError:
+            return None
+        return path if _seen(code_sha, info) == seen else None
+
+    def write(
+        self, code: str, code_sha: str, filename: str, *, uid: int, gid: int, job_id: str
+    ) -> Path:
+        """``materialize``, then remember the file (blocking: call it from a thread)."""
+        path = materialize(code, filename, root=self.root, uid=uid, gid=gid, job_id=job_id)
+        info = os.stat(path, follow_symlinks=False)
+        if len(self._seen) >= self._limit:
+            self._seen.clear()
+        self._seen[path] = _seen(code_sha, info)
+        return path
+
+
 def write_user_file(
     data: bytes, *, root: Path, uid: int, gid: int, dirs: tuple[str, ...], name: str
 ) -> Path:
