@@ -292,8 +292,10 @@ def _popen_args(spec: LaunchSpec, gated: bool) -> tuple[tuple[str, ...], dict[st
     }
     if gated and not os.path.isdir(spec.cwd):  # the gate's cd would say so only in the output
         raise ExecutionError(f"run {spec.run_id}: cannot start in {spec.cwd}: no such directory")
+    # prlimit before the gate: its exec is paid while the process is held, not at the
+    # instant, and the gate's exec hands the limits on to the job unchanged.
     gate = gate_argv(spec.cwd, spec.env) if gated else ()
-    return (*_identity(spec), *gate, *prlimit_prefix(), *spec.argv), kwargs
+    return (*_identity(spec), *prlimit_prefix(), *gate, *spec.argv), kwargs
 
 
 def _identity(spec: LaunchSpec) -> tuple[str, ...]:
