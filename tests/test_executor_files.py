@@ -207,7 +207,7 @@ def test_remembered_code_costs_a_stat_and_any_change_is_written_again(
     ids = {"uid": alice.pw_uid, "job_id": "backup"}
     assert files.known("sha1", "job.py", **ids) is None  # never written
     path = files.write("print(1)\n", "sha1", "job.py", gid=alice.pw_gid, **ids)
-    assert files.known("sha1", "job.py", **ids) == path
+    assert files.known("sha1", "job.py", **ids) == str(path)
     assert files.known("sha2", "job.py", **ids) is None  # other code: written again
 
     edited = path.stat().st_mtime_ns + 1_000_000
@@ -216,7 +216,7 @@ def test_remembered_code_costs_a_stat_and_any_change_is_written_again(
     assert files.known("sha1", "job.py", **ids) is None
     assert files.write("print(1)\n", "sha1", "job.py", gid=alice.pw_gid, **ids) == path
     assert path.read_text() == "print(1)\n"
-    assert files.known("sha1", "job.py", **ids) == path
+    assert files.known("sha1", "job.py", **ids) == str(path)
 
     elsewhere = root / "elsewhere.py"
     elsewhere.write_text("print(3)\n")

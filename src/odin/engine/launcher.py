@@ -9,6 +9,7 @@ its SDK presents to add records; the records travel with ``FinishRun``.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import os
@@ -70,6 +71,29 @@ class LaunchContext:
     sdk_python: str | None
     sdk_node: str | None
     build_go: GoBuilder
+
+
+class _Tokens:
+    """Run tokens as ``secrets.token_urlsafe(24)`` makes them (24 bytes of ``os.urandom``,
+    URL-safe base64), with the random bytes read 4 KiB at a time: one system call per
+    170 runs instead of one per run (it showed in the engine's profile)."""
+
+    _SIZE = 24
+    _COUNT = 4096 // _SIZE
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._next = 0
+
+    def take(self) -> str:
+        if self._next >= len(self._pool):
+            self._pool, self._next = os.urandom(self._COUNT * self._SIZE), 0
+        raw = self._pool[self._next : self._next + self._SIZE]
+        self._next += self._SIZE
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+_tokens = _Tokens()
 
 
 class Launcher:
@@ -187,7 +211,7 @@ class Launcher:
             job = self.node.state.jobs.get(run.job_id)
         if job is None:
             raise ExecutionError(f"job {run.job_id} was removed")
-        token = secrets.token_urlsafe(24)
+        token = _tokens.take()
         spec = await self._spec(job, run, token)
         wait = run.instant - config.HOLD_AHEAD_S - time.time()
         if wait > 0:
@@ -239,9 +263,8 @@ class Launcher:
             program = str(await self.context.build_go(job))
         else:
             known = self._code.known(job.code_sha, job.filename, uid=owner.uid, job_id=job.id)
-            program = str(
-                known
-                or await asyncio.to_thread(
+            if known is None:
+                written = await asyncio.to_thread(
                     self._code.write,
                     job.code,
                     job.code_sha,
@@ -250,7 +273,8 @@ class Launcher:
                     gid=owner.gid,
                     job_id=job.id,
                 )
-            )
+                known = str(written)
+            program = known
         env = interpreters.job_env(
             user=owner.user,
             home=owner.home,

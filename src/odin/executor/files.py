@@ -80,11 +80,11 @@ class CodeFiles:
     def __init__(self, root: Path, limit: int = 10_000) -> None:
         self.root = root
         self._limit = limit
-        self._seen: dict[Path, _Seen] = {}
+        self._seen: dict[str, _Seen] = {}  # by path as text: pathlib costs more than the stat
 
-    def known(self, code_sha: str, filename: str, *, uid: int, job_id: str) -> Path | None:
+    def known(self, code_sha: str, filename: str, *, uid: int, job_id: str) -> str | None:
         """The file's path if it is as this memory left it with this code, else None."""
-        path = self.root / str(uid) / job_id / filename
+        path = f"{self.root}/{uid}/{job_id}/{filename}"
         seen = self._seen.get(path)
         if seen is None or seen[0] != code_sha:
             return None
@@ -102,7 +102,7 @@ class CodeFiles:
         info = os.stat(path, follow_symlinks=False)
         if len(self._seen) >= self._limit:
             self._seen.clear()
-        self._seen[path] = _seen(code_sha, info)
+        self._seen[f"{self.root}/{uid}/{job_id}/{filename}"] = _seen(code_sha, info)
         return path
 
 

@@ -102,7 +102,8 @@ class Store:
         if self._writer is None:
             self._writer = threading.Thread(target=self._write_loop, name="odin-store", daemon=True)
             self._writer.start()
-        self._wake.set()
+        if not self._wake.is_set():  # set already: the writer will come by anyway
+            self._wake.set()
 
     def _write_loop(self) -> None:
         while not self._closed:
