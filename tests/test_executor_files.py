@@ -206,7 +206,7 @@ def test_remembered_code_costs_a_stat_and_any_change_is_written_again(
     files = CodeFiles(root)
     ids = {"uid": alice.pw_uid, "job_id": "backup"}
     assert files.known("sha1", "job.py", **ids) is None  # never written
-    path = files.write("print(1)\n", "sha1", "job.py", gid=alice.pw_gid, **ids)
+    path = Path(files.write("print(1)\n", "sha1", "job.py", gid=alice.pw_gid, **ids))
     assert files.known("sha1", "job.py", **ids) == str(path)
     assert files.known("sha2", "job.py", **ids) is None  # other code: written again
 
@@ -214,7 +214,7 @@ def test_remembered_code_costs_a_stat_and_any_change_is_written_again(
     path.write_text("print(2)\n")  # the owner edits their copy
     os.utime(path, ns=(edited, edited))
     assert files.known("sha1", "job.py", **ids) is None
-    assert files.write("print(1)\n", "sha1", "job.py", gid=alice.pw_gid, **ids) == path
+    assert files.write("print(1)\n", "sha1", "job.py", gid=alice.pw_gid, **ids) == str(path)
     assert path.read_text() == "print(1)\n"
     assert files.known("sha1", "job.py", **ids) == str(path)
 

@@ -263,8 +263,10 @@ class Launcher:
             program = str(await self.context.build_go(job))
         else:
             known = self._code.known(job.code_sha, job.filename, uid=owner.uid, job_id=job.id)
-            if known is None:
-                written = await asyncio.to_thread(
+            program = (
+                known
+                if known is not None
+                else await asyncio.to_thread(
                     self._code.write,
                     job.code,
                     job.code_sha,
@@ -273,8 +275,7 @@ class Launcher:
                     gid=owner.gid,
                     job_id=job.id,
                 )
-                known = str(written)
-            program = known
+            )
         env = interpreters.job_env(
             user=owner.user,
             home=owner.home,

@@ -82,9 +82,12 @@ class CodeFiles:
         self._limit = limit
         self._seen: dict[str, _Seen] = {}  # by path as text: pathlib costs more than the stat
 
+    def _path(self, filename: str, uid: int, job_id: str) -> str:
+        return f"{self.root}/{uid}/{job_id}/{filename}"  # where ``materialize`` writes
+
     def known(self, code_sha: str, filename: str, *, uid: int, job_id: str) -> str | None:
         """The file's path if it is as this memory left it with this code, else None."""
-        path = f"{self.root}/{uid}/{job_id}/{filename}"
+        path = self._path(filename, uid, job_id)
         seen = self._seen.get(path)
         if seen is None or seen[0] != code_sha:
             return None
@@ -96,13 +99,14 @@ class CodeFiles:
 
     def write(
         self, code: str, code_sha: str, filename: str, *, uid: int, gid: int, job_id: str
-    ) -> Path:
+    ) -> str:
         """``materialize``, then remember the file (blocking: call it from a thread)."""
-        path = materialize(code, filename, root=self.root, uid=uid, gid=gid, job_id=job_id)
+        materialize(code, filename, root=self.root, uid=uid, gid=gid, job_id=job_id)
+        path = self._path(filename, uid, job_id)
         info = os.stat(path, follow_symlinks=False)
         if len(self._seen) >= self._limit:
             self._seen.clear()
-        self._seen[f"{self.root}/{uid}/{job_id}/{filename}"] = _seen(code_sha, info)
+        self._seen[path] = _seen(code_sha, info)
         return path
 
 

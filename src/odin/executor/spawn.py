@@ -1,8 +1,8 @@
 """Starting a run's process without stopping the engine meanwhile.
 
-``subprocess`` (and so asyncio) starts a child with ``vfork`` and, up to Python
-3.11.3, holds the GIL until the child has called ``exec`` (CPython gh-104372; 3.12
-releases it). When the cores are busy the child waits for one before it gets
+``subprocess`` (and so asyncio) starts a child with ``vfork`` and, in the Python
+3.11 Debian ships (3.11.2), holds the GIL until the child has called ``exec``
+(CPython gh-104372; 3.12 releases it). When the cores are busy the child waits for one before it gets
 there: measured on the 2-core test machine, 0.4 ms per spawn when idle and about
 5 ms when two CPU-bound processes run, with every thread of the engine (event
 loop, Raft, HTTP) frozen for that long at each launch. ``os.posix_spawn`` holds
