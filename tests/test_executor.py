@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from odin import config
 from odin.errors import Conflict, ExecutionError
-from odin.executor import spawn
+from odin.executor import gate, spawn
 from odin.executor.capture import OutputCapture
 from odin.executor.interpreters import command_for, job_env
 from odin.executor.reaper import Reaper, is_child_subreaper, set_child_subreaper
@@ -68,6 +68,25 @@ def reaper() -> Iterator[Reaper]:
     set_child_subreaper(True)
     yield Reaper(interval_s=0.02)
     set_child_subreaper(False)
+
+
+@pytest.fixture(scope="module")
+def compiled_gate(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The start gate built from gate.c, as a root engine builds it at start."""
+    if not any(os.access(c, os.X_OK) for c in config.C_COMPILERS):
+        pytest.skip("no C compiler: engines here use the stock-tool gate")
+    built = gate.build(tmp_path_factory.mktemp("gate") / "bin")
+    assert built is not None, "a C compiler is present but the gate did not build"
+    return built
+
+
+@pytest.fixture(params=["compiled", "stock"])
+def gate_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test with each start gate: the compiled program, and setpriv + prlimit + sh."""
+    kind: str = request.param
+    built = request.getfixturevalue("compiled_gate") if kind == "compiled" else None
+    monkeypatch.setattr(gate, "_current", built)
+    return kind
 
 
 def spec_for(user: pwd.struct_passwd, workdir: Path, code: str, **overrides: object) -> LaunchSpec:
@@ -135,7 +154,7 @@ print(json.dumps({"uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(),
 
 @needs_root
 def test_runs_as_the_owner_with_a_fresh_env_in_its_cwd(
-    alice: pwd.struct_passwd, workdir: Path, monkeypatch: pytest.MonkeyPatch
+    alice: pwd.struct_passwd, workdir: Path, monkeypatch: pytest.MonkeyPatch, gate_kind: str
 ) -> None:
     monkeypatch.setenv("ODIN_ENGINE_SECRET", "leak")
     outcome = run(spec_for(alice, workdir, IDENTITY))
@@ -162,7 +181,7 @@ def test_runs_as_the_owner_with_a_fresh_env_in_its_cwd(
 
 @needs_root
 def test_resource_limits_are_in_force_inside_the_job(
-    alice: pwd.struct_passwd, workdir: Path
+    alice: pwd.struct_passwd, workdir: Path, gate_kind: str
 ) -> None:
     outcome = run(spec_for(alice, workdir, "print(open('/proc/self/limits').read())"))
     limits = {
@@ -175,7 +194,9 @@ def test_resource_limits_are_in_force_inside_the_job(
 
 
 @needs_root
-def test_exit_codes_and_signals_are_reported(alice: pwd.struct_passwd, workdir: Path) -> None:
+def test_exit_codes_and_signals_are_reported(
+    alice: pwd.struct_passwd, workdir: Path, gate_kind: str
+) -> None:
     failed = run(spec_for(alice, workdir, "import sys; sys.exit(3)"))
     assert (failed.exit_code, failed.signal, failed.ok, failed.timed_out) == (3, None, False, False)
     code = "import os, signal; os.kill(os.getpid(), signal.SIGUSR1)"
@@ -185,7 +206,7 @@ def test_exit_codes_and_signals_are_reported(alice: pwd.struct_passwd, workdir: 
 
 @needs_root
 def test_a_command_that_cannot_start_is_an_execution_error(
-    alice: pwd.struct_passwd, workdir: Path
+    alice: pwd.struct_passwd, workdir: Path, gate_kind: str
 ) -> None:
     with pytest.raises(ExecutionError, match="absolute path"):
         run(spec_for(alice, workdir, "", argv=("python3", "-c", "pass")))
@@ -428,7 +449,7 @@ def test_interpreter_table_runs_python_and_node_as_the_user(
 
 @needs_root
 def test_a_held_run_waits_at_its_gate_until_released_or_discarded(
-    alice: pwd.struct_passwd, workdir: Path
+    alice: pwd.struct_passwd, workdir: Path, gate_kind: str
 ) -> None:
     marker = workdir / "ran"
     code = f"open({str(marker)!r}, 'w').write('x'); print('T', flush=True)"
@@ -457,7 +478,11 @@ def test_a_held_run_waits_at_its_gate_until_released_or_discarded(
 @needs_root
 @pytest.mark.parametrize("fast_spawn", [True, False], ids=["posix_spawn", "asyncio"])
 def test_a_job_inherits_no_descriptor_no_ignored_signal_and_leads_its_session(
-    alice: pwd.struct_passwd, workdir: Path, monkeypatch: pytest.MonkeyPatch, fast_spawn: bool
+    alice: pwd.struct_passwd,
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fast_spawn: bool,
+    gate_kind: str,
 ) -> None:
     """Both ways of starting a run (the C library's posix_spawn without the GIL, and
     asyncio's subprocess where that is missing) give the job the same start."""
@@ -486,3 +511,82 @@ def test_a_job_inherits_no_descriptor_no_ignored_signal_and_leads_its_session(
     assert str(leaked) not in text
     pid, pgid, sid = text.splitlines()[-1].split()
     assert pid == pgid == sid == str(outcome.pid)
+
+
+@needs_root
+def test_a_workdir_the_owner_may_not_enter_fails_the_run_at_the_gate(
+    alice: pwd.struct_passwd, gate_kind: str
+) -> None:
+    closed = Path(tempfile.mkdtemp(prefix="odin-closed-"))  # root's, mode 0700
+    try:
+        outcome = run(spec_for(alice, closed, "print('ran')"))
+    finally:
+        closed.rmdir()
+    assert outcome.exit_code == 112, outcome.output
+    assert b"may not enter its working directory" in outcome.output
+    assert b"ran" not in outcome.output
+
+
+def test_the_compiled_gate_is_built_once_and_refuses_what_it_cannot_trust(
+    compiled_gate: Path,
+) -> None:
+    again = gate.build(compiled_gate.parent)
+    assert again == compiled_gate
+    before = compiled_gate.stat()
+    assert gate.build(compiled_gate.parent) == compiled_gate
+    assert compiled_gate.stat().st_ino == before.st_ino, "an unchanged gate was built again"
+    compiled_gate.chmod(0o775)  # someone else could have changed it: build a fresh one
+    rebuilt = gate.build(compiled_gate.parent)
+    assert rebuilt == compiled_gate and compiled_gate.stat().st_ino != before.st_ino
+    assert compiled_gate.stat().st_mode & 0o777 == 0o755
+    limits = ["1", "1", "1", "0", "/", "--"]
+    for args, said in (
+        (["0", "0", "-"], b"usage"),
+        (["x", "0", "-", *limits, "/bin/true"], b"bad number"),
+        (["0", "0", "-", *limits, "true"], b"usage"),
+    ):
+        done = subprocess.run([str(compiled_gate), *args], capture_output=True, check=False)
+        assert (done.returncode, said in done.stderr) == (120, True), done.stderr
+    me = [str(os.geteuid()), str(os.getegid()), "-"]
+    unreleased = subprocess.run(
+        [str(compiled_gate), *me, "64", "64", str(2**32), "0", "/", "--", "/bin/echo", "ran"],
+        input=b"",
+        capture_output=True,
+        check=False,
+    )
+    assert (unreleased.returncode, unreleased.stdout, unreleased.stderr) == (111, b"", b"")
+
+
+PRELOAD_C = r"""
+#include <stdio.h>
+#include <unistd.h>
+__attribute__((constructor)) static void note(void)
+{
+    FILE *seen = fopen(MARKER, "a");
+    if (seen) { fprintf(seen, "%d\n", (int)geteuid()); fclose(seen); }
+}
+"""
+
+
+@needs_root
+def test_a_library_the_job_preloads_is_never_loaded_as_root(
+    alice: pwd.struct_passwd, workdir: Path, gate_kind: str
+) -> None:
+    """LD_PRELOAD, TMPDIR and the like reach the job as it set them, and nothing before
+    the switch to the owner: a program that starts as root must not obey them."""
+    compiler = next((c for c in config.C_COMPILERS if os.access(c, os.X_OK)), None)
+    if compiler is None:
+        pytest.skip("no C compiler to build the library to preload")
+    marker, library, source = workdir / "loaded-as", workdir / "note.so", workdir / "note.c"
+    source.write_text(PRELOAD_C)
+    cflags = [f'-DMARKER="{marker}"', "-shared", "-fPIC", "-o", str(library), str(source)]
+    subprocess.run([compiler, *cflags], check=True)
+    library.chmod(0o644)
+    spec = spec_for(alice, workdir, "import os; print(sorted(os.environ.items()))")
+    env = {**spec.env, "LD_PRELOAD": str(library), "TMPDIR": str(workdir)}
+    outcome = run(spec_for(alice, workdir, "import os; print(sorted(os.environ.items()))", env=env))
+    assert outcome.ok, outcome.output
+    assert outcome.output.decode().strip() == str(sorted(env.items()))
+    loaded_as = marker.read_text().split()
+    assert str(alice.pw_uid) in loaded_as, "the job itself did not load it"
+    assert set(loaded_as) == {str(alice.pw_uid)}, f"loaded as uids {loaded_as}"

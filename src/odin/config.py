@@ -134,3 +134,7 @@ CGROUP_MOUNTS_FILE: Final = "/proc/self/mounts"  # where the cgroup2 mount is lo
 CGROUP_DIR_PREFIX: Final = "odin-"  # one directory per engine process: odin-<pid>
 CGROUP_EMPTY_WAIT_S: Final = 2.0  # after cgroup.kill, how long the run's cgroup may take to empty
 SH_PATH: Final = "/bin/sh"  # runs the start gate that holds a run until it is in its cgroup
+# C compilers tried, in order, for the compiled start gate (odin.executor.gate); without one,
+# runs use setpriv + prlimit + sh, about 2.4 ms more CPU per run.
+C_COMPILERS: Final = ("/usr/bin/cc", "/usr/bin/gcc")
+GATE_BUILD_TIMEOUT_S: Final = 60.0

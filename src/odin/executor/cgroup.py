@@ -39,6 +39,41 @@ _log = logging.getLogger(__name__)
 GO_LINE = b"go\n"
 
 
+# What the C library reads from the environment of a program it loads and trusts only
+# when the program is not privileged (glibc's list for setuid programs, unsecvars.h): a
+# library to preload, where to find libraries, locales, message catalogs... ``setpriv``
+# starts as root with the run's environment, so these must not reach it as they are.
+_LOADER_VARS = frozenset(
+    {
+        "GCONV_PATH",
+        "GETCONF_DIR",
+        "GLIBC_TUNABLES",
+        "HOSTALIASES",
+        "LOCALDOMAIN",
+        "LOCPATH",
+        "MALLOC_TRACE",
+        "NIS_PATH",
+        "NLSPATH",
+        "RESOLV_HOST_CONF",
+        "RES_OPTIONS",
+        "TMPDIR",
+        "TZDIR",
+    }
+)
+_KEPT_PREFIX = "ODIN_GATE_"  # users cannot name ODIN_ variables: no clash
+
+
+def _unsafe_as_root(name: str) -> bool:
+    return name.startswith("LD_") or name in _LOADER_VARS
+
+
+def gate_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment the stock-tool gate starts with: the run's, with every variable
+    the C library would obey in a root process renamed out of its way; the gate, as the
+    owner, gives them their names back before it execs the job (``gate_argv``)."""
+    return {(_KEPT_PREFIX + k if _unsafe_as_root(k) else k): v for k, v in env.items()}
+
+
 def gate_argv(cwd: str, env: Mapping[str, str]) -> tuple[str, ...]:
     """The gate: wait for the go line, enter ``cwd`` as the owner, exec the job.
 
@@ -46,12 +81,21 @@ def gate_argv(cwd: str, env: Mapping[str, str]) -> tuple[str, ...]:
     rights (a workdir the owner may not enter, through any symlink, fails the run
     with sh's message) instead of root's, as a chdir before the switch would be.
     ``sh`` exports PWD and OLDPWD of its own; those the job's environment did not
-    set are removed again, so the job sees exactly the environment it was given.
+    set are removed again, and the variables ``gate_env`` renamed get their names
+    back, so the job sees exactly the environment it was given.
     """
     extra = " ".join(name for name in ("PWD", "OLDPWD") if name not in env)
     unset = f"unset {extra}; " if extra else ""
+    restore = "".join(
+        f'export {k}="${_KEPT_PREFIX}{k}"; unset {_KEPT_PREFIX}{k}; '
+        for k in sorted(env)
+        if _unsafe_as_root(k)
+    )
     refuse = 'echo "odin: the job\'s owner may not enter its working directory $0" >&2; exit 112'
-    script = f'read _go || exit 111; cd -- "$0" 2>/dev/null || {{ {refuse}; }}; {unset}exec "$@" </dev/null'
+    script = (
+        f'read _go || exit 111; cd -- "$0" 2>/dev/null || {{ {refuse}; }}; '
+        f'{unset}{restore}exec "$@" </dev/null'
+    )
     return (config.SH_PATH, "-c", script, cwd)
 
 

@@ -36,7 +36,7 @@ from typing import Any, Protocol
 
 from odin import config
 from odin.errors import Conflict, ExecutionError
-from odin.executor import spawn
+from odin.executor import gate, spawn
 from odin.executor.capture import OutputCapture
 from odin.executor.cgroup import (
     GO_LINE,
@@ -44,8 +44,9 @@ from odin.executor.cgroup import (
     RunCgroup,
     default_containment,
     gate_argv,
+    gate_env,
 )
-from odin.executor.limits import prlimit_prefix
+from odin.executor.limits import RLIMITS, prlimit_prefix
 from odin.executor.spec import LaunchSpec, RunOutcome
 
 OnStart = Callable[[int, float], None]
@@ -292,10 +293,24 @@ def _popen_args(spec: LaunchSpec, gated: bool) -> tuple[tuple[str, ...], dict[st
     }
     if gated and not os.path.isdir(spec.cwd):  # the gate's cd would say so only in the output
         raise ExecutionError(f"run {spec.run_id}: cannot start in {spec.cwd}: no such directory")
+    compiled = gate.current() if gated else None
+    if compiled is not None:  # one static program: switch, limits, gate, cd, exec
+        limits = tuple(value for _name, value in RLIMITS)
+        return gate.argv(
+            compiled,
+            uid=spec.uid,
+            gid=spec.gid,
+            groups=spec.groups,
+            limits=limits,
+            cwd=spec.cwd,
+            command=spec.argv,
+        ), kwargs
     # prlimit before the gate: its exec is paid while the process is held, not at the
     # instant, and the gate's exec hands the limits on to the job unchanged.
-    gate = gate_argv(spec.cwd, spec.env) if gated else ()
-    return (*_identity(spec), *prlimit_prefix(), *gate, *spec.argv), kwargs
+    stock_gate = gate_argv(spec.cwd, spec.env) if gated else ()
+    if gated:  # setpriv starts as root: nothing the C library obeys may reach it as is
+        kwargs["env"] = gate_env(spec.env)
+    return (*_identity(spec), *prlimit_prefix(), *stock_gate, *spec.argv), kwargs
 
 
 def _identity(spec: LaunchSpec) -> tuple[str, ...]:
@@ -322,7 +337,8 @@ async def _spawn(spec: LaunchSpec, proto: _RunProtocol, *, gated: bool) -> _Proc
     argv, kwargs = _popen_args(spec, gated)
     try:
         if spawn.AVAILABLE:  # the engine's threads go on while the child execs
-            return await spawn.start(argv, spec.env, cwd=kwargs["cwd"], gated=gated, events=proto)
+            env = kwargs["env"]
+            return await spawn.start(argv, env, cwd=kwargs["cwd"], gated=gated, events=proto)
         loop = asyncio.get_running_loop()
         transport, _ = await loop.subprocess_exec(lambda: proto, *argv, **kwargs)
         return _TransportProcess(transport)
