@@ -227,8 +227,31 @@ def test_commands_round_trip_through_their_encoding() -> None:
     finish_cmd = c.FinishRun(
         run_id="a@b", status=RunStatus.FAILED, finished_at=T0, records=(record,), pid=7
     )
-    for command in (finish_cmd, c.PutJob(job()), c.StartRun("a@b", "n1", 7, T0)):
+    other = c.FinishRun(run_id="a@c", status=RunStatus.SUCCEEDED, finished_at=T0 + 1)
+    batch = c.FinishRuns((finish_cmd, other))
+    for command in (finish_cmd, batch, c.PutJob(job()), c.StartRun("a@b", "n1", 7, T0)):
         assert c.decode(c.encode(command)) == command
+
+
+def test_a_batch_of_ends_applies_as_its_ends_one_by_one() -> None:
+    """FinishRuns (a node's runs that ended together) is the same as each FinishRun in turn,
+    follow-ups included: a link fires for the run it follows."""
+    a, b = job("aaaaaaaaaaaa"), job("bbbbbbbbbbbb")
+    machines = StateMachine(), StateMachine()
+    for sm in machines:
+        sm.apply(c.PutJob(a))
+        sm.apply(c.PutJob(b))
+        sm.apply(c.AddLink(a.id, b.id, "success"))
+    runs = [plan(sm, a, T0 + k) for sm in machines for k in (1, 2)][2:]  # same ids on both
+    ends = (
+        c.FinishRun(run_id=runs[0].id, status=RunStatus.SUCCEEDED, finished_at=T0 + 1.5),
+        c.FinishRun(run_id=runs[1].id, status=RunStatus.FAILED, finished_at=T0 + 2.5),
+        c.FinishRun(run_id="nosuch@run", status=RunStatus.FAILED, finished_at=T0 + 3),
+    )
+    one_by_one = [event for end in ends for event in machines[0].apply(end)[1]]
+    _, together = machines[1].apply(c.FinishRuns(ends))
+    assert together == one_by_one and len(together) == 3  # two ends and one linked run
+    assert _without_count(machines[0]) == _without_count(machines[1])
 
 
 def test_runs_of_a_job_agree_with_a_full_scan_through_plans_finishes_removal_and_restore() -> None:
@@ -282,6 +305,7 @@ def test_a_replayable_command_applied_twice_leaves_the_state_of_one() -> None:
         node="n1",
         planned_at=T0 + 9,
     )
+    later = dataclasses.replace(run, id=run_id(base.id, T0 + 20), instant=T0 + 20)
     node = NodeInfo(name="n2", raft="127.0.0.1:2", http="127.0.0.1:3")
     steps: list[c.Command] = [
         c.PutJob(base),
@@ -292,6 +316,13 @@ def test_a_replayable_command_applied_twice_leaves_the_state_of_one() -> None:
         c.PlanRuns(runs=(run,), ledger={base.id: run.instant}),
         c.StartRun(run_id=run.id, node="n1", pid=42, started_at=T0 + 10),
         c.FinishRun(run_id=run.id, status=RunStatus.SUCCEEDED, finished_at=T0 + 11),
+        c.PlanRuns(runs=(later,), ledger={base.id: later.instant}),
+        c.FinishRuns(
+            (
+                c.FinishRun(run_id=later.id, status=RunStatus.FAILED, finished_at=T0 + 21),
+                c.FinishRun(run_id=run.id, status=RunStatus.FAILED, finished_at=T0 + 22),
+            )
+        ),
         c.AddNode(node),
     ]
     once, twice = StateMachine(), StateMachine()

@@ -61,6 +61,10 @@ TICK_INTERVAL_S: Final = 0.1
 GC_THRESHOLDS: Final = (20_000, 20, 20)  # the engine's cycle collector: fewer, larger young passes
 HOLD_AHEAD_S: Final = 1.0  # a run's process is made this long before its instant, held at its gate
 START_REPORT_DELAY_S: Final = 1.0  # a run still going after this is replicated as running
+# A node's run ends are committed in batches: the first end waits this long for others
+# (one Raft entry for all), and a batch this big is sent at once.
+FINISH_BATCH_S: Final = 0.02
+FINISH_BATCH_MAX: Final = 100
 OWNER_CACHE_S: Final = 5.0  # a run's owner (uid, groups, home) is looked up again after this
 STARTED_FILE_MAX_BYTES: Final = 1 << 20  # the local file of started runs is then rewritten
 PLAN_STALE_S: Final = 3.0  # a scheduled run committed this late (past its instant) is skipped

@@ -85,6 +85,13 @@ class FinishRun:
 
 
 @dataclasses.dataclass(frozen=True)
+class FinishRuns:
+    """The ends of several runs of one node, in one log entry (runs that ended together)."""
+
+    runs: tuple[FinishRun, ...]
+
+
+@dataclasses.dataclass(frozen=True)
 class AddNode:
     node: NodeInfo
 
@@ -103,6 +110,7 @@ Command = (
     | PlanRuns
     | StartRun
     | FinishRun
+    | FinishRuns
     | AddNode
     | RemoveNode
 )
@@ -118,6 +126,7 @@ _TYPES: dict[str, type[Any]] = {
         PlanRuns,
         StartRun,
         FinishRun,
+        FinishRuns,
         AddNode,
         RemoveNode,
     )
@@ -128,7 +137,7 @@ _TYPES: dict[str, type[Any]] = {
 # time: a proposer may send one again when it cannot tell whether it was
 # committed. A removal is not among them (the second one finds nothing).
 _REPLAYABLE: frozenset[type[Any]] = frozenset(
-    {PutJob, PatchJob, AddLink, PlanRuns, StartRun, FinishRun, AddNode}
+    {PutJob, PatchJob, AddLink, PlanRuns, StartRun, FinishRun, FinishRuns, AddNode}
 )
 
 
@@ -145,11 +154,22 @@ def _body(command: Command) -> dict[str, Any]:
     if isinstance(command, PlanRuns):
         return {"runs": [r.to_dict() for r in command.runs], "ledger": dict(command.ledger)}
     if isinstance(command, FinishRun):
-        body = fields_of(command)
-        body["status"] = str(command.status)
-        body["records"] = [r.to_dict() for r in command.records]
-        return body
+        return _finish_body(command)
+    if isinstance(command, FinishRuns):
+        return {"runs": [_finish_body(one) for one in command.runs]}
     return fields_of(command)
+
+
+def _finish_body(command: FinishRun) -> dict[str, Any]:
+    body = fields_of(command)
+    body["status"] = str(command.status)
+    body["records"] = [r.to_dict() for r in command.records]
+    return body
+
+
+def _finish_run(body: dict[str, Any]) -> FinishRun:
+    records = tuple(Record.from_dict(r) for r in body.get("records", ()))
+    return FinishRun(**{**body, "status": RunStatus(body["status"]), "records": records})
 
 
 def encode(command: Command) -> bytes:
@@ -175,7 +195,8 @@ def decode(data: bytes) -> Command:
         runs = tuple(Run.from_dict(r) for r in body["runs"])
         return PlanRuns(runs=runs, ledger=dict(body["ledger"]))
     if cls is FinishRun:
-        records = tuple(Record.from_dict(r) for r in body.get("records", ()))
-        return FinishRun(**{**body, "status": RunStatus(body["status"]), "records": records})
+        return _finish_run(body)
+    if cls is FinishRuns:
+        return FinishRuns(tuple(_finish_run(one) for one in body["runs"]))
     command: Command = cls(**body)
     return command

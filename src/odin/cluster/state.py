@@ -106,6 +106,7 @@ class StateMachine:
             c.PlanRuns: self._plan_runs,
             c.StartRun: self._start_run,
             c.FinishRun: self._finish_run,
+            c.FinishRuns: self._finish_runs,
             c.AddNode: self._add_node,
             c.RemoveNode: self._remove_node,
         }
@@ -264,6 +265,12 @@ class StateMachine:
                 self._activate(follow)
                 events.append(RunPlanned(follow))
         return run.id, events
+
+    def _finish_runs(self, cmd: c.FinishRuns) -> tuple[Any, list[Event]]:
+        events: list[Event] = []
+        for one in cmd.runs:
+            events += self._finish_run(one)[1]
+        return None, events
 
     def _keep_finished(self, run: Run) -> None:
         window = self.finished.setdefault(run.job_id, deque())

@@ -114,6 +114,7 @@ class Launcher:
         self._unsettled: set[str] = set()  # started here, not yet running or finished in the log
         self._late: dict[str, float] = {}  # run id -> seconds past its instant when committed
         self._code = CodeFiles(context.code_root)
+        self._ending: list[tuple[c.FinishRun, asyncio.Future[None]]] = []  # not yet proposed
 
     # -- events ------------------------------------------------------------
 
@@ -175,7 +176,8 @@ class Launcher:
         with self.node.lock:
             run = self.node.state.runs.get(run_id)
             job = self.node.state.jobs.get(run.job_id) if run else None
-            siblings = list(self.node.state.runs_of(job.id)) if job is not None else []
+            needed = job is not None and (job.overlap == "skip" or run_id in self._late)
+            siblings = list(self.node.state.runs_of(job.id)) if job and needed else []
         late_by = self._late.pop(run_id, None)
         if run is None or run.status is not RunStatus.PLANNED:
             return
@@ -354,11 +356,39 @@ class Launcher:
         )
         for watcher in list(live.watchers):
             watcher(run.id, None)
-        await self._propose_quietly(command)
+        await self._end(command)
 
     async def _finish(self, run: Run, status: RunStatus, message: str, at: float) -> None:
-        command = c.FinishRun(run_id=run.id, status=status, finished_at=at, message=message)
-        await self._propose_quietly(command)
+        await self._end(c.FinishRun(run_id=run.id, status=status, finished_at=at, message=message))
+
+    async def _end(self, command: c.FinishRun) -> None:
+        """Commit a run's end together with the others that end within ``FINISH_BATCH_S``:
+        one log entry (one proposal, one journal write, one apply) for all of them."""
+        done: asyncio.Future[None] = self.node.loop.create_future()
+        self._ending.append((command, done))
+        if len(self._ending) >= config.FINISH_BATCH_MAX:
+            self._send_ends()
+        elif len(self._ending) == 1:
+            self.node.loop.call_later(config.FINISH_BATCH_S, self._send_ends)
+        await done
+
+    def _send_ends(self) -> None:
+        batch, self._ending = self._ending, []
+        if not batch:  # sent already, when the batch filled up
+            return
+        ends = tuple(command for command, _ in batch)
+        command = ends[0] if len(ends) == 1 else c.FinishRuns(ends)
+        self._spawn(self._propose_ends(command, [done for _, done in batch]))
+
+    async def _propose_ends(
+        self, command: c.FinishRun | c.FinishRuns, waiting: list[asyncio.Future[None]]
+    ) -> None:
+        try:
+            await self._propose_quietly(command)
+        finally:
+            for done in waiting:
+                if not done.done():
+                    done.set_result(None)
 
     async def _propose_quietly(self, command: c.Command) -> None:
         """Propose, retrying a few times; a failure is logged, never raised into a run."""
