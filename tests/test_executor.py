@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import grp
 import json
 import os
@@ -24,7 +25,9 @@ from hypothesis import strategies as st
 from odin import config
 from odin.errors import Conflict, ExecutionError
 from odin.executor import gate, spawn
+from odin.executor.alarm import Alarm, first
 from odin.executor.capture import OutputCapture
+from odin.executor.cgroup import default_containment
 from odin.executor.interpreters import command_for, job_env
 from odin.executor.reaper import Reaper, is_child_subreaper, set_child_subreaper
 from odin.executor.runner import Runner, execute, hold
@@ -590,3 +593,56 @@ def test_a_library_the_job_preloads_is_never_loaded_as_root(
     loaded_as = marker.read_text().split()
     assert str(alice.pw_uid) in loaded_as, "the job itself did not load it"
     assert set(loaded_as) == {str(alice.pw_uid)}, f"loaded as uids {loaded_as}"
+
+
+def test_first_of_several_alarms_wakes_on_any_or_on_time_and_forgets_its_waits() -> None:
+    async def body() -> tuple[float, float, float, int]:
+        loop = asyncio.get_running_loop()
+        exited, cancel = Alarm(), Alarm()
+        loop.call_later(0.05, cancel.set)
+        began = loop.time()
+        await first((exited, cancel), timeout_s=5)
+        woke_on_set = loop.time() - began
+        began = loop.time()
+        await first((exited,), timeout_s=0.05)
+        woke_on_time = loop.time() - began
+        began = loop.time()
+        await first((exited, cancel), timeout_s=None)  # one already set: at once
+        at_once = loop.time() - began
+        waiting = len(exited._calls)
+        return woke_on_set, woke_on_time, at_once, waiting
+
+    woke_on_set, woke_on_time, at_once, waiting = asyncio.run(body())
+    assert 0.04 <= woke_on_set < 2 and 0.04 <= woke_on_time < 2 and at_once < 0.04
+    assert waiting == 0, "a finished wait left its callback on the alarm"
+
+
+@needs_root
+def test_a_start_given_up_midway_runs_nothing_and_leaves_no_cgroup(
+    alice: pwd.struct_passwd, workdir: Path
+) -> None:
+    box = default_containment()
+    if box is None:
+        pytest.skip("no cgroup2 containment on this host")
+    marker = workdir / "ran"
+    code = f"open({str(marker)!r}, 'w').write('x')"
+
+    async def body() -> tuple[set[Path], set[Path]]:
+        before = set(box.base.iterdir())
+        for k in range(30):  # cancelled at different points of the start, some after it
+            task = asyncio.ensure_future(hold(spec_for(alice, workdir, code), containment=box))
+            await asyncio.sleep(k * 0.0003)
+            task.cancel()
+            try:
+                held = await task
+            except asyncio.CancelledError:
+                continue
+            await held.discard()
+        with contextlib.suppress(TimeoutError):
+            await wait_for(lambda: set(box.base.iterdir()) == before, 5)
+        return before, set(box.base.iterdir())
+
+    before, after = asyncio.run(body())
+    assert after == before, f"left behind: {sorted(after - before)}"
+    time.sleep(0.2)
+    assert not marker.exists(), "a given-up start ran the job"

@@ -30,6 +30,7 @@ from odin.engine.node import EngineNode
 from odin.engine.started import StartedFile
 from odin.errors import ExecutionError, InvalidInput, LimitExceeded, OdinError, PermissionDenied
 from odin.executor import interpreters
+from odin.executor.alarm import Alarm
 from odin.executor.files import CodeFiles
 from odin.executor.runner import Held, hold
 from odin.executor.spec import LaunchSpec, RunOutcome
@@ -47,7 +48,7 @@ class LiveRun:
 
     run: Run
     token: str
-    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    cancel: Alarm = field(default_factory=Alarm)
     pgid: int | None = None
     started_at: float | None = None
     records: list[Record] = field(default_factory=list)

@@ -29,6 +29,7 @@ import logging
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from enum import Enum
@@ -37,6 +38,7 @@ from typing import Any, Protocol
 from odin import config
 from odin.errors import Conflict, ExecutionError
 from odin.executor import gate, spawn
+from odin.executor.alarm import Alarm, first
 from odin.executor.capture import OutputCapture
 from odin.executor.cgroup import (
     GO_LINE,
@@ -53,6 +55,7 @@ OnStart = Callable[[int, float], None]
 OnOutput = Callable[[bytes], None]
 
 _log = logging.getLogger(__name__)
+_closing: set[asyncio.Task[None]] = set()  # cgroups of given-up starts, being emptied
 
 
 class _Auto(Enum):
@@ -78,8 +81,8 @@ class _RunProtocol(asyncio.SubprocessProtocol):
         self._capture = capture
         self._on_output: OnOutput | None = None
         self._early: list[bytes] | None = []
-        self.exited = asyncio.Event()
-        self.output_closed = asyncio.Event()
+        self.exited = Alarm()
+        self.output_closed = Alarm()
 
     def forward_to(self, on_output: OnOutput | None) -> None:
         early, self._early = self._early or [], None
@@ -115,7 +118,7 @@ async def execute(
     *,
     on_start: OnStart | None = None,
     on_output: OnOutput | None = None,
-    cancel: asyncio.Event | None = None,
+    cancel: Alarm | None = None,
     containment: Containment | _Auto | None = _Auto.DETECT,
 ) -> RunOutcome:
     """Run ``spec`` to its end and say how it ended.
@@ -199,16 +202,35 @@ class Held:
 
     async def spawn(self) -> None:
         gated = os.geteuid() == 0  # a root engine switches users: the owner enters the cwd
-        self.process = await _spawn(self.spec, self.proto, gated=gated)
-        if gated:
-            self.cgroup = _enter(self.box, self.process.pid)
+
+        abandoned = False
+        lock = threading.Lock()
+
+        def enter(pid: int) -> None:  # a cgroup migration waits for the kernel: off the loop
+            with lock:
+                if not abandoned:  # else its process is killed and no cgroup is made
+                    self.cgroup = _enter(self.box, pid)
+
+        try:
+            self.process = await _spawn(
+                self.spec, self.proto, gated=gated, then=enter if gated else None
+            )
+        except BaseException:  # cancelled (or failed) while the spawn thread went on
+            with lock:
+                abandoned = True
+                cgroup, self.cgroup = self.cgroup, None
+            if cgroup is not None:  # kill what entered it, then remove it
+                task = asyncio.ensure_future(cgroup.close())
+                _closing.add(task)
+                task.add_done_callback(_closing.discard)
+            raise
 
     async def run(
         self,
         *,
         on_start: OnStart | None = None,
         on_output: OnOutput | None = None,
-        cancel: asyncio.Event | None = None,
+        cancel: Alarm | None = None,
     ) -> RunOutcome:
         """Let the process go (or start it) and follow it to its end."""
         if self.used:
@@ -333,38 +355,35 @@ def _identity(spec: LaunchSpec) -> tuple[str, ...]:
     return ()
 
 
-async def _spawn(spec: LaunchSpec, proto: _RunProtocol, *, gated: bool) -> _Process:
+async def _spawn(
+    spec: LaunchSpec, proto: _RunProtocol, *, gated: bool, then: Callable[[int], None] | None
+) -> _Process:
+    """Start the run's process; ``then(pid)`` runs once it exists (in the spawn thread
+    when there is one), before this returns."""
     argv, kwargs = _popen_args(spec, gated)
     try:
         if spawn.AVAILABLE:  # the engine's threads go on while the child execs
             env = kwargs["env"]
-            return await spawn.start(argv, env, cwd=kwargs["cwd"], gated=gated, events=proto)
+            cwd = kwargs["cwd"]
+            return await spawn.start(argv, env, cwd=cwd, gated=gated, events=proto, then=then)
         loop = asyncio.get_running_loop()
         transport, _ = await loop.subprocess_exec(lambda: proto, *argv, **kwargs)
+        if then is not None:
+            then(transport.get_pid())
         return _TransportProcess(transport)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise ExecutionError(f"run {spec.run_id}: cannot start {spec.argv[0]}: {reason}") from exc
 
 
-async def _wait_for_end(
-    exited: asyncio.Event, timeout_s: float | None, cancel: asyncio.Event | None
-) -> _Ending:
-    waits = {asyncio.ensure_future(exited.wait())}
-    cancelled = asyncio.ensure_future(cancel.wait()) if cancel is not None else None
-    if cancelled is not None:
-        waits.add(cancelled)
-    try:
-        await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waits:
-            waiter.cancel()
+async def _wait_for_end(exited: Alarm, timeout_s: float | None, cancel: Alarm | None) -> _Ending:
+    await first((exited,) if cancel is None else (exited, cancel), timeout_s)
     if exited.is_set():
         return _Ending.EXITED
     return _Ending.CANCELLED if cancel is not None and cancel.is_set() else _Ending.TIMED_OUT
 
 
-async def _terminate_group(pgid: int, grace_s: float, exited: asyncio.Event) -> None:
+async def _terminate_group(pgid: int, grace_s: float, exited: Alarm) -> None:
     """SIGTERM the group; SIGKILL whatever is still there after ``grace_s``."""
     _signal_group(pgid, signal.SIGTERM)
     loop = asyncio.get_running_loop()
@@ -392,10 +411,9 @@ def _signal_group(pgid: int, signum: int) -> None:
         os.killpg(pgid, signum)
 
 
-async def _drain(output_closed: asyncio.Event) -> None:
+async def _drain(output_closed: Alarm) -> None:
     """Wait for the pipe's last writer; one that escaped the group is cut off."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(output_closed.wait(), config.OUTPUT_DRAIN_S)
+    await first((output_closed,), config.OUTPUT_DRAIN_S)
 
 
 def _outcome(
@@ -429,7 +447,7 @@ class Runner:
     """
 
     def __init__(self) -> None:
-        self._cancels: dict[str, asyncio.Event] = {}
+        self._cancels: dict[str, Alarm] = {}
 
     async def run(
         self,
@@ -440,7 +458,7 @@ class Runner:
     ) -> RunOutcome:
         if spec.run_id in self._cancels:
             raise Conflict(f"run {spec.run_id} is already running")
-        cancel = self._cancels[spec.run_id] = asyncio.Event()
+        cancel = self._cancels[spec.run_id] = Alarm()
         try:
             return await execute(spec, on_start=on_start, on_output=on_output, cancel=cancel)
         finally:

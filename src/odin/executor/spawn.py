@@ -25,13 +25,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import logging
 import os
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from odin import config
+
+_log = logging.getLogger(__name__)
 
 _SETSIGDEF, _SETSIGMASK, _SETSID = 0x04, 0x08, 0x80  # glibc's POSIX_SPAWN_* flags
 _OPAQUE_BYTES = 1024  # room for posix_spawn_file_actions_t, posix_spawnattr_t, sigset_t
@@ -155,16 +158,19 @@ async def start(
     cwd: str,
     gated: bool,
     events: ChildEvents,
+    then: Callable[[int], None] | None = None,
 ) -> Child:
     """Start ``argv`` (an absolute path first) in its own session; with ``gated`` its
     stdin is a pipe that ``Child.release`` writes the go line to, else /dev/null.
+    ``then(pid)`` runs in the spawn thread right after the start (an error in it is
+    logged, never raised: the child exists and must be followed).
 
     Raises ``OSError`` when the program cannot be started (its errno and message).
     """
     gate_read, gate_write = os.pipe2(os.O_CLOEXEC) if gated else (None, None)
     out_read, out_write = os.pipe2(os.O_CLOEXEC)
     made = asyncio.get_running_loop().run_in_executor(
-        _pool, _spawn, argv, env, cwd, gate_read, out_write
+        _pool, _spawn_then, argv, env, cwd, gate_read, out_write, then
     )
     try:
         pid = await asyncio.shield(made)
@@ -186,6 +192,23 @@ def _kill_orphan(made: asyncio.Future[int]) -> None:
         return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(made.result(), signal.SIGKILL)
+
+
+def _spawn_then(
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    cwd: str,
+    stdin: int | None,
+    output: int,
+    then: Callable[[int], None] | None,
+) -> int:
+    pid = _spawn(argv, env, cwd, stdin, output)
+    if then is not None:
+        try:
+            then(pid)
+        except Exception:
+            _log.exception("after starting pid %d", pid)
+    return pid
 
 
 def _spawn(
