@@ -28,6 +28,7 @@ from bench.harness import (
     job_id,
     leader_of,
     odin_cli,
+    runs_of,
     wait_for,
 )
 from bench.odin_runner import run_odin
@@ -105,9 +106,11 @@ def _failover(nodes: list[Engine], kills: int) -> list[Figure]:
     time.sleep(2.0)
     seen = Counter(line.split()[0] for line in marks.read_text().splitlines() if line.strip())
     expected = [run_id(job.jid, t) for job in jobs for t in instants(job, begin, end)]
-    missed = sum(1 for rid in expected if seen[rid] == 0)
+    missing = [rid for rid in expected if seen[rid] == 0]
+    missed = len(missing)
     doubled = sum(1 for rid in expected if seen[rid] > 1)
     note = f"{kills} kills; " + ", ".join(f"{t:.2f}" for t in times) + " s"
+    why = _what_odin_says(leader, jobs, missing)
     return [
         Figure(
             "failover: leader SIGKILL to first launch, median",
@@ -117,9 +120,32 @@ def _failover(nodes: list[Engine], kills: int) -> list[Figure]:
             note,
             statistics.median(times) <= 2,
         ),
-        Figure("failover: missed ticks", missed, "ticks", "0", f"of {len(expected)}", missed == 0),
+        Figure(
+            "failover: missed ticks",
+            missed,
+            "ticks",
+            "0",
+            f"of {len(expected)}" + (f"; Odin's record of each: {why}" if missing else ""),
+            missed == 0,
+        ),
         Figure("failover: doubled ticks", doubled, "ticks", "0", "", doubled == 0),
     ]
+
+
+def _what_odin_says(leader: Engine, jobs: list[JobDef], missing: list[str]) -> str:
+    """Each missed run as the cluster recorded it: status, node and message."""
+    said = []
+    for job in jobs:
+        runs = {r["id"]: r for r in runs_of(leader, job.jid)}
+        for rid in missing:
+            if rid.startswith(job.jid):
+                run = runs.get(rid)
+                said.append(
+                    f"{rid} never planned"
+                    if run is None
+                    else f"{rid} {run['status']} on {run['node']} ({run.get('message') or 'no message'})"
+                )
+    return "; ".join(said)
 
 
 def _kill_leader(nodes: list[Engine], marks: Path) -> float:
