@@ -132,7 +132,11 @@ class RunCgroup:
     path: Path
 
     def add(self, pid: int) -> None:
-        (self.path / "cgroup.procs").write_text(str(pid))
+        fd = os.open(self.path / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, b"%d" % pid)
+        finally:
+            os.close(fd)
 
     def populated(self) -> bool:
         try:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import logging
 import os
 import signal
@@ -232,9 +233,9 @@ def _spawn(
             _ok(libc.posix_spawn_file_actions_adddup2(actions, output, 2))
             _ok(libc.posix_spawn_file_actions_addclosefrom_np(actions, 3))
             _ok(libc.posix_spawn_file_actions_addchdir_np(actions, os.fsencode(cwd)))
-            defaults = _sigset(libc, (signal.SIGPIPE, signal.SIGXFSZ))
+            defaults, empty = _sigsets(libc)
             _ok(libc.posix_spawnattr_setsigdefault(attr, defaults))
-            _ok(libc.posix_spawnattr_setsigmask(attr, _sigset(libc, ())))
+            _ok(libc.posix_spawnattr_setsigmask(attr, empty))
             _ok(
                 libc.posix_spawnattr_setflags(
                     attr, ctypes.c_short(_SETSIGDEF | _SETSIGMASK | _SETSID)
@@ -251,6 +252,15 @@ def _spawn(
             libc.posix_spawnattr_destroy(attr)
     finally:
         libc.posix_spawn_file_actions_destroy(actions)
+
+
+@functools.cache
+def _sigsets(
+    libc: ctypes.CDLL,
+) -> tuple[ctypes.Array[ctypes.c_char], ctypes.Array[ctypes.c_char]]:
+    """The signals reset to their default in the child, and the empty mask (made once:
+    the spawn attributes take a copy)."""
+    return _sigset(libc, (signal.SIGPIPE, signal.SIGXFSZ)), _sigset(libc, ())
 
 
 def _sigset(libc: ctypes.CDLL, signals: Sequence[int]) -> ctypes.Array[ctypes.c_char]:
