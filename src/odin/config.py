@@ -65,6 +65,7 @@ START_REPORT_DELAY_S: Final = 1.0  # a run still going after this is replicated 
 # (one Raft entry for all), and a batch this big is sent at once.
 FINISH_BATCH_S: Final = 0.02
 FINISH_BATCH_MAX: Final = 100
+FINISH_BATCH_RECORDS: Final = 64  # SDK records (each <= MAX_RECORD_BYTES) in one batch at most
 OWNER_CACHE_S: Final = 5.0  # a run's owner (uid, groups, home) is looked up again after this
 STARTED_FILE_MAX_BYTES: Final = 1 << 20  # the local file of started runs is then rewritten
 PLAN_STALE_S: Final = 3.0  # a scheduled run committed this late (past its instant) is skipped

@@ -116,6 +116,7 @@ class Launcher:
         self._late: dict[str, float] = {}  # run id -> seconds past its instant when committed
         self._code = CodeFiles(context.code_root)
         self._ending: list[tuple[c.FinishRun, asyncio.Future[None]]] = []  # not yet proposed
+        self._ending_records = 0  # SDK records in those ends
 
     # -- events ------------------------------------------------------------
 
@@ -365,8 +366,15 @@ class Launcher:
     async def _end(self, command: c.FinishRun) -> None:
         """Commit a run's end together with the others that end within ``FINISH_BATCH_S``:
         one log entry (one proposal, one journal write, one apply) for all of them."""
+        records = len(command.records)  # each up to MAX_RECORD_BYTES: they bound an entry's size
+        if records > config.FINISH_BATCH_RECORDS:
+            await self._propose_quietly(command)  # a big end goes alone
+            return
+        if self._ending_records + records > config.FINISH_BATCH_RECORDS:
+            self._send_ends()
         done: asyncio.Future[None] = self.node.loop.create_future()
         self._ending.append((command, done))
+        self._ending_records += records
         if len(self._ending) >= config.FINISH_BATCH_MAX:
             self._send_ends()
         elif len(self._ending) == 1:
@@ -374,7 +382,7 @@ class Launcher:
         await done
 
     def _send_ends(self) -> None:
-        batch, self._ending = self._ending, []
+        batch, self._ending, self._ending_records = self._ending, [], 0
         if not batch:  # sent already, when the batch filled up
             return
         ends = tuple(command for command, _ in batch)

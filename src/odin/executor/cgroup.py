@@ -10,13 +10,12 @@ returns None and the executor falls back to killing the process group and
 reaping orphans (``odin.executor.reaper``), which cannot kill an escapee.
 
 How a run enters its cgroup before any of its code runs, without ``preexec_fn``
-(unsafe in a threaded engine) and without running anything as root with the
-job's environment: the run starts as its owner under a tiny ``sh`` gate that
-blocks reading its stdin; the engine writes the pid into the cgroup, then
-sends the go line; the gate enters the working directory (as the owner) and
-execs the job with stdin on /dev/null. If the engine dies first, the gate reads
-end-of-file and exits without running the job. A root engine always uses the
-gate, with or without a cgroup.
+(unsafe in a threaded engine): the run starts as its owner under a start gate
+(``odin.executor.gate``) that blocks reading its stdin; the engine writes the pid
+into the cgroup, then sends the go line; the gate enters the working directory
+(as the owner) and execs the job with stdin on /dev/null. If the engine dies
+first, the gate reads end-of-file and exits without running the job. A root
+engine always uses the gate, with or without a cgroup.
 """
 
 from __future__ import annotations
@@ -28,75 +27,12 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from odin import config
 
 _log = logging.getLogger(__name__)
-
-GO_LINE = b"go\n"
-
-
-# What the C library reads from the environment of a program it loads and trusts only
-# when the program is not privileged (glibc's list for setuid programs, unsecvars.h): a
-# library to preload, where to find libraries, locales, message catalogs... ``setpriv``
-# starts as root with the run's environment, so these must not reach it as they are.
-_LOADER_VARS = frozenset(
-    {
-        "GCONV_PATH",
-        "GETCONF_DIR",
-        "GLIBC_TUNABLES",
-        "HOSTALIASES",
-        "LOCALDOMAIN",
-        "LOCPATH",
-        "MALLOC_TRACE",
-        "NIS_PATH",
-        "NLSPATH",
-        "RESOLV_HOST_CONF",
-        "RES_OPTIONS",
-        "TMPDIR",
-        "TZDIR",
-    }
-)
-_KEPT_PREFIX = "ODIN_GATE_"  # users cannot name ODIN_ variables: no clash
-
-
-def _unsafe_as_root(name: str) -> bool:
-    return name.startswith("LD_") or name in _LOADER_VARS
-
-
-def gate_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The environment the stock-tool gate starts with: the run's, with every variable
-    the C library would obey in a root process renamed out of its way; the gate, as the
-    owner, gives them their names back before it execs the job (``gate_argv``)."""
-    return {(_KEPT_PREFIX + k if _unsafe_as_root(k) else k): v for k, v in env.items()}
-
-
-def gate_argv(cwd: str, env: Mapping[str, str]) -> tuple[str, ...]:
-    """The gate: wait for the go line, enter ``cwd`` as the owner, exec the job.
-
-    It runs as the job's owner, so ``cd`` is checked by the kernel with the owner's
-    rights (a workdir the owner may not enter, through any symlink, fails the run
-    with sh's message) instead of root's, as a chdir before the switch would be.
-    ``sh`` exports PWD and OLDPWD of its own; those the job's environment did not
-    set are removed again, and the variables ``gate_env`` renamed get their names
-    back, so the job sees exactly the environment it was given.
-    """
-    extra = " ".join(name for name in ("PWD", "OLDPWD") if name not in env)
-    unset = f"unset {extra}; " if extra else ""
-    restore = "".join(
-        f'export {k}="${_KEPT_PREFIX}{k}"; unset {_KEPT_PREFIX}{k}; '
-        for k in sorted(env)
-        if _unsafe_as_root(k)
-    )
-    refuse = 'echo "odin: the job\'s owner may not enter its working directory $0" >&2; exit 112'
-    script = (
-        f'read _go || exit 111; cd -- "$0" 2>/dev/null || {{ {refuse}; }}; '
-        f'{unset}{restore}exec "$@" </dev/null'
-    )
-    return (config.SH_PATH, "-c", script, cwd)
 
 
 def cgroup2_mount(mounts_file: str = config.CGROUP_MOUNTS_FILE) -> Path | None:

@@ -1,18 +1,17 @@
-"""The start gate as one compiled program, built from ``gate.c`` when the engine starts.
+"""A run's start gate, in its two forms.
 
-A root engine holds each run at a start gate (``odin.executor.cgroup``). Made of
-stock tools, that gate is three programs exec'd one after the other: ``setpriv``
-(the owner's ids), ``prlimit`` (the limits) and ``sh`` (wait for the go line, enter
-the working directory, exec the job). Each exec loads a dynamically linked binary;
-measured here, the three cost about 2.7 ms of CPU per run against 0.3 ms for this
-one static program doing the same steps (200 launches of ``/bin/true`` each), 15-20%
-of what a trivial Python job costs to start. At a high launch rate that CPU is what
-limits the rate.
+A root engine holds each run at a start gate (``odin.executor.cgroup`` says why): the
+process, already its owner and under its limits, waits for the go line, then enters
+its working directory as the owner and execs the job with stdin on /dev/null.
 
-``build`` compiles ``gate.c`` with the host's C compiler into a directory only the
-engine can write (the program runs as root until it switches), once per source
-text. Without a compiler, or if the build fails, ``current()`` stays None and runs
-use the stock-tool gate: same steps, same exit codes, more CPU.
+The compiled form is ``gate.c``, which ``build`` compiles (static) with the host's C
+compiler when the engine starts, into a directory only the engine can write (it runs
+as root until it switches), once per source text. The stock-tool form, used where
+there is no compiler or the build failed (``current()`` is None), is three programs
+exec'd one after the other: ``setpriv`` (the owner's ids), ``prlimit`` (the limits)
+and ``sh`` (``stock_argv``). Same steps, same exit codes; measured here, the three
+cost about 2.7 ms of CPU per run against 0.3 ms for the compiled program (200
+launches of ``/bin/true`` each), 15-20% of what a trivial Python job costs to start.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ import logging
 import os
 import stat
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from odin import config
@@ -35,6 +34,69 @@ SOURCE = Path(__file__).with_name("gate.c")
 # as root with the job's environment (LD_PRELOAD and the like mean nothing here).
 _FLAGS: tuple[tuple[str, ...], ...] = (("-O2", "-static"),)
 _current: Path | None = None
+
+GO_LINE = b"go\n"
+
+
+# What the C library reads from the environment of a program it loads and trusts only
+# when the program is not privileged (glibc's list for setuid programs, unsecvars.h): a
+# library to preload, where to find libraries, locales, message catalogs... ``setpriv``
+# starts as root with the run's environment, so these must not reach it as they are.
+_LOADER_VARS = frozenset(
+    {
+        "GCONV_PATH",
+        "GETCONF_DIR",
+        "GLIBC_TUNABLES",
+        "HOSTALIASES",
+        "LOCALDOMAIN",
+        "LOCPATH",
+        "MALLOC_TRACE",
+        "NIS_PATH",
+        "NLSPATH",
+        "RESOLV_HOST_CONF",
+        "RES_OPTIONS",
+        "TMPDIR",
+        "TZDIR",
+    }
+)
+_KEPT_PREFIX = "ODIN_GATE_"  # users cannot name ODIN_ variables: no clash
+
+
+def _unsafe_as_root(name: str) -> bool:
+    return name.startswith("LD_") or name in _LOADER_VARS
+
+
+def stock_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment the stock-tool gate starts with: the run's, with every variable
+    the C library would obey in a root process renamed out of its way; the gate, as the
+    owner, gives them their names back before it execs the job (``stock_argv``)."""
+    return {(_KEPT_PREFIX + k if _unsafe_as_root(k) else k): v for k, v in env.items()}
+
+
+def stock_argv(cwd: str, env: Mapping[str, str]) -> tuple[str, ...]:
+    """The stock-tool gate (after setpriv and prlimit): wait for the go line, enter ``cwd``
+    as the owner, exec the job.
+
+    It runs as the job's owner, so ``cd`` is checked by the kernel with the owner's
+    rights (a workdir the owner may not enter, through any symlink, fails the run
+    with sh's message) instead of root's, as a chdir before the switch would be.
+    ``sh`` exports PWD and OLDPWD of its own; those the job's environment did not
+    set are removed again, and the variables ``stock_env`` renamed get their names
+    back, so the job sees exactly the environment it was given.
+    """
+    extra = " ".join(name for name in ("PWD", "OLDPWD") if name not in env)
+    unset = f"unset {extra}; " if extra else ""
+    restore = "".join(
+        f'export {k}="${_KEPT_PREFIX}{k}"; unset {_KEPT_PREFIX}{k}; '
+        for k in sorted(env)
+        if _unsafe_as_root(k)
+    )
+    refuse = 'echo "odin: the job\'s owner may not enter its working directory $0" >&2; exit 112'
+    script = (
+        f'read _go || exit 111; cd -- "$0" 2>/dev/null || {{ {refuse}; }}; '
+        f'{unset}{restore}exec "$@" </dev/null'
+    )
+    return (config.SH_PATH, "-c", script, cwd)
 
 
 def current() -> Path | None:

@@ -40,14 +40,7 @@ from odin.errors import Conflict, ExecutionError
 from odin.executor import gate, spawn
 from odin.executor.alarm import Alarm, first
 from odin.executor.capture import OutputCapture
-from odin.executor.cgroup import (
-    GO_LINE,
-    Containment,
-    RunCgroup,
-    default_containment,
-    gate_argv,
-    gate_env,
-)
+from odin.executor.cgroup import Containment, RunCgroup, default_containment
 from odin.executor.limits import RLIMITS, prlimit_prefix
 from odin.executor.spec import LaunchSpec, RunOutcome
 
@@ -240,7 +233,7 @@ class Held:
             await self.spawn()
         else:
             # Open the start gate: the owner's shell enters the workdir and execs the job.
-            self.process.release(GO_LINE)
+            self.process.release(gate.GO_LINE)
         process, proto, spec = self.process, self.proto, self.spec
         assert process is not None
         started_at = time.time()
@@ -329,9 +322,9 @@ def _popen_args(spec: LaunchSpec, gated: bool) -> tuple[tuple[str, ...], dict[st
         ), kwargs
     # prlimit before the gate: its exec is paid while the process is held, not at the
     # instant, and the gate's exec hands the limits on to the job unchanged.
-    stock_gate = gate_argv(spec.cwd, spec.env) if gated else ()
+    stock_gate = gate.stock_argv(spec.cwd, spec.env) if gated else ()
     if gated:  # setpriv starts as root: nothing the C library obeys may reach it as is
-        kwargs["env"] = gate_env(spec.env)
+        kwargs["env"] = gate.stock_env(spec.env)
     return (*_identity(spec), *prlimit_prefix(), *stock_gate, *spec.argv), kwargs
 
 
