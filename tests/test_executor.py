@@ -76,7 +76,7 @@ def reaper() -> Iterator[Reaper]:
 @pytest.fixture(scope="module")
 def compiled_gate(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The start gate built from gate.c, as a root engine builds it at start."""
-    if not any(os.access(c, os.X_OK) for c in config.C_COMPILERS):
+    if gate.compiler() is None:
         pytest.skip("no C compiler: engines here use the stock-tool gate")
     built = gate.build(tmp_path_factory.mktemp("gate") / "bin")
     assert built is not None, "a C compiler is present but the gate did not build"
@@ -577,7 +577,7 @@ def test_a_library_the_job_preloads_is_never_loaded_as_root(
 ) -> None:
     """LD_PRELOAD, TMPDIR and the like reach the job as it set them, and nothing before
     the switch to the owner: a program that starts as root must not obey them."""
-    compiler = next((c for c in config.C_COMPILERS if os.access(c, os.X_OK)), None)
+    compiler = gate.compiler()
     if compiler is None:
         pytest.skip("no C compiler to build the library to preload")
     marker, library, source = workdir / "loaded-as", workdir / "note.so", workdir / "note.c"

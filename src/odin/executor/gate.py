@@ -125,6 +125,11 @@ def argv(
     return (str(gate), str(uid), str(gid), listed, *map(str, limits), cwd, "--", *command)
 
 
+def compiler() -> str | None:
+    """The host's C compiler (the first of ``config.C_COMPILERS`` present), or None."""
+    return next((c for c in config.C_COMPILERS if os.access(c, os.X_OK)), None)
+
+
 def build(bin_dir: Path) -> Path | None:
     """Compile the gate into ``bin_dir`` (or find it there), or None, with the reason logged."""
     source = SOURCE.read_bytes()
@@ -134,11 +139,11 @@ def build(bin_dir: Path) -> Path | None:
         _private_dir(bin_dir)
         if _trusted(target):
             return target
-        compiler = next((c for c in config.C_COMPILERS if os.access(c, os.X_OK)), None)
-        if compiler is None:
+        found = compiler()
+        if found is None:
             _log.info("no C compiler (%s): runs use the stock-tool start gate", config.C_COMPILERS)
             return None
-        return _compile(compiler, target)
+        return _compile(found, target)
     except OSError as error:
         _log.warning("cannot build the start gate (%s): runs use the stock-tool gate", error)
         return None
