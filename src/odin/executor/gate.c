@@ -4,6 +4,10 @@
  *   odin-gate UID GID GROUPS NOFILE NPROC AS CORE CWD -- PROGRAM [ARG...]
  *
  * Started by a root engine with the job's environment. In order, it
+ *   0. leads a session of its own, unless it was started as one: the engine's
+ *      spawn then returns at the exec, without waiting for the child to be
+ *      scheduled in its new session (with autogroups, one more scheduling entity
+ *      among every running job's: milliseconds on a busy machine);
  *   1. becomes the job's owner: supplementary GROUPS ("-" for none, else gids
  *      separated by commas), then GID and UID as real, effective and saved ids;
  *   2. sets the run's resource limits (soft = hard), as the owner, so it can only
@@ -112,6 +116,8 @@ int main(int argc, char **argv)
 
     if (argc < 11 || strcmp(argv[9], "--") != 0 || argv[10][0] != '/')
         fail(SETUP_FAILED, "usage: odin-gate UID GID GROUPS NOFILE NPROC AS CORE CWD -- /PROGRAM [ARG...]", NULL);
+    if (getsid(0) != getpid() && setsid() < 0)
+        fail(SETUP_FAILED, "cannot start a session", strerror(errno));
     become(argv[1], argv[2], argv[3]);
     limit(RLIMIT_NOFILE, argv[4]);
     limit(RLIMIT_NPROC, argv[5]);

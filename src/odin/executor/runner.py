@@ -358,7 +358,11 @@ async def _spawn(
         if spawn.AVAILABLE:  # the engine's threads go on while the child execs
             env = kwargs["env"]
             cwd = kwargs["cwd"]
-            return await spawn.start(argv, env, cwd=cwd, gated=gated, events=proto, then=then)
+            # The compiled gate makes its own session once exec'd (see gate.c).
+            own = gated and gate.current() is not None
+            return await spawn.start(
+                argv, env, cwd=cwd, gated=gated, events=proto, then=then, new_session=not own
+            )
         loop = asyncio.get_running_loop()
         transport, _ = await loop.subprocess_exec(lambda: proto, *argv, **kwargs)
         if then is not None:
