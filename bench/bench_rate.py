@@ -4,9 +4,12 @@ Each level of the sweep is R jobs firing ``every 1 second`` (R launches per
 second, in one burst per second) for a fixed window. A system keeps up at R
 when it launches at least 99% of the ticks and its start lag does not grow:
 the least-squares slope of each burst's median start lag over the window is at
-most 25 ms per second (``workload.GROWTH_LIMIT``). The sweep stops at the first
-level a system cannot keep up with. Engine CPU per run is the engine's CPU over
-the window, less what it spends idle in as long, divided by the runs launched.
+most 25 ms per second (``workload.GROWTH_LIMIT``). For the Python job the three
+systems take turns at each level (Odin on a fresh engine each time), so that all
+three meet the machine in the same state; a system leaves the sweep at the first
+level it cannot keep up with, and is then tried once more halfway between its
+last good level and that one. Engine CPU per run is the engine's CPU over the
+window, less what it spends idle in as long, divided by the runs launched.
 """
 
 from __future__ import annotations
@@ -54,24 +57,67 @@ class Sweep:
         return max((rate for rate, o in self.points if keeps_up(o)), default=0)
 
 
+def _level(
+    system: str, language: str, runner: Runner, group: int, rate: int, secs: float
+) -> Outcome:
+    code = PY_CODE if language == "python" else GO_CODE
+    outcome = runner(burst_jobs(group, rate, 1, code, language), secs)
+    lags = start_lags(outcome)
+    if lags:
+        plots.add_rate_point(
+            f"{system} ({language})", rate, percentile(lags, 0.5), percentile(lags, 0.99)
+        )
+    print(f"  {system} {language} {rate}/s: {describe(outcome)}")
+    return outcome
+
+
 def _sweep(
     system: str, language: str, runner: Runner, levels: tuple[int, ...], secs: float
 ) -> Sweep:
-    code = PY_CODE if language == "python" else GO_CODE
     points: list[tuple[int, Outcome]] = []
     for index, rate in enumerate(levels):
         group = 0x40 + 0x10 * (language == "go") + index
-        outcome = runner(burst_jobs(group, rate, 1, code, language), secs)
+        outcome = _level(system, language, runner, group, rate, secs)
         points.append((rate, outcome))
-        lags = start_lags(outcome)
-        if lags:
-            plots.add_rate_point(
-                f"{system} ({language})", rate, percentile(lags, 0.5), percentile(lags, 0.99)
-            )
-        print(f"  {system} {language} {rate}/s: {describe(outcome)}")
         if not keeps_up(outcome):
             break
     return Sweep(system, language, tuple(points))
+
+
+def _sweeps_in_turn(
+    runners: dict[str, Runner], levels: tuple[int, ...], secs: float, refine: bool
+) -> dict[str, Sweep]:
+    """Python sweeps of several systems, level by level in turn (see the module's doc)."""
+    points: dict[str, list[tuple[int, Outcome]]] = {name: [] for name in runners}
+    going = list(runners)
+    for index, rate in enumerate(levels):
+        for name in list(going):
+            outcome = _level(name, "python", runners[name], 0x40 + index, rate, secs)
+            points[name].append((rate, outcome))
+            if not keeps_up(outcome):
+                going.remove(name)
+        if not going:
+            break
+    if refine:
+        for name, (rate, group) in _halfway(points, levels).items():
+            outcome = _level(name, "python", runners[name], group, rate, secs)
+            kept = [p for p in points[name] if p[0] < rate]
+            points[name] = [*kept, (rate, outcome), *(p for p in points[name] if p[0] > rate)]
+    return {name: Sweep(name, "python", tuple(p)) for name, p in points.items()}
+
+
+def _halfway(
+    points: dict[str, list[tuple[int, Outcome]]], levels: tuple[int, ...]
+) -> dict[str, tuple[int, int]]:
+    """For each system that kept up at a level and not at the next: the rate halfway
+    between (and a job group of its own)."""
+    found: dict[str, tuple[int, int]] = {}
+    for name, tried in points.items():
+        good = [rate for rate, o in tried if keeps_up(o)]
+        bad = [rate for rate, o in tried if not keeps_up(o)]
+        if good and bad and (bad[0] - good[-1]) >= 2:
+            found[name] = ((good[-1] + bad[0]) // 2, 0x40 + len(levels))
+    return found
 
 
 def _external(run: Callable[..., Outcome], programs: Programs) -> Runner:
@@ -85,6 +131,16 @@ def _external(run: Callable[..., Outcome], programs: Programs) -> Runner:
 def _odin(engine: Engine, settle: float) -> Runner:
     # A level the engine cannot keep up with ends the sweep and the engine with it.
     return lambda jobs, secs: run_odin(engine, jobs, secs, settle_s=settle, clean_up_if_slow=False)
+
+
+def _fresh_odin(settle: float) -> Runner:
+    """Each level on an engine of its own: one that fell behind cannot spoil the next."""
+
+    def runner(jobs: list[JobDef], secs: float) -> Outcome:
+        with engines(1, "rate") as (engine,):
+            return _odin(engine, settle)(jobs, secs)
+
+    return runner
 
 
 def _warm_go(engine: Engine) -> None:
@@ -130,13 +186,17 @@ def run(quick: bool = False) -> list[Figure]:
     secs, settle = (3.0, 10.0) if quick else (7.0, 20.0)
     with engines(1, "idle") as (engine,):
         idle = _idle_cpu(engine, 2.0 if quick else 5.0)
-    odin_py = _odin_sweep("python", levels, secs, settle)
-    confirm = None if quick or not odin_py.sustained else _confirm(odin_py.sustained, settle)
-    odin_go = None if quick else _odin_sweep("go", GO_LEVELS, secs, settle)
     programs = Programs()
     try:
-        bare_py = _sweep("bare loop", "python", _external(run_bare, programs), levels, secs)
-        aps_py = _sweep("APScheduler", "python", _external(run_aps, programs), levels, secs)
+        runners = {
+            "Odin": _fresh_odin(settle),
+            "bare loop": _external(run_bare, programs),
+            "APScheduler": _external(run_aps, programs),
+        }
+        python = _sweeps_in_turn(runners, levels, secs, refine=not quick)
+        odin_py, bare_py, aps_py = python["Odin"], python["bare loop"], python["APScheduler"]
+        confirm = None if quick or not odin_py.sustained else _confirm(odin_py.sustained, settle)
+        odin_go = None if quick else _odin_sweep("go", GO_LEVELS, secs, settle)
         bare_go = None
         if not quick:
             bare_go = _sweep("bare loop", "go", _external(run_bare, programs), GO_LEVELS, secs)
