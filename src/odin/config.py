@@ -88,6 +88,7 @@ MAX_PATH_CHARS: Final = 4096  # a job's file and workdir paths (PATH_MAX)
 
 # Raft (PySyncObj) timing and log compaction; see odin.cluster.raft.
 RAFT_TICK_S: Final = 0.01  # the raft thread's poll period when idle
+RAFT_LONE_TICK_S: Final = 0.05  # the same for a node without partners (nothing to hear)
 RAFT_HEARTBEAT_S: Final = 0.1  # append_entries period; < RAFT_ELECTION_MIN_S / 3
 RAFT_ELECTION_MIN_S: Final = 0.5  # a follower waits this long (at least) before an election
 RAFT_ELECTION_MAX_S: Final = 1.0

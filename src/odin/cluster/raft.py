@@ -60,6 +60,7 @@ from typing import Any, TypeVar
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjException, replicated
 from pysyncobj.node import TCPNode
+from pysyncobj.poller import POLL_EVENT_TYPE
 
 from odin import config
 from odin.errors import Conflict, InvalidInput, NotLeader, OdinError, Unavailable
@@ -77,6 +78,34 @@ _DUMP_HEAD = struct.Struct(">8sHI")  # magic, version, header length
 _STATES = {0: "follower", 1: "candidate", 2: "leader"}
 _CALL_TIMEOUT_S = 2.0
 
+
+class _Waker:
+    """A pipe in PySyncObj's poller: a byte written to it ends the raft thread's wait
+    (PySyncObj wakes it for a proposal, not for a call queued with ``_on_raft_thread``)."""
+
+    def __init__(self, poller: Any) -> None:
+        self._read, self._write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._lock = threading.Lock()  # no write to a descriptor number closed meanwhile
+        self._closed = False
+        poller.subscribe(self._read, self._drain, POLL_EVENT_TYPE.READ)
+
+    def wake(self) -> None:
+        with self._lock, contextlib.suppress(BlockingIOError):  # full: a wake-up is pending
+            if not self._closed:
+                os.write(self._write, b"w")
+
+    def _drain(self, _descr: int, _events: int) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._read, 4096):
+                pass
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            os.close(self._read)
+            os.close(self._write)
+
+
 Entry = tuple[bytes, int, int]
 """One PySyncObj log entry: (command with its type byte, index, term)."""
 
@@ -86,6 +115,7 @@ class RaftTuning:
     """Timings and bounds of one node; the defaults are Odin's settings."""
 
     tick_s: float = config.RAFT_TICK_S
+    lone_tick_s: float = config.RAFT_LONE_TICK_S
     heartbeat_s: float = config.RAFT_HEARTBEAT_S
     election_min_s: float = config.RAFT_ELECTION_MIN_S
     election_max_s: float = config.RAFT_ELECTION_MAX_S
@@ -388,6 +418,7 @@ class ReplicatedLog:
         self._hurry = 0
         self._hurry_lock = threading.Lock()
         self._leader_seen: str | None = None
+        self._waker: _Waker | None = None
 
     # -- life cycle ---------------------------------------------------------
 
@@ -407,6 +438,7 @@ class ReplicatedLog:
         except SyncObjException as exc:
             raise Unavailable(f"cannot bind the raft port {self._self_addr}: {exc}") from exc
         self._node = node
+        self._waker = _Waker(node._poller)
         self._thread = threading.Thread(
             target=self._run, args=(node,), name=f"raft {self._self_addr}", daemon=True
         )
@@ -420,7 +452,9 @@ class ReplicatedLog:
         self._stopping.set()
         thread.join()
         node.destroy()
-        self._node = self._thread = None
+        if self._waker is not None:
+            self._waker.close()
+        self._node = self._thread = self._waker = None
         self._fail_calls()
 
     def wait_ready(self, timeout: float) -> bool:
@@ -558,7 +592,8 @@ class ReplicatedLog:
         )
 
     def _run(self, node: _SyncNode) -> None:
-        """Drive PySyncObj: one tick per socket event or ``tick_s``, no wait while hurried.
+        """Drive PySyncObj: one tick per socket event or wake-up, at least every ``tick_s``
+        (``lone_tick_s`` without partners), no wait while hurried.
 
         A tick checks its election and step-down timers before it reads the
         sockets. After a stall (this thread starved of CPU or of the GIL for
@@ -584,7 +619,9 @@ class ReplicatedLog:
         # wakes it: while a proposal waits, tick without sleeping.
         if self._hurry and not node.otherNodes and node._isLeader():
             return 0.0
-        return self._tuning.tick_s
+        # Alone, a node has no heartbeat to send nor to hear: it is woken for work
+        # (a proposal, a queued call, a connection) and otherwise ticks seldom.
+        return self._tuning.tick_s if node.otherNodes else self._tuning.lone_tick_s
 
     def _after_tick(self, node: _SyncNode) -> None:
         while self._calls:
@@ -684,6 +721,8 @@ class ReplicatedLog:
             return call()
         future: Future[_T] = Future()
         self._calls.append((call, future))
+        if self._waker is not None:
+            self._waker.wake()
         try:
             return future.result(_CALL_TIMEOUT_S)
         except TimeoutError:
