@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sqlite3
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -108,6 +109,31 @@ def test_sigkill_during_deploys_keeps_every_acknowledged_job(
     listed = {j["id"] for j in odin("list", "-o", "json", engine=engine, user=ALICE).json()}
     missing = set(acknowledged) - listed
     assert not missing, f"{len(missing)} acknowledged deploys lost"
+
+
+def test_runs_a_node_could_not_save_reach_its_history_when_it_is_back(
+    engine: Engine, world_dir: Path
+) -> None:
+    """A run's history row is written when its end is applied; nothing is written for
+    what the journal replays at start. Here the history is lost outright while the
+    engine is down: the runs the replicated state still holds must come back."""
+    home = user_dir(world_dir, ALICE)
+    job = job_id_of(write_job(home, "kept", "print('kept')\n"))
+    deploy(engine, home / "kept.yml")
+    for _ in range(3):
+        odin("run", "-i", job, engine=engine, user=ALICE)
+    ran = wait_for(lambda: r if len(r := finished(engine, job)) == 3 else [], what="3 runs")
+    engine.kill()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{engine.data_dir / 'store.db'}{suffix}").unlink(missing_ok=True)
+    engine.start()
+
+    def saved() -> set[str]:
+        with contextlib.closing(sqlite3.connect(engine.data_dir / "store.db")) as db:
+            return {row[0] for row in db.execute("SELECT id FROM runs")}
+
+    wanted = {run["id"] for run in ran}
+    wait_for(lambda: saved() >= wanted, timeout=10, what="the runs back in the history")
 
 
 # -- a full disk ---------------------------------------------------------------

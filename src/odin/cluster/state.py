@@ -61,7 +61,14 @@ class NodesChanged:
     nodes: tuple[NodeInfo, ...]
 
 
-Event = RunPlanned | RunStarted | RunFinished | JobChanged | JobRemoved | NodesChanged
+@dataclasses.dataclass(frozen=True)
+class StateRestored:
+    """The whole state was replaced by a snapshot (from the leader): no event per change."""
+
+
+Event = (
+    RunPlanned | RunStarted | RunFinished | JobChanged | JobRemoved | NodesChanged | StateRestored
+)
 
 
 def reaches(graph: Mapping[str, Iterable[str]], start: str, goal: str) -> bool:

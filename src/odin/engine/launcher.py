@@ -25,7 +25,14 @@ import orjson
 from odin import config
 from odin.cluster import commands as c
 from odin.cluster.model import Job, Record, Run, RunReason, RunStatus
-from odin.cluster.state import Event, JobRemoved, RunFinished, RunPlanned, RunStarted
+from odin.cluster.state import (
+    Event,
+    JobRemoved,
+    RunFinished,
+    RunPlanned,
+    RunStarted,
+    StateRestored,
+)
 from odin.engine.node import EngineNode
 from odin.engine.started import StartedFile
 from odin.errors import ExecutionError, InvalidInput, LimitExceeded, OdinError, PermissionDenied
@@ -136,6 +143,8 @@ class Launcher:
             for live in self.live.values():
                 if live.run.job_id == event.job.id:
                     live.cancel.set()
+        elif isinstance(event, StateRestored):
+            self._spawn(self.backfill())
 
     def arm(self, run: Run) -> None:
         if run.id in self._armed:
@@ -165,6 +174,22 @@ class Launcher:
             elif run.status is RunStatus.PLANNED:
                 self.arm(run)
         self.started.rewrite(self._unsettled)
+        await self.backfill()
+
+    async def backfill(self) -> None:
+        """Save in this node's run history the finished runs the state holds and it lacks.
+
+        A run that ends reaches the history through its ``RunFinished`` event; none
+        comes for what a node applies while it replays its journal or catches up at
+        start, nor for a snapshot it takes from the leader, and a crash loses the
+        saves still queued. Those runs are still in the state (its last runs per job).
+        """
+        with self.node.lock:
+            finished = [r for r in self.node.state.runs.values() if r.status.finished]
+        missing = await asyncio.to_thread(self.store.missing_runs, [r.id for r in finished])
+        for run in finished:
+            if run.id in missing:
+                self.store.later(self.store.save_run, run)
 
     # -- one launch --------------------------------------------------------
 

@@ -18,7 +18,7 @@ from typing import Any
 from odin import config
 from odin.cluster import commands
 from odin.cluster.raft import ReplicatedLog
-from odin.cluster.state import Event, StateMachine
+from odin.cluster.state import Event, StateMachine, StateRestored
 from odin.errors import NotLeader
 
 Listener = Callable[[Event], None]
@@ -73,6 +73,9 @@ class EngineNode:
     def _restore(self, blob: bytes) -> None:
         with self.lock:
             self.state.restore(blob)
+        if self.ready:
+            restored: list[Event] = [StateRestored()]
+            self.loop.call_soon_threadsafe(self._deliver, restored)
 
     def _leader_changed(self, leader: str | None) -> None:
         is_me = leader == self.log.self_addr()

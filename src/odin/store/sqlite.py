@@ -22,7 +22,7 @@ import logging
 import sqlite3
 import threading
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,8 @@ from odin.errors import Unavailable
 log = logging.getLogger("odin.store")
 
 FULL_NOTE = "[odin: output truncated to its last {kept} bytes: the run store's disk is full]\n"
+
+_IDS_PER_QUERY = 500  # well under SQLite's limit on bound parameters
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -186,6 +188,16 @@ class Store:
             "SELECT body FROM runs WHERE job_id = ? ORDER BY instant DESC LIMIT ?", (job_id, limit)
         )
         return [Run.from_dict(json.loads(body)) for (body,) in rows]
+
+    def missing_runs(self, run_ids: Sequence[str]) -> set[str]:
+        """Those of ``run_ids`` that the history does not hold."""
+        missing = set(run_ids)
+        for start in range(0, len(run_ids), _IDS_PER_QUERY):
+            chunk = tuple(run_ids[start : start + _IDS_PER_QUERY])
+            marks = ",".join("?" * len(chunk))
+            for (found,) in self._read(f"SELECT id FROM runs WHERE id IN ({marks})", chunk):
+                missing.discard(found)
+        return missing
 
     def run(self, run_id: str) -> Run | None:
         rows = self._read("SELECT body FROM runs WHERE id = ?", (run_id,))
