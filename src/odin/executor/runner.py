@@ -310,6 +310,7 @@ def _popen_args(spec: LaunchSpec, gated: bool) -> tuple[tuple[str, ...], dict[st
         raise ExecutionError(f"run {spec.run_id}: cannot start in {spec.cwd}: no such directory")
     compiled = gate.current() if gated else None
     if compiled is not None:  # one static program: switch, limits, gate, cd, exec
+        kwargs["start_new_session"] = False  # it makes its own once exec'd (see gate.c)
         limits = tuple(value for _name, value in RLIMITS)
         return gate.argv(
             compiled,
@@ -356,12 +357,14 @@ async def _spawn(
     argv, kwargs = _popen_args(spec, gated)
     try:
         if spawn.AVAILABLE:  # the engine's threads go on while the child execs
-            env = kwargs["env"]
-            cwd = kwargs["cwd"]
-            # The compiled gate makes its own session once exec'd (see gate.c).
-            own = gated and gate.current() is not None
             return await spawn.start(
-                argv, env, cwd=cwd, gated=gated, events=proto, then=then, new_session=not own
+                argv,
+                kwargs["env"],
+                cwd=kwargs["cwd"],
+                gated=gated,
+                events=proto,
+                then=then,
+                new_session=kwargs["start_new_session"],
             )
         loop = asyncio.get_running_loop()
         transport, _ = await loop.subprocess_exec(lambda: proto, *argv, **kwargs)
