@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,28 @@ def test_saves_handed_to_the_writer_are_seen_by_the_next_read(tmp_path: Path) ->
     store.later(store.save_run, finished("cccccccccccc", 1))
     store.close()  # closing saves what is queued
     assert Store(tmp_path / "store.db").runs("cccccccccccc", 1)[0].id == "cccccccccccc@1"
+
+
+def test_a_save_that_fails_in_a_batch_costs_the_others_nothing(tmp_path: Path) -> None:
+    """Queued saves are written in one transaction; one that SQLite refuses (here an
+    output over the connection's size limit, as a full disk refuses one) is rolled back
+    with its batch, and each save is then made alone with its own fallback."""
+    store = Store(tmp_path / "store.db")
+    store._db.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 16 * 1024)
+    big = b"y" * (64 * 1024)
+    for k in range(300):
+        run = finished("dddddddddddd", k)
+        data = big if k == 150 else f"out {k}".encode()
+        store.later(store.save_output, run.id, run.job_id, data, len(data), 0)
+        store.later(store.save_run, run)
+    assert [r.id for r in store.runs("dddddddddddd", 1000)] == [
+        f"dddddddddddd@{k}" for k in reversed(range(300))
+    ]
+    for k in (0, 149, 151, 299):
+        assert store.output(f"dddddddddddd@{k}") == (f"out {k}".encode(), len(f"out {k}"), 0)
+    shortened = store.output("dddddddddddd@150")
+    assert shortened is not None
+    data, total, dropped = shortened
+    assert data.endswith(big[-config.OUTPUT_TAIL_BYTES :]) and b"disk is full" in data
+    assert total == len(big) and dropped == len(big) - config.OUTPUT_TAIL_BYTES
+    assert store.degraded is False  # the saves after it went through

@@ -40,6 +40,7 @@ RETRY_BACKOFF_BASE_S: Final = 1.0
 RETRY_BACKOFF_MAX_S: Final = 300.0
 RUNS_KEPT_IN_STATE_PER_JOB: Final = 20  # replicated window; older runs live in SQLite
 RUNS_KEPT_IN_STORE_PER_JOB: Final = 1000
+STORE_SAVES_PER_COMMIT: Final = 200  # queued saves written in one transaction at most
 STORE_TRIM_EVERY: Final = 20  # saves of a job between two trims of its history (bounds overshoot)
 OUTPUT_BYTES_KEPT_PER_JOB: Final = 64 * MIB
 CATCHUP_ALL_MAX_RUNS: Final = 100
@@ -138,6 +139,7 @@ MAX_BACKUP_BYTES: Final = 1024 * MIB  # largest backup file `odin restore` reads
 # Run containment with cgroup v2 (odin.executor.cgroup); process groups + reaper otherwise.
 CGROUP_MOUNTS_FILE: Final = "/proc/self/mounts"  # where the cgroup2 mount is looked up
 CGROUP_DIR_PREFIX: Final = "odin-"  # one directory per engine process: odin-<pid>
+CGROUP_SPARES: Final = 256  # emptied run cgroups kept for later runs (see Containment)
 CGROUP_EMPTY_WAIT_S: Final = 2.0  # after cgroup.kill, how long the run's cgroup may take to empty
 SH_PATH: Final = "/bin/sh"  # runs the start gate that holds a run until it is in its cgroup
 # C compilers tried, in order, for the compiled start gate (odin.executor.gate); without one,

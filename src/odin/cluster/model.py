@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import sys
 from collections.abc import Mapping
 from enum import StrEnum
@@ -61,8 +62,14 @@ def fields_of(value: Any) -> dict[str, Any]:
 
 
 def _from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    """``cls`` from the keys of ``data`` it knows (another version may send others)."""
+    names = _field_names(cls)  # type: ignore[arg-type]
     return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@functools.cache
+def _field_names(cls: type[Any]) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(cls))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,13 +184,19 @@ class Run:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        run = _from_dict(cls, data)
-        return dataclasses.replace(
-            run,
-            reason=RunReason(run.reason),
-            status=RunStatus(run.status),
+        plain = _run_plain_fields()
+        return cls(
+            **{k: v for k, v in data.items() if k in plain},
+            reason=RunReason(data["reason"]),
+            status=RunStatus(data.get("status", RunStatus.PLANNED)),
             records=tuple(Record.from_dict(r) for r in data.get("records", ())),
         )
+
+
+@functools.cache
+def _run_plain_fields() -> frozenset[str]:
+    """The fields of a run that JSON holds as they are (not the enums and records)."""
+    return _field_names(Run) - {"reason", "status", "records"}
 
 
 @dataclasses.dataclass(frozen=True)

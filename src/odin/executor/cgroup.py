@@ -27,6 +27,7 @@ import itertools
 import logging
 import os
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,11 +76,21 @@ class RunCgroup:
             os.close(fd)
 
     def populated(self) -> bool:
+        return self.emptied() is False
+
+    def emptied(self) -> bool | None:
+        """Whether no live process is left in it (zombies do not count); None if it is gone."""
         try:
-            events = (self.path / "cgroup.events").read_text()
+            fd = os.open(self.path / "cgroup.events", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
-            return False
-        return "populated 1" in events
+            return None
+        try:
+            events = os.read(fd, 256)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        return b"populated 0" in events
 
     def kill(self) -> None:
         with contextlib.suppress(OSError):
@@ -93,38 +104,63 @@ class RunCgroup:
             return False
         return True
 
-    async def close(self) -> None:
-        """Remove the directory; if something is left in it, kill it and wait (bounded) first.
-
-        The kernel refuses to remove a cgroup with a live process in it (zombies do not
-        count), so the common case, a run whose processes have all ended, costs one rmdir.
-        """
-        if self.remove():
-            return
-        self.kill()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + config.CGROUP_EMPTY_WAIT_S
-        while self.populated() and loop.time() < deadline:
-            await asyncio.sleep(config.GROUP_POLL_S)
-        try:
-            self.path.rmdir()
-        except OSError as error:
-            _log.warning("cannot remove run cgroup %s: %s", self.path, error)
-
 
 @dataclass
 class Containment:
-    """The engine's directory of run cgroups (``odin-<pid>``), one child per run."""
+    """The engine's directory of run cgroups (``odin-<pid>``), one child per live run.
+
+    A run's cgroup that its run left empty is kept for a later run rather than
+    removed: making and removing a cgroup cost the engine about 0.1 ms of kernel
+    time per run under load. Nothing can enter an empty cgroup but what the engine
+    puts in it, and ``cgroup.kill`` acts on what is in it when written, so a run
+    never meets another's processes there.
+    """
 
     base: Path
     _numbers: itertools.count[int] = field(default_factory=itertools.count)
+    _spare: deque[RunCgroup] = field(default_factory=deque)  # appended and popped atomically
 
     def new_run(self) -> RunCgroup:
+        """An empty cgroup for a run: a spare one, or a new one."""
+        with contextlib.suppress(IndexError):
+            return self._spare.pop()
         path = self.base / f"run-{next(self._numbers)}"
         path.mkdir()
         return RunCgroup(path)
 
+    def give_back(self, cgroup: RunCgroup) -> bool:
+        """Take back a finished run's cgroup if nothing lives in it any more (kept as a
+        spare, or removed when enough are kept); False if something still does."""
+        emptied = cgroup.emptied()
+        if emptied is None:
+            return True  # gone already
+        if not emptied:
+            return False
+        if len(self._spare) < config.CGROUP_SPARES:
+            self._spare.append(cgroup)
+            return True
+        return cgroup.remove()
+
+    async def release(self, cgroup: RunCgroup) -> None:
+        """Take back a run's cgroup; if something is left in it, kill it and wait (bounded)
+        until it is empty first. The common case, a run whose processes have all ended,
+        costs one read."""
+        if self.give_back(cgroup):
+            return
+        cgroup.kill()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + config.CGROUP_EMPTY_WAIT_S
+        while cgroup.populated() and loop.time() < deadline:
+            await asyncio.sleep(config.GROUP_POLL_S)
+        if not self.give_back(cgroup):
+            _log.warning("run cgroup %s is not empty after cgroup.kill: left as it is", cgroup.path)
+
+    def spares(self) -> set[Path]:
+        return {cgroup.path for cgroup in self._spare}
+
     def close(self) -> None:
+        while self._spare:
+            self._spare.pop().remove()
         with contextlib.suppress(OSError):
             self.base.rmdir()
 

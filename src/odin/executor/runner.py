@@ -212,8 +212,8 @@ class Held:
             with lock:
                 abandoned = True
                 cgroup, self.cgroup = self.cgroup, None
-            if cgroup is not None:  # kill what entered it, then remove it
-                task = asyncio.ensure_future(cgroup.close())
+            if cgroup is not None and self.box is not None:  # kill what entered it
+                task = asyncio.ensure_future(self.box.release(cgroup))
                 _closing.add(task)
                 task.add_done_callback(_closing.discard)
             raise
@@ -247,7 +247,7 @@ class Held:
                 await _terminate_group(pid, spec.grace_s, proto.exited)
             await proto.exited.wait()
             _signal_group(pid, signal.SIGKILL)
-            if self.cgroup is not None and self.cgroup.remove():
+            if self.cgroup is not None and self.box is not None and self.box.give_back(self.cgroup):
                 self.cgroup = None  # nothing was left in it: nothing to kill
             elif self.cgroup is not None:
                 self.cgroup.kill()
@@ -272,8 +272,8 @@ class Held:
             return
         if not self.proto.exited.is_set():
             _signal_group(process.pid, signal.SIGKILL)
-        if self.cgroup is not None:
-            await self.cgroup.close()
+        if self.cgroup is not None and self.box is not None:
+            await self.box.release(self.cgroup)
         process.close()
 
 

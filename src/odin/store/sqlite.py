@@ -17,6 +17,7 @@ write failed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -84,6 +85,7 @@ class Store:
         self._writer: threading.Thread | None = None
         self._drainer: int | None = None  # the thread running saves now
         self._closed = False
+        self._failed = False  # a write of the batch in progress failed
 
     def close(self) -> None:
         self._closed = True
@@ -120,13 +122,39 @@ class Store:
             self._drainer = threading.get_ident()
             try:
                 while self._pending:
-                    step, args = self._pending.popleft()
-                    try:
-                        step(*args)
-                    except Exception:  # a save must never take the writer thread down
-                        log.exception("the run store could not save (%s)", step)
+                    count = min(len(self._pending), config.STORE_SAVES_PER_COMMIT)
+                    batch = [self._pending.popleft() for _ in range(count)]
+                    if len(batch) == 1 or not self._in_one_commit(batch):
+                        for step, args in batch:
+                            self._run(step, args)
             finally:
                 self._drainer = None
+
+    def _in_one_commit(self, batch: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> bool:
+        """Run a batch of saves as one transaction: one commit instead of one per save
+        (a third of the store's work at a hundred runs a second). False, with nothing
+        kept, if any of them failed: the caller then runs them one by one, each with
+        its own fallback (a run's output, say, shortened on a full disk)."""
+        self._failed = False
+        try:
+            self._write("BEGIN", ())
+            for step, args in batch:
+                self._run(step, args)
+            if not self._failed:
+                self._write("COMMIT", ())
+                return True
+        except sqlite3.Error:
+            pass
+        with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already
+            self._write("ROLLBACK", ())
+        return False
+
+    @staticmethod
+    def _run(step: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        try:
+            step(*args)
+        except Exception:  # a save must never take the writer thread down
+            log.exception("the run store could not save (%s)", step)
 
     def _write(self, sql: str, args: tuple[Any, ...]) -> None:
         with self._lock:
@@ -144,6 +172,7 @@ class Store:
         try:
             self._write(sql, args)
         except sqlite3.Error as error:
+            self._failed = True
             if not self.degraded:
                 log.warning("the run store %s cannot save %s: %s", self.path, what, error)
             self.degraded = True
@@ -205,8 +234,9 @@ class Store:
 
     def forget_job(self, job_id: str) -> None:
         self._drain()  # a save still queued for the job must not bring it back
-        self._write("DELETE FROM runs WHERE job_id = ?", (job_id,))
-        self._write("DELETE FROM outputs WHERE job_id = ?", (job_id,))
+        with self._draining:  # and not inside a batch of saves, which may be rolled back
+            self._write("DELETE FROM runs WHERE job_id = ?", (job_id,))
+            self._write("DELETE FROM outputs WHERE job_id = ?", (job_id,))
 
     # -- output -----------------------------------------------------------
 
