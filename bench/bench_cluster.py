@@ -17,6 +17,7 @@ the file: absent ones are missed, repeated ones doubled.
 from __future__ import annotations
 
 import math
+import shutil
 import statistics
 import tempfile
 import time
@@ -24,6 +25,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bench.bench_scale import cli_through, cli_times
 from bench.common import Figure, skipped
 from bench.harness import (
     BenchError,
@@ -33,7 +35,6 @@ from bench.harness import (
     engines,
     job_id,
     leader_of,
-    odin_cli,
     runs_of,
     wait_for,
 )
@@ -60,7 +61,7 @@ def run(quick: bool = False) -> list[Figure]:
         why = f"no {NODES}-node cluster yet ({error})"[:300]
         return [
             skipped("dispatch lag p99, spread, 3 nodes", "ms", "<= 15 ms", why),
-            skipped("odin list wall time through a follower", "ms", "", why),
+            skipped("odin list wall time, 100 jobs, 3 nodes, through a follower", "ms", "", why),
             skipped(FAILOVER_FIGURE, "s", "<= 2 s", why),
             skipped("failover: missed ticks", "ticks", "0", why),
             skipped("failover: doubled ticks", "ticks", "0", why),
@@ -71,9 +72,15 @@ def _measure(nodes: list[Engine], quick: bool) -> list[Figure]:
     leader = wait_for(lambda: leader_of(nodes), 30, "a leader")
     follower = next(n for n in nodes if n is not leader)
     load = 100 if quick else 1000
+    repeat = 2 if quick else 5
     deploy(
         leader,
-        [JobDef(job_id(0x50, i), f"l{i}", "never", "print(1)\n") for i in range(load)],
+        [JobDef(job_id(0x50, i), f"l{i}", "never", "print(1)\n") for i in range(100 - repeat)],
+    )
+    cli = _cli_figures(leader, follower, repeat)
+    deploy(
+        leader,
+        [JobDef(job_id(0x50, i), f"l{i}", "never", "print(1)\n") for i in range(100, load)],
     )
     odin = run_odin(leader, spread_jobs(0x51, 5, PY_CODE), 3.0 if quick else 15.0)
     lag = stats(dispatch_lags(odin))
@@ -86,10 +93,19 @@ def _measure(nodes: list[Engine], quick: bool) -> list[Figure]:
             lag.ms(),
             lag.p99 * 1e3 <= 15,
         ),
-        Figure("odin list wall time through a follower", odin_cli(follower, "list") * 1e3, "ms"),
-        Figure("odin list wall time through the leader", odin_cli(leader, "list") * 1e3, "ms"),
     ]
-    return figures + _failover(nodes, 1 if quick else 10)
+    return figures + cli + _failover(nodes, 1 if quick else 10)
+
+
+def _cli_figures(leader: Engine, follower: Engine, repeat: int) -> list[Figure]:
+    """``odin list`` at 100 jobs and ``odin deploy``, through the leader and a follower
+    (``repeat`` jobs are deployed first, to reach 100: the timed deploys change them)."""
+    workdir = Path(tempfile.mkdtemp(prefix="bench-cluster-cli-"))
+    try:
+        cli_times(leader, repeat, workdir, 0, 0)
+        return cli_through(leader, follower, workdir, 0, repeat, repeat)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _failover(nodes: list[Engine], kills: int) -> list[Figure]:

@@ -38,9 +38,9 @@ from bench.workload import (
     window,
 )
 
-FULL_LEVELS = (20, 40, 60, 80, 100, 120, 140, 160)
+FULL_LEVELS = (40, 60, 80, 100, 120, 140, 160)
 GO_LEVELS = (80, 160)
-QUICK_LEVELS = (10, 30)
+QUICK_LEVELS = (20,)
 CONFIRM_S = 60.0
 
 Runner = Callable[[list[JobDef], float], Outcome]

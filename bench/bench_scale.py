@@ -16,12 +16,25 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bench import plots
 from bench.aps_runner import run_aps
 from bench.bare_loop import run_bare
-from bench.common import Figure
-from bench.harness import Engine, JobDef, deploy, engines, job_id, job_yaml, odin_cli
+from bench.common import Figure, skipped
+from bench.harness import (
+    BenchError,
+    Engine,
+    JobDef,
+    add_nodes,
+    deploy,
+    engines,
+    job_id,
+    job_yaml,
+    leader_of,
+    odin_cli,
+    wait_for,
+)
 from bench.odin_runner import run_odin
 from bench.workload import (
     PY_CODE,
@@ -34,12 +47,17 @@ from bench.workload import (
     stats,
     window,
 )
+from odin.errors import OdinError
 
 HUGE = 100_000
 HUGE_DEPLOY_BUDGET_S = 270.0
 """The full run stops deploying towards HUGE after this long (the note gives the count)."""
 HUGE_LISTS = 3
 """``odin list`` at HUGE jobs is timed this many times and the median reported, as at 100."""
+
+CLUSTER_NODES = 3
+JOIN_TIMEOUT_S = 180.0
+"""How long two nodes may take to join the engine that holds every job and catch up."""
 
 LOAD_GROUP = 0x01
 CLI_GROUP = 0x02
@@ -56,6 +74,7 @@ class Sizes:
         self.burst_s = 3.0 if quick else 12.0
         self.cli_repeat = 2 if quick else 5
         self.settle_s = 15.0 if quick else 40.0
+        self.huge_cli_first = 0  # the index of the first CLI-deployed job at the largest size
 
 
 def _patterns(sizes: Sizes, load: int) -> dict[str, Pattern]:
@@ -114,16 +133,20 @@ def _external(sizes: Sizes, programs: Programs) -> dict[str, tuple[Outcome, Outc
     return found
 
 
-def _cli_times(
-    engine: Engine, count: int, workdir: Path, first: int, lists: int
+def cli_times(
+    engine: Engine, count: int, workdir: Path, first: int, lists: int, version: int = 1
 ) -> tuple[float, float, float]:
-    """Median wall times of ``odin deploy`` (new jobs), ``odin list`` and ``list -o json``."""
+    """Median wall times of ``odin deploy``, ``odin list`` and ``list -o json``. The deploys
+    make jobs ``first`` to ``first + count - 1``, or with ``version`` > 1 change their code
+    (each deploy then makes a new version of a job)."""
     deploys = []
     for i in range(first, first + count):
         jid = job_id(CLI_GROUP, i)
-        (workdir / f"cli{i}.py").write_text("print('cli')\n")
+        (workdir / f"cli{i}.py").write_text(f"print('cli', {version})\n")
         (workdir / f"cli{i}.yml").write_text(job_yaml(jid, f"cli{i}", "never"))
         deploys.append(odin_cli(engine, "deploy", "-f", str(workdir / f"cli{i}.yml")))
+    if not lists:
+        return statistics.median(deploys), math.nan, math.nan
     table = statistics.median(odin_cli(engine, "list") for _ in range(lists))
     json = statistics.median(odin_cli(engine, "list", "-o", "json") for _ in range(lists))
     return statistics.median(deploys), table, json
@@ -160,8 +183,9 @@ def run(quick: bool = False) -> list[Figure]:
                     f"APScheduler {stats(start_lags(aps)).ms()}",
                 )
             )
-        with engines(1, "scale") as (engine,):
-            figures += _scale(engine, sizes, external, workdir)
+        with engines(1, "scale") as started:
+            figures += _scale(started[0], sizes, external, workdir)
+            figures += _as_cluster(started, sizes, workdir)
     finally:
         programs.close()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -202,7 +226,7 @@ def _scale(
                 )
         if load == 1:
             have, _ = _grow(engine, have, 100 - sizes.cli_repeat)
-            times = _cli_times(engine, sizes.cli_repeat, workdir, cli_index, sizes.cli_repeat)
+            times = cli_times(engine, sizes.cli_repeat, workdir, cli_index, sizes.cli_repeat)
             cli_index += sizes.cli_repeat
             have += sizes.cli_repeat
             figures += _cli_figures("100", *times, 0.150)
@@ -211,7 +235,8 @@ def _scale(
     # the last few jobs come from the CLI deploys timed below: the user's limit is HUGE
     have, rate = _grow(engine, have, sizes.huge - sizes.cli_repeat, budget)
     grow_s = time.perf_counter() - began
-    times = _cli_times(engine, sizes.cli_repeat, workdir, cli_index, HUGE_LISTS)
+    sizes.huge_cli_first = cli_index
+    times = cli_times(engine, sizes.cli_repeat, workdir, cli_index, HUGE_LISTS)
     have += sizes.cli_repeat
     note = "" if have >= sizes.huge else f"deploy budget ran out at {have:,} jobs"
     rss_mb = engine.rss_mib() * 2**20 / 1e6
@@ -236,6 +261,89 @@ def _scale(
     )
     figures += _cli_figures(f"{have:,}", *times, 2.0 if have >= HUGE else None)
     return figures
+
+
+def _as_cluster(started: list[Engine], sizes: Sizes, workdir: Path) -> list[Figure]:
+    """The same CLI commands once the engine that holds every job leads a 3-node cluster:
+    two nodes join it (each takes the leader's snapshot whole) and the commands go
+    through the leader and through a follower."""
+    first = started[0]
+    began = time.perf_counter()
+    try:
+        add_nodes(first.root.parent, CLUSTER_NODES, started, timeout_s=JOIN_TIMEOUT_S)
+        leader = wait_for(lambda: leader_of(started), 60, "a leader")
+        follower = next(e for e in started if e is not leader)
+        last = job_id(CLI_GROUP, sizes.huge_cli_first + sizes.cli_repeat - 1)
+        wait_for(lambda: _holds(follower, last), JOIN_TIMEOUT_S, "the follower to hold every job")
+    except BenchError as error:
+        why = f"no {CLUSTER_NODES}-node cluster ({error})"[:300]
+        return [
+            skipped(f"odin {c} wall time, {HUGE:,} jobs, 3 nodes, through {w}", "ms", "", why)
+            for c in ("deploy", "list")
+            for w in ("the leader", "a follower")
+        ]
+    joined_s = time.perf_counter() - began
+    note = f"the two nodes joined and caught up in {joined_s:.0f} s"
+    first = sizes.huge_cli_first
+    return cli_through(leader, follower, workdir, first, sizes.cli_repeat, HUGE_LISTS, note)
+
+
+def cli_through(
+    leader: Engine,
+    follower: Engine,
+    workdir: Path,
+    first_index: int,
+    deploys: int,
+    lists: int,
+    note: str = "",
+) -> list[Figure]:
+    """``odin list`` (median of ``lists``) then ``odin deploy`` (median of ``deploys``),
+    through the leader and through a follower of one cluster. The deploys change the code of
+    the CLI jobs ``first_index`` on, which must exist: at 100,000 jobs a user may deploy no
+    new one."""
+    count = len(_jobs_of(leader))
+    figures: list[Figure] = []
+    for where, engine in (("the leader", leader), ("a follower", follower)):
+        list_s = statistics.median(odin_cli(engine, "list") for _ in range(lists))
+        label = f"{count:,} jobs, 3 nodes, through {where}"
+        figures.append(list_figure(label, list_s, count, "; ".join(filter(None, ["median", note]))))
+    for version, (where, engine) in enumerate((("the leader", leader), ("a follower", follower))):
+        deploy_s, _, _ = cli_times(engine, deploys, workdir, first_index, 0, version + 2)
+        figures.append(
+            Figure(
+                f"odin deploy wall time, {count:,} jobs, 3 nodes, through {where}",
+                deploy_s * 1e3,
+                "ms",
+                "",
+                f"median of {deploys}, each a new version of a job",
+            )
+        )
+    return figures
+
+
+def _holds(engine: Engine, jid: str) -> bool:
+    try:
+        engine.client(10).request("GET", f"/v1/jobs/{jid}")
+    except OdinError:
+        return False
+    return True
+
+
+def _jobs_of(engine: Engine) -> list[Any]:
+    found: list[Any] = engine.client().request("GET", "/v1/jobs")
+    return found
+
+
+def list_figure(label: str, list_s: float, count: int, note: str) -> Figure:
+    goal = 0.150 if count == 100 else 2.0 if count >= HUGE else None
+    return Figure(
+        f"odin list wall time, {label}",
+        list_s * 1e3,
+        "ms",
+        "" if goal is None else f"<= {goal * 1e3:.0f} ms",
+        f"{note}; the table the user sees",
+        None if goal is None else list_s <= goal,
+    )
 
 
 def _cli_figures(

@@ -171,9 +171,17 @@ def start_cluster(base: Path, count: int, started: list[Engine]) -> None:
     with its HOST:PORT runs against the first node. Raises BenchError (with the
     reason) when clustering is not available, so callers report figures as skipped.
     """
-    first = Engine(base / "n0", name="node0").start()
-    started.append(first)
-    for index in range(1, count):
+    started.append(Engine(base / "n0", name="node0").start())
+    add_nodes(base, count, started)
+
+
+def add_nodes(
+    base: Path, count: int, started: list[Engine], timeout_s: float = NODES_ADD_TIMEOUT_S
+) -> None:
+    """Grow the cluster of ``started`` (its first engine answers ``odin nodes add``) to
+    ``count`` engines, each new one with --join; a joiner takes the first's state whole."""
+    first = started[0]
+    for index in range(len(started), count):
         members = tuple(e.raft_addr for e in started)
         node = Engine(base / f"n{index}", name=f"node{index}", join=members)
         # A node joins only with the cluster's secret (docs/cluster.md): copy it first.
@@ -188,13 +196,13 @@ def start_cluster(base: Path, count: int, started: list[Engine]) -> None:
                 capture_output=True,
                 text=True,
                 env={**os.environ, "ODIN_SOCKET": str(first.socket)},
-                timeout=NODES_ADD_TIMEOUT_S,
+                timeout=timeout_s,
             )
         except subprocess.TimeoutExpired:
-            raise BenchError(f"odin nodes add did not finish in {NODES_ADD_TIMEOUT_S} s") from None
+            raise BenchError(f"odin nodes add did not finish in {timeout_s} s") from None
         if added.returncode != 0:
             raise BenchError(f"odin nodes add failed: {(added.stderr or added.stdout).strip()}")
-        node.wait_ready()
+        node.wait_ready(timeout=max(60.0, timeout_s))
     wait_for(lambda: _all_see(started, count), 60, f"{count} nodes to see each other")
 
 
