@@ -30,6 +30,7 @@ from odin import __version__, config, paths
 from odin.cluster.commands import AddNode
 from odin.cluster.model import Job, NodeInfo, Run
 from odin.cluster.state import Event, JobChanged
+from odin.engine import memory
 from odin.engine.cluster import Membership
 from odin.engine.launcher import LaunchContext, Launcher
 from odin.engine.node import EngineNode
@@ -95,6 +96,7 @@ def _tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*config.GC_THRESHOLDS)
+    memory.give_back()  # what the replay and the snapshot's parsing took
 
 
 def _prepare_dirs(data_dir: Path) -> None:

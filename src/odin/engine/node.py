@@ -19,6 +19,7 @@ from odin import config
 from odin.cluster import commands
 from odin.cluster.raft import ReplicatedLog
 from odin.cluster.state import Event, StateMachine, StateRestored
+from odin.engine import memory
 from odin.errors import NotLeader
 
 Listener = Callable[[Event], None]
@@ -73,6 +74,7 @@ class EngineNode:
     def _restore(self, blob: bytes) -> None:
         with self.lock:
             self.state.restore(blob)
+        memory.give_back()  # what parsing the snapshot took
         if self.ready:
             restored: list[Event] = [StateRestored()]
             self.loop.call_soon_threadsafe(self._deliver, restored)
