@@ -272,8 +272,9 @@ class Held:
             return
         if not self.proto.exited.is_set():
             _signal_group(process.pid, signal.SIGKILL)
-        if self.cgroup is not None and self.box is not None:
-            await self.box.release(self.cgroup)
+        cgroup, self.cgroup = self.cgroup, None  # a spare once released: another run's next
+        if cgroup is not None and self.box is not None:
+            await self.box.release(cgroup)
         process.close()
 
 
