@@ -25,7 +25,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.bench_scale import cli_through, cli_times
+from bench.bench_scale import cli_through, deploy_times
 from bench.common import Figure, skipped
 from bench.harness import (
     BenchError,
@@ -102,8 +102,8 @@ def _cli_figures(leader: Engine, follower: Engine, repeat: int) -> list[Figure]:
     (``repeat`` jobs are deployed first, to reach 100: the timed deploys change them)."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-cluster-cli-"))
     try:
-        cli_times(leader, repeat, workdir, 0, 0)
-        return cli_through(leader, follower, workdir, 0, repeat, repeat)
+        deploy_times(leader, repeat, workdir, 0)
+        return cli_through(leader, follower, workdir, 0, repeat, repeat, 100)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -133,23 +133,27 @@ def _external(sizes: Sizes, programs: Programs) -> dict[str, tuple[Outcome, Outc
     return found
 
 
-def cli_times(
-    engine: Engine, count: int, workdir: Path, first: int, lists: int, version: int = 1
-) -> tuple[float, float, float]:
-    """Median wall times of ``odin deploy``, ``odin list`` and ``list -o json``. The deploys
-    make jobs ``first`` to ``first + count - 1``, or with ``version`` > 1 change their code
-    (each deploy then makes a new version of a job)."""
+def deploy_times(engine: Engine, count: int, workdir: Path, first: int, version: int = 1) -> float:
+    """Median wall time of ``odin deploy`` of CLI jobs ``first`` to ``first + count - 1``:
+    new jobs, or with ``version`` > 1 a change of their code (a new version of each)."""
     deploys = []
     for i in range(first, first + count):
         jid = job_id(CLI_GROUP, i)
         (workdir / f"cli{i}.py").write_text(f"print('cli', {version})\n")
         (workdir / f"cli{i}.yml").write_text(job_yaml(jid, f"cli{i}", "never"))
         deploys.append(odin_cli(engine, "deploy", "-f", str(workdir / f"cli{i}.yml")))
-    if not lists:
-        return statistics.median(deploys), math.nan, math.nan
+    return statistics.median(deploys)
+
+
+def cli_times(
+    engine: Engine, count: int, workdir: Path, first: int, lists: int
+) -> tuple[float, float, float]:
+    """Median wall times of ``odin deploy`` (``count`` new jobs), ``odin list`` and
+    ``list -o json``."""
+    deploy_s = deploy_times(engine, count, workdir, first)
     table = statistics.median(odin_cli(engine, "list") for _ in range(lists))
     json = statistics.median(odin_cli(engine, "list", "-o", "json") for _ in range(lists))
-    return statistics.median(deploys), table, json
+    return deploy_s, table, json
 
 
 def _grow(engine: Engine, have: int, want: int, budget_s: float | None = None) -> tuple[int, float]:
@@ -277,7 +281,10 @@ def _as_cluster(started: list[Engine], sizes: Sizes, workdir: Path) -> list[Figu
         wait_for(lambda: _holds(follower, last), JOIN_TIMEOUT_S, "the follower to hold every job")
     except BenchError as error:
         why = f"no {CLUSTER_NODES}-node cluster ({error})"[:300]
-        return [
+        memory = (
+            f"engine resident memory, {HUGE:,} jobs, a follower that took the leader's snapshot"
+        )
+        return [skipped(memory, "MB", "<= 400 MB at 100,000", why)] + [
             skipped(f"odin {c} wall time, {HUGE:,} jobs, 3 nodes, through {w}", "ms", "", why)
             for c in ("deploy", "list")
             for w in ("the leader", "a follower")
@@ -295,7 +302,8 @@ def _as_cluster(started: list[Engine], sizes: Sizes, workdir: Path) -> list[Figu
         rss_mb <= 400 if count >= HUGE else None,
     )
     first = sizes.huge_cli_first
-    cli = cli_through(leader, follower, workdir, first, sizes.cli_repeat, HUGE_LISTS, note)
+    repeat = sizes.cli_repeat
+    cli = cli_through(leader, follower, workdir, first, repeat, HUGE_LISTS, count, note)
     return [memory, *cli]
 
 
@@ -306,20 +314,20 @@ def cli_through(
     first_index: int,
     deploys: int,
     lists: int,
+    count: int,
     note: str = "",
 ) -> list[Figure]:
     """``odin list`` (median of ``lists``) then ``odin deploy`` (median of ``deploys``),
     through the leader and through a follower of one cluster. The deploys change the code of
     the CLI jobs ``first_index`` on, which must exist: at 100,000 jobs a user may deploy no
-    new one."""
-    count = len(_jobs_of(leader))
+    new one. ``count``: how many jobs the cluster holds."""
     figures: list[Figure] = []
     for where, engine in (("the leader", leader), ("a follower", follower)):
         list_s = statistics.median(odin_cli(engine, "list") for _ in range(lists))
         label = f"{count:,} jobs, 3 nodes, through {where}"
         figures.append(list_figure(label, list_s, count, "; ".join(filter(None, ["median", note]))))
     for version, (where, engine) in enumerate((("the leader", leader), ("a follower", follower))):
-        deploy_s, _, _ = cli_times(engine, deploys, workdir, first_index, 0, version + 2)
+        deploy_s = deploy_times(engine, deploys, workdir, first_index, version + 2)
         figures.append(
             Figure(
                 f"odin deploy wall time, {count:,} jobs, 3 nodes, through {where}",
