@@ -215,3 +215,50 @@ def test_a_stalled_follower_hears_the_leader_before_calling_an_election(tmp_path
         for node in cluster.nodes:
             status = node.status()
             assert (status["term"], status["leader"]) == (term, leader.addr), status
+
+
+def test_a_node_killed_while_its_child_writes_the_dump_restarts_whole(tmp_path: Path) -> None:
+    """The child that writes the dump outlives a SIGKILL of its node: it must hold
+    nothing the restarted node needs (the raft port), nor leave a file it reads."""
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    secret = tmp_path / "secret"
+    secret.write_text("harness-secret")
+    addr = f"127.0.0.1:{free_ports(1)[0]}"
+    tuning = RaftTuning(compaction_entries=20, compaction_s=1e9)
+    node = NodeProcess(addr, [], tmp_path / "node", secret, tuning, dump_gate=gate)
+    expected = [f"c{i}" for i in range(30)]
+    node.start()
+    try:
+        _ready(node)
+        node.call("bench", n=30, prefix="c")
+        started = wait_for(lambda: next(gate.glob("started.*"), None), 10, "a dump being written")
+        orphan = int(started.name.split(".")[1])
+        started.unlink()
+
+        node.kill()
+        node.start()  # binds the raft port the orphan was forked with
+        _ready(node)
+        assert _running(orphan)
+        assert node.call("state")["items"] == expected
+        assert node.propose("d") == 31
+
+        (gate / "release").touch()
+        wait_for(lambda: not _running(orphan), 10, "the orphan to end")
+        _wait_cut_journal(node)
+        node.kill()
+        node.start()
+        _ready(node)
+        assert not list(node.data_dir.glob("*.part"))  # the orphan's file was dropped
+        assert node.call("state")["items"] == [*expected, "d"]
+    finally:
+        node.kill()
+
+
+def _running(pid: int) -> bool:
+    """``pid`` exists and is not a zombie (an orphan's zombie may wait for init)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")

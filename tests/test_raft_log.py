@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
+import os
 import shutil
 import socket
 from pathlib import Path
@@ -136,3 +138,71 @@ def test_a_dump_written_just_before_a_crash_does_not_drop_the_journal_tail(
     assert read_dump(full / DUMP_FILE).last[1] < 10 + 1 + 5  # the dump is mid-journal
 
     assert _run(full, []) == first + second
+
+
+def _running(pid: int) -> bool:
+    """``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def _started_child(gate: Path) -> int:
+    started = wait_for(lambda: next(gate.glob("started.*"), None), 10, "a dump being written")
+    return int(started.name.split(".")[1])
+
+
+COMPACT_AT_20 = RaftTuning(compaction_entries=20, compaction_s=1e9)
+
+
+def test_commands_commit_while_a_child_writes_the_dump(tmp_path: Path) -> None:
+    data, gate = tmp_path / "data", tmp_path / "gate"
+    gate.mkdir()
+    log = _log(data, ListMachine(dump_gate=gate), tuning=COMPACT_AT_20)
+    log.start()
+    try:
+        assert log.wait_ready(10)
+        for i in range(25):
+            log.propose(f"a{i}".encode())
+        child = _started_child(gate)
+        assert child != os.getpid()
+        for i in range(25, 40):  # the raft thread is not the one held at the gate
+            log.propose(f"a{i}".encode(), timeout=5)
+        assert _running(child)
+        assert not (data / DUMP_FILE).exists()
+
+        (gate / "release").touch()
+        wait_for(lambda: not _running(child), 10, "the child to end")
+        wait_for(lambda: (data / DUMP_FILE).exists(), 10, "the dump in place")
+        items = json.loads(read_dump(data / DUMP_FILE).snapshot)["items"]
+        assert 0 < len(items) <= 25  # the state at the fork (40 items at the release)
+        assert items == [f"a{i}" for i in range(len(items))]
+        wait_for(lambda: log.status()["log_len"] < 25, 10, "the journal to be cut")
+    finally:
+        log.stop()
+    assert not list(data.glob("*.part"))
+    assert _run(data, ["b"]) == [*(f"a{i}" for i in range(40)), "b"]
+
+
+def test_a_failed_child_is_followed_by_a_dump_written_in_process(tmp_path: Path) -> None:
+    data, gate = tmp_path / "data", tmp_path / "gate"
+    gate.mkdir()
+    (gate / "release").touch()
+    (gate / "fail").touch()
+    log = _log(data, ListMachine(dump_gate=gate), tuning=COMPACT_AT_20)
+    log.start()
+    try:
+        assert log.wait_ready(10)
+        for i in range(25):
+            log.propose(f"a{i}".encode())
+        wait_for(lambda: log.status()["log_len"] < 20, 10, "the journal to be cut")
+    finally:
+        log.stop()
+    writers = {int(p.name.split(".")[1]) for p in gate.glob("started.*")}
+    assert os.getpid() in writers and len(writers) >= 2  # a child tried first
+    assert json.loads(read_dump(data / DUMP_FILE).snapshot)["items"][:15] == [
+        f"a{i}" for i in range(15)
+    ]
+    assert not list(data.glob("*.part"))

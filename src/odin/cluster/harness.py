@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import itertools
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -51,11 +52,13 @@ class ListMachine:
     that a raising apply leaves the node alive and the proposer informed).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, dump_gate: Path | None = None) -> None:
         self._lock = threading.Lock()
         self._items: list[str] = []
         self.applied = 0  # apply calls in this process lifetime
         self.restores = 0
+        self._dump_gate = dump_gate
+        self._pid = os.getpid()
 
     def apply(self, command: bytes) -> int:
         text = command.decode()
@@ -69,8 +72,18 @@ class ListMachine:
             return len(self._items)
 
     def snapshot(self) -> bytes:
-        with self._lock:
-            return json.dumps({"v": _SNAPSHOT_VERSION, "items": self._items}).encode()
+        # In a forked child (see ReplicatedLog): no lock, the raft thread alone appends.
+        if self._dump_gate is not None:
+            self._wait_at_gate(self._dump_gate)
+        return json.dumps({"v": _SNAPSHOT_VERSION, "items": self._items}).encode()
+
+    def _wait_at_gate(self, gate: Path) -> None:
+        """For tests: say ``started.<pid>``, wait for ``release``; with ``fail``, a child raises."""
+        (gate / f"started.{os.getpid()}").touch()
+        while not (gate / "release").exists():
+            time.sleep(0.01)
+        if (gate / "fail").exists() and os.getpid() != self._pid:
+            raise RuntimeError("told to fail in a child")
 
     def restore(self, data: bytes) -> None:
         loaded = json.loads(data)
@@ -158,8 +171,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", required=True, type=Path)
     parser.add_argument("--secret-file", required=True, type=Path)
     parser.add_argument("--tuning", default="{}")
+    parser.add_argument("--dump-gate", type=Path, help="see ListMachine._wait_at_gate")
     args = parser.parse_args(argv)
-    machine = ListMachine()
+    machine = ListMachine(args.dump_gate)
     log = ReplicatedLog(
         self_addr=args.addr,
         partners=[p for p in args.partners.split(",") if p],
@@ -219,12 +233,14 @@ class NodeProcess:
         data_dir: Path,
         secret_file: Path,
         tuning: RaftTuning | None = None,
+        dump_gate: Path | None = None,
     ) -> None:
         self.addr = addr
         self.partners = partners
         self.data_dir = data_dir
         self.secret_file = secret_file
         self.tuning = tuning or RaftTuning()
+        self.dump_gate = dump_gate
         self._proc: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
         self._pending: dict[int, Future[dict[str, Any]]] = {}
@@ -264,6 +280,7 @@ class NodeProcess:
             f"--data-dir={self.data_dir}",
             f"--secret-file={self.secret_file}",
             f"--tuning={json.dumps(dataclasses.asdict(self.tuning))}",
+            *([f"--dump-gate={self.dump_gate}"] if self.dump_gate else []),
         ]
 
     def kill(self) -> None:

@@ -26,7 +26,8 @@ with real processes, SIGKILL and restarts):
 - Snapshots: ``snapshot()`` bytes, with the two log entries and the membership
   PySyncObj needs, go to ``raft.dump`` in the data directory every
   ``RAFT_COMPACTION_ENTRIES`` entries or ``RAFT_COMPACTION_S`` seconds, and the
-  journal is then cut. A follower too far behind gets the leader's dump whole.
+  journal is then cut. A forked child writes the dump, so the process's threads
+  do not wait for it. A follower too far behind gets the leader's dump whole.
 - The Raft port is always encrypted and authenticated with the cluster secret
   (PySyncObj's wire format is pickle); an empty secret is refused.
 - Damaged files stop the start: PySyncObj would log a dump it cannot read and
@@ -58,11 +59,19 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjException, replicated
+from pysyncobj import (
+    FAIL_REASON,
+    SERIALIZER_STATE,
+    SyncObj,
+    SyncObjConf,
+    SyncObjException,
+    replicated,
+)
 from pysyncobj.node import TCPNode
 from pysyncobj.poller import POLL_EVENT_TYPE
 
 from odin import config
+from odin.cluster.forked import ForkedWriter, Progress, clear_parts
 from odin.errors import Conflict, InvalidInput, NotLeader, OdinError, Unavailable
 
 _log = logging.getLogger(__name__)
@@ -306,6 +315,18 @@ def _damaged_message(data_dir: Path, damage: _Damage) -> str:
     )
 
 
+class _HandedOff(Exception):
+    """Raised to PySyncObj by the serializer hook once the dump is in other hands."""
+
+
+_PROGRESS: dict[Progress, int] = {
+    Progress.IDLE: SERIALIZER_STATE.NOT_SERIALIZING,
+    Progress.WRITING: SERIALIZER_STATE.SERIALIZING,
+    Progress.DONE: SERIALIZER_STATE.SUCCESS,
+    Progress.FAILED: SERIALIZER_STATE.FAILED,
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class _ApplyFailed:
     """What the proposer receives when ``apply`` raised."""
@@ -377,9 +398,12 @@ class _SyncNode(SyncObj):  # type: ignore[misc]
 class ReplicatedLog:
     """A Raft-replicated log of opaque commands applied to a state machine, over PySyncObj.
 
-    ``apply``, ``snapshot``, ``restore`` and ``on_leader_change`` run on the raft
-    thread and must not block; ``restore`` replaces the whole state. Every other
-    method may be called from any thread.
+    ``apply``, ``restore`` and ``on_leader_change`` run on the raft thread and must
+    not block; ``restore`` replaces the whole state. ``snapshot`` runs in a forked
+    child of the process (``odin.cluster.forked``), on its copy of the state as the
+    raft thread left it between two applies: it must take no lock, since a lock
+    another thread held at the fork stays held in the child. Every other method may
+    be called from any thread.
     """
 
     def __init__(
@@ -419,6 +443,7 @@ class ReplicatedLog:
         self._hurry_lock = threading.Lock()
         self._leader_seen: str | None = None
         self._waker: _Waker | None = None
+        self._dumps = ForkedWriter(config.RAFT_DUMP_TIMEOUT_S)
 
     # -- life cycle ---------------------------------------------------------
 
@@ -433,6 +458,7 @@ class ReplicatedLog:
         self._started = True
         self._data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         check_raft_files(self._data_dir)
+        clear_parts(self._data_dir / DUMP_FILE)
         try:
             node = _SyncNode(self, self._partners, self._conf())
         except SyncObjException as exc:
@@ -451,6 +477,7 @@ class ReplicatedLog:
             return
         self._stopping.set()
         thread.join()
+        self._dumps.cancel()
         node.destroy()
         if self._waker is not None:
             self._waker.close()
@@ -577,6 +604,7 @@ class ReplicatedLog:
             journalFile=str(self._data_dir / JOURNAL_FILE),
             fullDumpFile=str(self._data_dir / DUMP_FILE),
             serializer=self._save_dump,
+            serializeChecker=self._dump_progress,
             deserializer=self._load_dump,
             bindAddress=self._self_addr,
             maxBindRetries=t.bind_retries,
@@ -654,14 +682,30 @@ class ReplicatedLog:
             return _ApplyFailed(exc)
 
     def _save_dump(self, path: str, data: tuple[Any, Any, Any]) -> None:
-        """PySyncObj's serializer hook: called on the raft thread right after an apply."""
+        """PySyncObj's serializer hook: called on the raft thread right after an apply.
+
+        The dump is written by a forked child (``odin.cluster.forked``), which calls
+        ``snapshot`` on its copy of the state; ``_dump_progress`` reports the end.
+        PySyncObj would rename ``path`` into place as soon as this returns, so this
+        never returns: ``_HandedOff`` makes PySyncObj mark itself busy and rename
+        nothing, and ask ``_dump_progress`` from then on.
+        """
         last, prev, cluster = data
         members = tuple(sorted(n.id for n in cluster))
-        dump = _Dump(self._snapshot(), _entry(last), _entry(prev), members)
-        write_dump(Path(path), dump)
+
+        def write(to: Path) -> None:
+            write_dump(to, _Dump(self._snapshot(), _entry(last), _entry(prev), members))
+
+        self._dumps.start(self._data_dir / DUMP_FILE, write)
+        raise _HandedOff
+
+    def _dump_progress(self) -> int:
+        """PySyncObj's serializeChecker: called by each tick's compaction check."""
+        return _PROGRESS[self._dumps.poll()]
 
     def _load_dump(self, path: str) -> tuple[Entry, Entry, set[Any]]:
         """PySyncObj's deserializer hook: at start, and when the leader sends its dump."""
+        self._dumps.cancel()  # a dump from the leader replaces the one being written
         dump = read_dump(Path(path))
         self._finish_interrupted_compaction(dump)
         if dump.last[1] > self._applied_index:

@@ -68,8 +68,9 @@ class EngineNode:
         return result
 
     def _snapshot(self) -> bytes:
-        with self.lock:
-            return self.state.snapshot()
+        # In a forked child of the raft thread, which alone changes the state: the
+        # copy is whole without the lock (which another thread may have held at the fork).
+        return self.state.snapshot()
 
     def _restore(self, blob: bytes) -> None:
         with self.lock:
