@@ -1,10 +1,9 @@
 """Writing a big file in a forked child, so that the process's threads keep the GIL.
 
-The Raft dump is the whole state: at 100,000 jobs, 57 MB of JSON. Encoding it,
-hashing it and writing it on the raft thread held the GIL for about 0.3 s (measured:
-0.31 s to encode, 0.07 s to hash, 0.14 s to write and fsync), and every other thread
-of the engine, the event loop that launches runs among them, waited that long, once
-per compaction. PySyncObj forks for the dumps it pickles itself, not for a custom
+The Raft dump is the whole state: at 100,000 jobs, 57 MB of JSON. Encoded, hashed
+and written on the raft thread, it took 0.25-0.4 s, most of it (the encoding)
+holding the GIL: a thread sleeping 1 ms in a loop beside it was stopped for 90-170 ms
+at a time, and so was the event loop that launches runs, once per compaction. PySyncObj forks for the dumps it pickles itself, not for a custom
 serializer such as Odin's; this does the same for Odin's.
 
 The writer forks (a few milliseconds, page tables only); the child, holding a
@@ -56,11 +55,6 @@ class ForkedWriter:
         self._started = 0.0
         self._outcome: Progress | None = None  # to report at the next poll
         self._here_next = False
-
-    @property
-    def child(self) -> int:
-        """The pid of the child writing now, or 0."""
-        return self._child
 
     def start(self, final: Path, write: Callable[[Path], None]) -> None:
         """Start writing ``final``: ``write(path)`` must create ``path`` whole (and fsync it).
