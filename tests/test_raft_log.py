@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -191,7 +192,8 @@ def test_a_failed_child_is_followed_by_a_dump_written_in_process(tmp_path: Path)
     gate.mkdir()
     (gate / "release").touch()
     (gate / "fail").touch()
-    log = _log(data, ListMachine(dump_gate=gate), tuning=COMPACT_AT_20)
+    tuning = dataclasses.replace(COMPACT_AT_20, dump_retry_s=0.2)
+    log = _log(data, ListMachine(dump_gate=gate), tuning=tuning)
     log.start()
     try:
         assert log.wait_ready(10)
@@ -205,4 +207,32 @@ def test_a_failed_child_is_followed_by_a_dump_written_in_process(tmp_path: Path)
     assert json.loads(read_dump(data / DUMP_FILE).snapshot)["items"][:15] == [
         f"a{i}" for i in range(15)
     ]
+    assert not list(data.glob("*.part"))
+
+
+def test_failing_dumps_are_retried_after_a_pause_not_at_every_tick(tmp_path: Path) -> None:
+    """A lasting failure (say, a full disk) must not have the node fork a child, or write
+    in-process, at every tick: the next try waits ``dump_retry_s``."""
+    data, gate = tmp_path / "data", tmp_path / "gate"
+    gate.mkdir()
+    (gate / "release").touch()
+    (gate / "fail-all").touch()
+    tuning = dataclasses.replace(COMPACT_AT_20, dump_retry_s=1.0)
+    log = _log(data, ListMachine(dump_gate=gate), tuning=tuning)
+    log.start()
+    try:
+        assert log.wait_ready(10)
+        for i in range(25):
+            log.propose(f"a{i}".encode())
+        wait_for(lambda: (gate / "attempts").exists(), 10, "a first try")
+        time.sleep(2.5)
+        tries = (gate / "attempts").read_text().split()
+        assert 2 <= len(tries) <= 4  # a child, then in-process, each a pause apart
+        assert os.getpid() in {int(pid) for pid in tries[1:]}
+        assert log.propose(b"still") == 26  # the node goes on meanwhile
+
+        (gate / "fail-all").unlink()
+        wait_for(lambda: log.status()["log_len"] < 20, 10, "the journal to be cut")
+    finally:
+        log.stop()
     assert not list(data.glob("*.part"))

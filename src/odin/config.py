@@ -99,6 +99,7 @@ RAFT_LEADER_STEPDOWN_S: Final = 1.5  # a leader cut off from a majority this lon
 RAFT_COMPACTION_ENTRIES: Final = 10_000  # journal entries that trigger a snapshot
 RAFT_COMPACTION_S: Final = 600.0  # or this long since the last snapshot
 RAFT_DUMP_TIMEOUT_S: Final = 120.0  # a child writing the snapshot this long is killed
+RAFT_DUMP_RETRY_S: Final = 10.0  # after a snapshot failed, the next is tried this much later
 RAFT_BIND_RETRIES: Final = 20
 RAFT_BIND_RETRY_S: Final = 0.25
 RAFT_PROPOSE_TIMEOUT_S: Final = 5.0

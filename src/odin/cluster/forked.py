@@ -18,7 +18,10 @@ What the child inherits is closed first thing (no socket or pipe of the parent i
 held open by it; stdin and stdout become /dev/null, stderr is kept for its one
 line of error), and it dies on the signals that stop the parent. A child that
 fails or outlives ``timeout_s`` is reported ``FAILED`` (and killed), and the next
-file is then written in-process, the slow way that cannot hang, once.
+file is then written in-process, the slow way that cannot hang, once. A failure is
+reported only ``retry_s`` after it happened (``WRITING`` until then): the caller
+starts again as soon as it hears of one, and a lasting cause (a full disk) would
+otherwise have it fork a child, or hold the GIL, over and over.
 """
 
 from __future__ import annotations
@@ -47,8 +50,10 @@ class Progress(enum.Enum):
 class ForkedWriter:
     """Writes one file at a time in a forked child; not thread-safe (one thread uses it)."""
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, retry_s: float) -> None:
         self._timeout_s = timeout_s
+        self._retry_s = retry_s
+        self._quiet_until = 0.0  # a FAILED outcome is held back until then
         self._child = 0
         self._part: Path | None = None
         self._final: Path | None = None
@@ -77,10 +82,14 @@ class ForkedWriter:
                 return
         self._here_next = False
         self._outcome = _write_here(final, write)
+        if self._outcome is Progress.FAILED:
+            self._quiet_until = time.monotonic() + self._retry_s
 
     def poll(self) -> Progress:
         """Where the write stands; DONE or FAILED is reported once, then IDLE."""
         if self._outcome is not None:
+            if self._outcome is Progress.FAILED and time.monotonic() < self._quiet_until:
+                return Progress.WRITING
             outcome, self._outcome = self._outcome, None
             return outcome
         if not self._child:
@@ -88,24 +97,29 @@ class ForkedWriter:
         try:
             pid, status = os.waitpid(self._child, os.WNOHANG)
         except ChildProcessError:  # reaped by someone else: its exit status is lost
-            return self._end(False, "its exit status was taken by another waiter")
+            self._end(False, "its exit status was taken by another waiter")
+            return self.poll()
         if pid == 0:
             if time.monotonic() - self._started <= self._timeout_s:
                 return Progress.WRITING
             self._kill()
-            return self._end(False, f"it took more than {self._timeout_s:g} s and was killed")
-        code = os.waitstatus_to_exitcode(status)
-        return self._end(code == 0, f"it ended with status {code}")
+            self._end(False, f"it took more than {self._timeout_s:g} s and was killed")
+        else:
+            code = os.waitstatus_to_exitcode(status)
+            self._end(code == 0, f"it ended with status {code}")
+        return self.poll()
 
     def cancel(self) -> None:
-        """Stop a write in progress (its file is not put in place); ``poll`` reports FAILED."""
+        """Stop a write in progress (its file is not put in place); ``poll`` reports FAILED
+        at once."""
         if self._child:
             self._kill()
             self._drop_part()
             self._child = 0
-            self._outcome = Progress.FAILED
+            self._outcome, self._quiet_until = Progress.FAILED, 0.0
 
-    def _end(self, ok: bool, why: str) -> Progress:
+    def _end(self, ok: bool, why: str) -> None:
+        """Collect the ended child's work into ``_outcome``."""
         part, final = self._part, self._final
         assert part is not None and final is not None
         self._child = 0
@@ -115,13 +129,17 @@ class ForkedWriter:
             except OSError as exc:
                 why = f"it could not be put in place ({exc})"
             else:
-                return Progress.DONE
+                self._outcome = Progress.DONE
+                return
         _log.warning(
-            "the child writing %s failed: %s; the next one is written in-process", final, why
+            "the child writing %s failed: %s; the next one is written in-process in %g s",
+            final,
+            why,
+            self._retry_s,
         )
         self._drop_part()
         self._here_next = True
-        return Progress.FAILED
+        self._outcome, self._quiet_until = Progress.FAILED, time.monotonic() + self._retry_s
 
     def _kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):

@@ -133,6 +133,7 @@ class RaftTuning:
     leader_stepdown_s: float = config.RAFT_LEADER_STEPDOWN_S
     compaction_entries: int = config.RAFT_COMPACTION_ENTRIES
     compaction_s: float = config.RAFT_COMPACTION_S
+    dump_retry_s: float = config.RAFT_DUMP_RETRY_S
     bind_retries: int = config.RAFT_BIND_RETRIES
     bind_retry_s: float = config.RAFT_BIND_RETRY_S
 
@@ -443,7 +444,7 @@ class ReplicatedLog:
         self._hurry_lock = threading.Lock()
         self._leader_seen: str | None = None
         self._waker: _Waker | None = None
-        self._dumps = ForkedWriter(config.RAFT_DUMP_TIMEOUT_S)
+        self._dumps = ForkedWriter(config.RAFT_DUMP_TIMEOUT_S, self._tuning.dump_retry_s)
 
     # -- life cycle ---------------------------------------------------------
 
