@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from odin.cluster.harness import Cluster, NodeProcess, free_ports, wait_for
+from odin.cluster.harness import Cluster, NodeProcess, free_ports, running, wait_for
 from odin.cluster.raft import DUMP_FILE, RaftTuning
 from odin.errors import Conflict, OdinError, Unavailable
 
@@ -239,12 +239,12 @@ def test_a_node_killed_while_its_child_writes_the_dump_restarts_whole(tmp_path: 
         node.kill()
         node.start()  # binds the raft port the orphan was forked with
         _ready(node)
-        assert _running(orphan)
+        assert running(orphan)
         assert node.call("state")["items"] == expected
         assert node.propose("d") == 31
 
         (gate / "release").touch()
-        wait_for(lambda: not _running(orphan), 10, "the orphan to end")
+        wait_for(lambda: not running(orphan), 10, "the orphan to end")
         _wait_cut_journal(node)
         node.kill()
         node.start()
@@ -253,12 +253,3 @@ def test_a_node_killed_while_its_child_writes_the_dump_restarts_whole(tmp_path: 
         assert node.call("state")["items"] == [*expected, "d"]
     finally:
         node.kill()
-
-
-def _running(pid: int) -> bool:
-    """``pid`` exists and is not a zombie (an orphan's zombie may wait for init)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")

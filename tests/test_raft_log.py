@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
 import shutil
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from odin.cluster.harness import ListMachine, free_ports, wait_for
+from odin.cluster.harness import ListMachine, free_ports, running, wait_for
 from odin.cluster.raft import DUMP_FILE, RaftTuning, ReplicatedLog, _Dump, read_dump, write_dump
 from odin.errors import Conflict, InvalidInput, Unavailable
 
@@ -141,15 +143,6 @@ def test_a_dump_written_just_before_a_crash_does_not_drop_the_journal_tail(
     assert _run(full, []) == first + second
 
 
-def _running(pid: int) -> bool:
-    """``pid`` exists and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-
-
 def _started_child(gate: Path) -> int:
     started = wait_for(lambda: next(gate.glob("started.*"), None), 10, "a dump being written")
     return int(started.name.split(".")[1])
@@ -158,72 +151,62 @@ def _started_child(gate: Path) -> int:
 COMPACT_AT_20 = RaftTuning(compaction_entries=20, compaction_s=1e9)
 
 
-def test_commands_commit_while_a_child_writes_the_dump(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _gated(
+    tmp_path: Path, marks: tuple[str, ...] = (), retry_s: float = 10.0
+) -> Iterator[tuple[Path, Path, ReplicatedLog]]:
+    """A started node whose dumps wait at a gate (``marks`` made in it first), which
+    compacts after 20 entries and has been given 25 commands: (data, gate, log)."""
     data, gate = tmp_path / "data", tmp_path / "gate"
     gate.mkdir()
-    log = _log(data, ListMachine(dump_gate=gate), tuning=COMPACT_AT_20)
+    for mark in marks:
+        (gate / mark).touch()
+    tuning = dataclasses.replace(COMPACT_AT_20, dump_retry_s=retry_s)
+    log = _log(data, ListMachine(dump_gate=gate), tuning=tuning)
     log.start()
     try:
         assert log.wait_ready(10)
         for i in range(25):
             log.propose(f"a{i}".encode())
+        yield data, gate, log
+    finally:
+        log.stop()
+    assert not list(data.glob("*.part"))
+
+
+def test_commands_commit_while_a_child_writes_the_dump(tmp_path: Path) -> None:
+    with _gated(tmp_path) as (data, gate, log):
         child = _started_child(gate)
         assert child != os.getpid()
         for i in range(25, 40):  # the raft thread is not the one held at the gate
             log.propose(f"a{i}".encode(), timeout=5)
-        assert _running(child)
+        assert running(child)
         assert not (data / DUMP_FILE).exists()
 
         (gate / "release").touch()
-        wait_for(lambda: not _running(child), 10, "the child to end")
+        wait_for(lambda: not running(child), 10, "the child to end")
         wait_for(lambda: (data / DUMP_FILE).exists(), 10, "the dump in place")
         items = json.loads(read_dump(data / DUMP_FILE).snapshot)["items"]
         assert 0 < len(items) <= 25  # the state at the fork (40 items at the release)
         assert items == [f"a{i}" for i in range(len(items))]
         wait_for(lambda: log.status()["log_len"] < 25, 10, "the journal to be cut")
-    finally:
-        log.stop()
-    assert not list(data.glob("*.part"))
     assert _run(data, ["b"]) == [*(f"a{i}" for i in range(40)), "b"]
 
 
 def test_a_failed_child_is_followed_by_a_dump_written_in_process(tmp_path: Path) -> None:
-    data, gate = tmp_path / "data", tmp_path / "gate"
-    gate.mkdir()
-    (gate / "release").touch()
-    (gate / "fail").touch()
-    tuning = dataclasses.replace(COMPACT_AT_20, dump_retry_s=0.2)
-    log = _log(data, ListMachine(dump_gate=gate), tuning=tuning)
-    log.start()
-    try:
-        assert log.wait_ready(10)
-        for i in range(25):
-            log.propose(f"a{i}".encode())
+    with _gated(tmp_path, ("release", "fail"), retry_s=0.2) as (data, gate, log):
         wait_for(lambda: log.status()["log_len"] < 20, 10, "the journal to be cut")
-    finally:
-        log.stop()
     writers = {int(p.name.split(".")[1]) for p in gate.glob("started.*")}
     assert os.getpid() in writers and len(writers) >= 2  # a child tried first
     assert json.loads(read_dump(data / DUMP_FILE).snapshot)["items"][:15] == [
         f"a{i}" for i in range(15)
     ]
-    assert not list(data.glob("*.part"))
 
 
 def test_failing_dumps_are_retried_after_a_pause_not_at_every_tick(tmp_path: Path) -> None:
     """A lasting failure (say, a full disk) must not have the node fork a child, or write
     in-process, at every tick: the next try waits ``dump_retry_s``."""
-    data, gate = tmp_path / "data", tmp_path / "gate"
-    gate.mkdir()
-    (gate / "release").touch()
-    (gate / "fail-all").touch()
-    tuning = dataclasses.replace(COMPACT_AT_20, dump_retry_s=1.0)
-    log = _log(data, ListMachine(dump_gate=gate), tuning=tuning)
-    log.start()
-    try:
-        assert log.wait_ready(10)
-        for i in range(25):
-            log.propose(f"a{i}".encode())
+    with _gated(tmp_path, ("release", "fail-all"), retry_s=1.0) as (_data, gate, log):
         wait_for(lambda: (gate / "attempts").exists(), 10, "a first try")
         time.sleep(2.5)
         tries = (gate / "attempts").read_text().split()
@@ -233,6 +216,3 @@ def test_failing_dumps_are_retried_after_a_pause_not_at_every_tick(tmp_path: Pat
 
         (gate / "fail-all").unlink()
         wait_for(lambda: log.status()["log_len"] < 20, 10, "the journal to be cut")
-    finally:
-        log.stop()
-    assert not list(data.glob("*.part"))

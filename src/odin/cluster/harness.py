@@ -219,6 +219,15 @@ def wait_for(check: Callable[[], _T | None], timeout: float, what: str) -> _T:
         time.sleep(_POLL_S)
 
 
+def running(pid: int) -> bool:
+    """``pid`` exists and is not a zombie (an orphan's zombie may wait long for init)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
 def free_ports(count: int) -> list[int]:
     """Ports free on loopback right now (held together so that they differ)."""
     with contextlib.ExitStack() as stack:
