@@ -353,7 +353,7 @@ def _identity(spec: LaunchSpec) -> tuple[str, ...]:
 async def _spawn(
     spec: LaunchSpec, proto: _RunProtocol, *, gated: bool, then: Callable[[int], None] | None
 ) -> _Process:
-    """Start the run's process; ``then(pid)`` runs once it exists (in the spawn thread
+    """Start the run's process; ``then(pid)`` runs once it exists (in a thread of ``spawn``
     when there is one), before this returns."""
     argv, kwargs = _popen_args(spec, gated)
     try:

@@ -180,8 +180,9 @@ async def start(
     """Start ``argv`` (an absolute path first), in a session of its own unless
     ``new_session`` is False (a program that makes its own); with ``gated`` its
     stdin is a pipe that ``Child.release`` writes the go line to, else /dev/null.
-    ``then(pid)`` runs in the spawn thread right after the start (an error in it is
-    logged, never raised: the child exists and must be followed).
+    ``then(pid)`` runs in a second thread right after the start, and this returns once
+    it has (an error in it is logged, never raised: the child exists and must be
+    followed).
 
     Raises ``OSError`` when the program cannot be started (its errno and message).
     """
