@@ -78,11 +78,11 @@ class ListMachine:
         return json.dumps({"v": _SNAPSHOT_VERSION, "items": self._items}).encode()
 
     def _wait_at_gate(self, gate: Path) -> None:
-        """For tests: say ``started.<pid>`` (and add a line to ``attempts``), wait for
+        """For tests: say ``started.<pid>`` (and add ``<pid> <time>`` to ``attempts``), wait for
         ``release``; then raise if ``fail-all`` is there, or ``fail`` in a child."""
         (gate / f"started.{os.getpid()}").touch()
         with (gate / "attempts").open("a") as attempts:
-            attempts.write(f"{os.getpid()}\n")
+            attempts.write(f"{os.getpid()} {time.time()!r}\n")
         while not (gate / "release").exists():
             time.sleep(0.01)
         if (gate / "fail-all").exists():
