@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from odin import config
 from odin.errors import Conflict, ExecutionError
 from odin.executor import gate, spawn
+from odin.executor import reaper as reaper_module
 from odin.executor.alarm import Alarm, first
 from odin.executor.capture import OutputCapture
 from odin.executor.cgroup import RunCgroup, default_containment
@@ -344,8 +345,15 @@ async def reap_until_gone(reaper: Reaper, pid: int) -> None:
         await reaper.stop()
 
 
-def test_the_reaper_collects_an_orphan_that_exits_later(reaper: Reaper) -> None:
-    """The grandchild outlives its parent, is adopted by us and exits on its own."""
+@pytest.mark.parametrize("listed", [True, False], ids=["children-lists", "proc-scan"])
+def test_the_reaper_collects_an_orphan_that_exits_later(
+    reaper: Reaper, listed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The grandchild outlives its parent, is adopted by us and exits on its own (found
+    through the threads' lists of children, or by a scan of /proc where there are none)."""
+    if listed and not reaper_module._LISTED:
+        pytest.skip("this kernel keeps no list of a thread's children")
+    monkeypatch.setattr(reaper_module, "_LISTED", listed)
     code = (
         "import os, time\n"
         "if os.fork() == 0:\n"
@@ -357,6 +365,27 @@ def test_the_reaper_collects_an_orphan_that_exits_later(reaper: Reaper) -> None:
     orphan = int(done.stdout)
     asyncio.run(reap_until_gone(reaper, orphan))
     assert is_child_subreaper() and reaper.reaped >= 1
+
+
+def test_the_reaper_leaves_followed_processes_to_their_watcher() -> None:
+    """A run's process is reaped through its pidfd: however long it stays a zombie (a busy
+    event loop), the reaper does not take its exit status; an unfollowed one it does take."""
+    set_child_subreaper(True)
+    try:
+        followed = subprocess.Popen(
+            [sys.executable, "-c", "raise SystemExit(7)"], start_new_session=True
+        )
+        other = subprocess.Popen(
+            [sys.executable, "-c", "raise SystemExit(8)"], start_new_session=True
+        )
+        wait_until(lambda: is_zombie(followed.pid) and is_zombie(other.pid))
+        reaper = Reaper(interval_s=0.02, followed={followed.pid})
+        taken = sum(reaper.sweep() for _ in range(3))
+        assert taken == 1 and gone(other.pid), "the unfollowed zombie was left"
+        assert is_zombie(followed.pid), "the followed zombie was reaped by the sweep"
+        assert followed.wait() == 7
+    finally:
+        set_child_subreaper(False)
 
 
 def test_the_reaper_leaves_children_that_others_wait_for(reaper: Reaper) -> None:

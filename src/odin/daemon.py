@@ -40,7 +40,7 @@ from odin.engine.started import StartedFile
 from odin.engine.ticker import Ticker
 from odin.engine.users import owner_of
 from odin.errors import OdinError, Unavailable
-from odin.executor import gate
+from odin.executor import gate, spawn
 from odin.executor.gobuild import build_go
 from odin.executor.reaper import Reaper, set_child_subreaper
 from odin.store.sqlite import Store
@@ -206,7 +206,7 @@ class Engine:
         if os.geteuid() == 0:  # only a root engine holds runs at a gate
             gate.use(await asyncio.to_thread(gate.build, cfg.data_dir / "bin"))
         set_child_subreaper(True)
-        reaper = Reaper()
+        reaper = Reaper(followed=spawn.FOLLOWED)
         reaper.start()
         store = Store(cfg.data_dir / "store.db")
         secret = _secret(cfg.data_dir)

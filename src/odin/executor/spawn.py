@@ -97,6 +97,9 @@ class ChildEvents(Protocol):
     def process_exited(self) -> None: ...
 
 
+FOLLOWED: set[int] = set()  # pids of the Child objects not reaped yet (see the Reaper)
+
+
 class Child:
     """A started process: its pid, its exit status once reaped, its gate and output."""
 
@@ -108,6 +111,7 @@ class Child:
         self._events = events
         self._loop = asyncio.get_running_loop()
         self._pidfd = os.pidfd_open(pid)
+        FOLLOWED.add(pid)
         self._loop.add_reader(self._pidfd, self._reap)
         os.set_blocking(output, False)
         self._loop.add_reader(output, self._read)
@@ -161,6 +165,7 @@ class Child:
             pid, status = self.pid, 255 << 8
         if pid == 0:
             return
+        FOLLOWED.discard(self.pid)
         self._loop.remove_reader(self._pidfd)
         os.close(self._pidfd)
         self.returncode = os.waitstatus_to_exitcode(status)
