@@ -370,22 +370,16 @@ def test_the_reaper_collects_an_orphan_that_exits_later(
 def test_the_reaper_leaves_followed_processes_to_their_watcher() -> None:
     """A run's process is reaped through its pidfd: however long it stays a zombie (a busy
     event loop), the reaper does not take its exit status; an unfollowed one it does take."""
-    set_child_subreaper(True)
-    try:
-        followed = subprocess.Popen(
-            [sys.executable, "-c", "raise SystemExit(7)"], start_new_session=True
-        )
-        other = subprocess.Popen(
-            [sys.executable, "-c", "raise SystemExit(8)"], start_new_session=True
-        )
-        wait_until(lambda: is_zombie(followed.pid) and is_zombie(other.pid))
-        reaper = Reaper(interval_s=0.02, followed={followed.pid})
-        taken = sum(reaper.sweep() for _ in range(3))
-        assert taken == 1 and gone(other.pid), "the unfollowed zombie was left"
-        assert is_zombie(followed.pid), "the followed zombie was reaped by the sweep"
-        assert followed.wait() == 7
-    finally:
-        set_child_subreaper(False)
+    followed = subprocess.Popen(
+        [sys.executable, "-c", "raise SystemExit(7)"], start_new_session=True
+    )
+    other = subprocess.Popen([sys.executable, "-c", "raise SystemExit(8)"], start_new_session=True)
+    wait_until(lambda: is_zombie(followed.pid) and is_zombie(other.pid))
+    reaper = Reaper(interval_s=0.02, followed={followed.pid})
+    taken = sum(reaper.sweep() for _ in range(3))  # a zombie is taken at its second sweep
+    assert taken == 1 and gone(other.pid), "the unfollowed zombie was left"
+    assert is_zombie(followed.pid), "the followed zombie was reaped by the sweep"
+    assert followed.wait() == 7
 
 
 def test_the_reaper_leaves_children_that_others_wait_for(reaper: Reaper) -> None:
