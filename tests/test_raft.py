@@ -251,7 +251,7 @@ def test_a_node_killed_while_its_child_writes_the_dump_restarts_whole(tmp_path: 
         _ready(node)
         # The orphan's file was dropped at start (a part of the new node's own child, writing
         # a dump of its own meanwhile, may be there: it is not the orphan's).
-        assert not (node.data_dir / f"raft.dump.{orphan}.part").exists()
+        assert not (node.data_dir / f"{DUMP_FILE}.{orphan}.part").exists()
         assert node.call("state")["items"] == [*expected, "d"]
     finally:
         node.kill()

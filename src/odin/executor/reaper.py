@@ -91,9 +91,9 @@ def _children_listed() -> bool:
 _LISTED = _children_listed()
 
 
-def _children() -> list[str]:
-    """This process's children: from each thread's list where the kernel keeps one (a
-    dozen reads), else every process in /proc (hundreds under load)."""
+def _candidates() -> list[str]:
+    """The pids that may be this process's children: each thread's list of children
+    where the kernel keeps one (a dozen reads), else every process in /proc."""
     if not _LISTED:
         return [name for name in os.listdir("/proc") if name.isdigit()]
     found: list[str] = []
@@ -110,7 +110,7 @@ def _zombie_children(followed: Collection[int] = ()) -> Iterator[tuple[int, int,
     The scan only happens when ``_has_zombie_child`` says there is something to find.
     """
     me = os.getpid()
-    for name in _children():
+    for name in _candidates():
         if int(name) in followed:
             continue
         stat = _stat(name)
