@@ -144,7 +144,7 @@ CGROUP_DIR_PREFIX: Final = "odin-"  # one directory per engine process: odin-<pi
 CGROUP_SPARES: Final = 256  # emptied run cgroups kept for later runs (see Containment)
 CGROUP_EMPTY_WAIT_S: Final = 2.0  # after cgroup.kill, how long the run's cgroup may take to empty
 SH_PATH: Final = "/bin/sh"  # runs the start gate that holds a run until it is in its cgroup
-# C compilers tried, in order, for the compiled start gate (odin.executor.gate); without one,
-# runs use setpriv + prlimit + sh, about 2.4 ms more CPU per run.
-C_COMPILERS: Final = ("/usr/bin/cc", "/usr/bin/gcc")
+# C compilers tried, in order, for the compiled start gate (odin.executor.gate says why musl's
+# comes first); without any, runs use setpriv + prlimit + sh, about 2.4 ms more CPU per run.
+C_COMPILERS: Final = ("/usr/bin/musl-gcc", "/usr/bin/cc", "/usr/bin/gcc")
 GATE_BUILD_TIMEOUT_S: Final = 60.0
