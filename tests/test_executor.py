@@ -604,6 +604,12 @@ def test_a_compiler_that_fails_leaves_the_gate_to_the_next_and_each_has_its_own_
     monkeypatch.setattr(config, "C_COMPILERS", (str(failing),))
     assert gate.build(bin_dir) is None, "a failed build was taken for a gate"
     assert sorted(p.name for p in bin_dir.iterdir()) == [built.name], "a partial file was left"
+    stale = [bin_dir / "odin-gate-0123456789abcdef", bin_dir / f".{built.name}.12345"]
+    for path in stale:
+        path.write_bytes(b"an older gate, or a part a crash left")
+    monkeypatch.setattr(config, "C_COMPILERS", (working,))
+    assert gate.build(bin_dir) == built
+    assert sorted(p.name for p in bin_dir.iterdir()) == [built.name], "an old gate was kept"
 
 
 def test_the_gate_is_built_with_musl_where_it_is_installed(compiled_gate: Path) -> None:

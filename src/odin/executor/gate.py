@@ -138,7 +138,7 @@ def build(bin_dir: Path) -> Path | None:
 
     Each compiler's gate has its own name (source and compiler digested), so the first
     compiler that builds it is the one used, even where an earlier start had only a later
-    one; a compiler that fails is skipped for the next.
+    one; a compiler that fails is skipped for the next. The gate used is the only one kept.
     """
     source = SOURCE.read_bytes()
     try:
@@ -151,13 +151,14 @@ def build(bin_dir: Path) -> Path | None:
         for compiler in found:
             digest = hashlib.sha256(source + b"\0" + compiler.encode()).hexdigest()[:16]
             target = bin_dir / f"odin-gate-{digest}"
-            if _trusted(target):
-                return target
-            reason = _compile(compiler, target)
+            reason = None if _trusted(target) else _compile(compiler, target)
             if reason is None:
+                _clear_others(bin_dir, target)
                 return target
             reasons.append(f"{compiler}: {reason}")
-        _log.warning("the start gate did not build (%s): runs use the stock-tool gate", reasons)
+        _log.warning(
+            "the start gate did not build (%s): runs use the stock-tool gate", "; ".join(reasons)
+        )
         return None
     except OSError as error:
         _log.warning("cannot build the start gate (%s): runs use the stock-tool gate", error)
@@ -187,6 +188,14 @@ def _compile(compiler: str, target: Path) -> str | None:
     with contextlib.suppress(OSError):
         partial.unlink()
     return reason
+
+
+def _clear_others(bin_dir: Path, kept: Path) -> None:
+    """Remove the gates of other sources or compilers (and parts a crash left) but ``kept``."""
+    for path in [*bin_dir.glob("odin-gate-*"), *bin_dir.glob(".odin-gate-*")]:
+        if path != kept:
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
 def _private_dir(path: Path) -> None:
