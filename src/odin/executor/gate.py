@@ -8,8 +8,8 @@ The compiled form is ``gate.c``, which ``build`` compiles (static) with the host
 compiler when the engine starts, into a directory only the engine can write (it runs
 as root until it switches), once per source text and compiler. musl's compiler comes
 first where it is installed: its static programs skip glibc's CPU-feature probing at
-start, which traps to the hypervisor in a VM (a run's gate, measured here: 0.25-0.3 ms
-of CPU against 0.4-0.55 ms built with glibc). The stock-tool form, used where
+start, which traps to the hypervisor in a VM (a run's gate, measured here: 0.25-0.33 ms
+of CPU against 0.42-0.55 ms built with glibc). The stock-tool form, used where
 there is no compiler or the build failed (``current()`` is None), is three programs
 exec'd one after the other: ``setpriv`` (the owner's ids), ``prlimit`` (the limits)
 and ``sh`` (``stock_argv``). Same steps, same exit codes; measured here, the three
