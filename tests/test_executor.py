@@ -502,6 +502,32 @@ def test_a_held_run_waits_at_its_gate_until_released_or_discarded(
 
 
 @needs_root
+def test_a_held_gate_waits_as_a_batch_task_and_its_job_runs_as_any_other(
+    alice: pwd.struct_passwd,
+    workdir: Path,
+    compiled_gate: Path | None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Opening a gate wakes it; as a batch task it does not preempt the engine that opened it."""
+    if compiled_gate is None:
+        pytest.skip("no C compiler: the stock-tool gate sets no policy")
+    monkeypatch.setattr(gate, "_current", compiled_gate)
+    code = "import os; print('policy', os.sched_getscheduler(0), flush=True)"
+
+    async def body() -> tuple[int, RunOutcome]:
+        held = await hold(spec_for(alice, workdir, code))
+        assert held.process is not None
+        pid = held.process.pid
+        await wait_for(lambda: os.sched_getscheduler(pid) == os.SCHED_BATCH)
+        waiting = os.sched_getscheduler(pid)
+        return waiting, await held.run()
+
+    waiting, outcome = asyncio.run(body())
+    assert waiting == os.SCHED_BATCH
+    assert outcome.ok and f"policy {os.SCHED_OTHER}".encode() in outcome.output
+
+
+@needs_root
 @pytest.mark.parametrize("fast_spawn", [True, False], ids=["posix_spawn", "asyncio"])
 def test_a_job_inherits_no_descriptor_no_ignored_signal_and_leads_its_session(
     alice: pwd.struct_passwd,
