@@ -61,6 +61,9 @@ PLAN_LOOKAHEAD_S: Final = 1.0  # runs are committed this far ahead of their inst
 TICK_INTERVAL_S: Final = 0.1
 GC_THRESHOLDS: Final = (20_000, 20, 20)  # the engine's cycle collector: fewer, larger young passes
 HOLD_AHEAD_S: Final = 1.0  # a run's process is made this long before its instant, held at its gate
+# At most this many held runs start their interpreter early (odin.executor.pystart), about
+# 3 MB of memory each while they wait; the others wait at the gate, before their exec.
+EARLY_HELD_MAX: Final = 256
 START_REPORT_DELAY_S: Final = 1.0  # a run still going after this is replicated as running
 # A node's run ends are committed in batches: the first end waits this long for others
 # (one Raft entry for all), and a batch this big is sent at once.

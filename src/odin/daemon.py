@@ -40,7 +40,7 @@ from odin.engine.started import StartedFile
 from odin.engine.ticker import Ticker
 from odin.engine.users import owner_of
 from odin.errors import OdinError, Unavailable
-from odin.executor import gate, spawn
+from odin.executor import early, gate, spawn
 from odin.executor.gobuild import build_go
 from odin.executor.reaper import Reaper, set_child_subreaper
 from odin.store.sqlite import Store
@@ -178,6 +178,7 @@ class Engine:
         self.cfg = cfg
         self.stopping = asyncio.Event()
         self._api_sockets: list[socket.socket] = []
+        self._python_start: str | None = None  # the prelude of early Python runs, once installed
 
     def _go_builder(self) -> Callable[[Job], Any]:
         cache = self.cfg.data_dir / "builds"
@@ -205,6 +206,10 @@ class Engine:
         _prepare_dirs(cfg.data_dir)
         if os.geteuid() == 0:  # only a root engine holds runs at a gate
             gate.use(await asyncio.to_thread(gate.build, cfg.data_dir / "bin"))
+        sdk = cfg.data_dir / "sdk"
+        self._python_start = await asyncio.to_thread(
+            early.install, sdk / "start", (sdk / "python",)
+        )
         set_child_subreaper(True)
         reaper = Reaper(followed=spawn.FOLLOWED)
         reaper.start()
@@ -292,6 +297,7 @@ class Engine:
             sdk_python=str(sdk / "python"),
             sdk_node=str(sdk / "node"),
             build_go=builder,
+            python_start=self._python_start,
         )
 
     def _server(self, service: Service, launcher: Launcher, admin: NodeAdmin) -> Any:

@@ -36,7 +36,7 @@ from odin.cluster.state import (
 from odin.engine.node import EngineNode
 from odin.engine.started import StartedFile
 from odin.errors import ExecutionError, InvalidInput, LimitExceeded, OdinError, PermissionDenied
-from odin.executor import interpreters
+from odin.executor import early, interpreters
 from odin.executor.alarm import Alarm
 from odin.executor.files import CodeFiles
 from odin.executor.runner import Held, hold
@@ -79,6 +79,7 @@ class LaunchContext:
     sdk_python: str | None
     sdk_node: str | None
     build_go: GoBuilder
+    python_start: str | None = None  # the installed prelude (odin.executor.early)
 
 
 class _Tokens:
@@ -324,6 +325,7 @@ class Launcher:
         return LaunchSpec(
             run_id=run.id,
             argv=interpreters.command_for(job.language, program),
+            early_argv=early.command_for(job.language, program, self.context.python_start),
             uid=owner.uid,
             gid=owner.gid,
             groups=owner.groups,

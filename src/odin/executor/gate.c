@@ -2,6 +2,7 @@
  * odin-gate: a run's start gate as one small program (see odin/executor/gate.py).
  *
  *   odin-gate UID GID GROUPS NOFILE NPROC AS CORE CWD -- PROGRAM [ARG...]
+ *   odin-gate UID GID GROUPS NOFILE NPROC AS CORE CWD --early PROGRAM [ARG...]
  *
  * Started by a root engine with the job's environment. In order, it
  *   0. leads a session of its own, unless it was started as one: the engine's
@@ -22,6 +23,12 @@
  *   5. puts stdin on /dev/null and execs PROGRAM (127 if it is missing, 126 if
  *      it cannot be run).
  * Any failure before the gate exits 120 with the reason on stderr.
+ *
+ * With --early, the first line on stdin only says that the engine has placed the
+ * process in its run cgroup: the gate enters CWD and execs PROGRAM at once, still a
+ * batch task and with stdin still the gate's pipe. PROGRAM is a program that does its
+ * own start-up then waits for the go line itself (the Python interpreter, given a
+ * prelude: odin/executor/early.py), back to SCHED_OTHER when it comes.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -128,9 +135,14 @@ static void wait_for_go(void)
 int main(int argc, char **argv)
 {
     int null; /* the /dev/null descriptor, then exec's errno */
+    int early;
 
-    if (argc < 11 || strcmp(argv[9], "--") != 0 || argv[10][0] != '/')
-        fail(SETUP_FAILED, "usage: odin-gate UID GID GROUPS NOFILE NPROC AS CORE CWD -- /PROGRAM [ARG...]", NULL);
+    if (argc < 11 || argv[10][0] != '/')
+        early = -1;
+    else
+        early = strcmp(argv[9], "--early") == 0 ? 1 : strcmp(argv[9], "--") == 0 ? 0 : -1;
+    if (early < 0)
+        fail(SETUP_FAILED, "usage: odin-gate UID GID GROUPS NOFILE NPROC AS CORE CWD --|--early /PROGRAM [ARG...]", NULL);
     if (getsid(0) != getpid() && setsid() < 0)
         fail(SETUP_FAILED, "cannot start a session", strerror(errno));
     set_policy(SCHED_BATCH); /* its wake-up at the go line must not preempt the engine */
@@ -140,9 +152,16 @@ int main(int argc, char **argv)
     limit(RLIMIT_AS, argv[6]);
     limit(RLIMIT_CORE, argv[7]);
     wait_for_go();
-    set_policy(SCHED_OTHER); /* the job itself runs as any other process */
+    if (!early)
+        set_policy(SCHED_OTHER); /* the job itself runs as any other process */
     if (chdir(argv[8]) != 0)
         fail(NO_WORKDIR, "the job's owner may not enter its working directory", argv[8]);
+    if (early) {
+        execv(argv[10], argv + 10);
+        null = errno;
+        dprintf(2, "odin: cannot run %s: %s\n", argv[10], strerror(null));
+        return null == ENOENT ? 127 : 126;
+    }
     null = open("/dev/null", O_RDONLY);
     if (null < 0 || dup2(null, 0) < 0)
         fail(SETUP_FAILED, "cannot open /dev/null", strerror(errno));

@@ -39,6 +39,7 @@ _FLAGS: tuple[tuple[str, ...], ...] = (("-O2", "-static"),)
 _current: Path | None = None
 
 GO_LINE = b"go\n"
+PLACED_LINE = b"\n"  # to an --early gate: its process is in its run cgroup, start up now
 
 
 # What the C library reads from the environment of a program it loads and trusts only
@@ -122,10 +123,14 @@ def argv(
     limits: Sequence[int],
     cwd: str,
     command: Sequence[str],
+    early: bool = False,
 ) -> tuple[str, ...]:
-    """The gate's command line for one run (``limits``: nofile, nproc, as, core)."""
+    """The gate's command line for one run (``limits``: nofile, nproc, as, core); with
+    ``early`` it execs ``command`` at the ``PLACED_LINE`` and ``command`` waits for the go
+    line itself."""
     listed = ",".join(str(g) for g in sorted(set(groups))) or "-"
-    return (str(gate), str(uid), str(gid), listed, *map(str, limits), cwd, "--", *command)
+    mark = "--early" if early else "--"
+    return (str(gate), str(uid), str(gid), listed, *map(str, limits), cwd, mark, *command)
 
 
 def compilers() -> list[str]:

@@ -148,6 +148,8 @@ class _Process(Protocol):
     @property
     def returncode(self) -> int | None: ...
 
+    def send(self, line: bytes) -> None: ...
+
     def release(self, line: bytes) -> None: ...
 
     def close_gate(self) -> None: ...
@@ -166,10 +168,13 @@ class _TransportProcess:
     def returncode(self) -> int | None:
         return self._transport.get_returncode()
 
-    def release(self, line: bytes) -> None:
+    def send(self, line: bytes) -> None:
         gate = self._transport.get_pipe_transport(0)
         if isinstance(gate, asyncio.WriteTransport):
             gate.write(line)
+
+    def release(self, line: bytes) -> None:
+        self.send(line)
         self.close_gate()
 
     def close_gate(self) -> None:
@@ -192,9 +197,18 @@ class Held:
         self.process: _Process | None = None
         self.cgroup: RunCgroup | None = None
         self.used = False
+        self.early = False  # its program starts up while it is held (the gate's --early)
+        self._counted = False  # it has one of the places in _early while it waits
 
     async def spawn(self) -> None:
         gated = os.geteuid() == 0  # a root engine switches users: the owner enters the cwd
+        early = (
+            gated
+            and self.spec.early_argv is not None
+            and gate.current() is not None
+            and _early.take()
+        )
+        self.early = self._counted = early
 
         abandoned = False
         lock = threading.Lock()
@@ -206,9 +220,10 @@ class Held:
 
         try:
             self.process = await _spawn(
-                self.spec, self.proto, gated=gated, then=enter if gated else None
+                self.spec, self.proto, gated=gated, early=early, then=enter if gated else None
             )
         except BaseException:  # cancelled (or failed) while the spawn thread went on
+            self._not_early()
             with lock:
                 abandoned = True
                 cgroup, self.cgroup = self.cgroup, None
@@ -217,6 +232,14 @@ class Held:
                 _closing.add(task)
                 task.add_done_callback(_closing.discard)
             raise
+        if early:  # it is in its cgroup (``enter`` has run): its interpreter may start
+            self.process.send(gate.PLACED_LINE)
+
+    def _not_early(self) -> None:
+        """It no longer waits with its interpreter started: give its place back."""
+        if self._counted:
+            self._counted = False
+            _early.give_back()
 
     async def run(
         self,
@@ -232,8 +255,10 @@ class Held:
         if self.process is None:
             await self.spawn()
         else:
-            # Open the start gate: the owner's shell enters the workdir and execs the job.
+            # Open the start gate: the gate enters the workdir and execs the job (or, early,
+            # the waiting interpreter runs the job's file).
             self.process.release(gate.GO_LINE)
+            self._not_early()
         process, proto, spec = self.process, self.proto, self.spec
         assert process is not None
         started_at = time.time()
@@ -267,6 +292,7 @@ class Held:
         await self._close()
 
     async def _close(self) -> None:
+        self._not_early()
         process = self.process
         if process is None:
             return
@@ -296,7 +322,28 @@ def _enter(box: Containment | None, pid: int) -> RunCgroup | None:
     return cgroup
 
 
-def _popen_args(spec: LaunchSpec, gated: bool) -> tuple[tuple[str, ...], dict[str, Any]]:
+class _EarlyCount:
+    """How many held runs wait with their interpreter started (``config.EARLY_HELD_MAX``)."""
+
+    def __init__(self) -> None:
+        self.held = 0
+
+    def take(self) -> bool:
+        if self.held >= config.EARLY_HELD_MAX:
+            return False
+        self.held += 1
+        return True
+
+    def give_back(self) -> None:
+        self.held -= 1
+
+
+_early = _EarlyCount()
+
+
+def _popen_args(
+    spec: LaunchSpec, gated: bool, early: bool = False
+) -> tuple[tuple[str, ...], dict[str, Any]]:
     if not spec.argv or not os.path.isabs(spec.argv[0]):
         raise ExecutionError(f"run {spec.run_id}: the command must be an absolute path")
     kwargs: dict[str, Any] = {
@@ -320,7 +367,8 @@ def _popen_args(spec: LaunchSpec, gated: bool) -> tuple[tuple[str, ...], dict[st
             groups=spec.groups,
             limits=limits,
             cwd=spec.cwd,
-            command=spec.argv,
+            command=spec.early_argv if early and spec.early_argv is not None else spec.argv,
+            early=early,
         ), kwargs
     # prlimit before the gate: its exec is paid while the process is held, not at the
     # instant, and the gate's exec hands the limits on to the job unchanged.
@@ -351,11 +399,17 @@ def _identity(spec: LaunchSpec) -> tuple[str, ...]:
 
 
 async def _spawn(
-    spec: LaunchSpec, proto: _RunProtocol, *, gated: bool, then: Callable[[int], None] | None
+    spec: LaunchSpec,
+    proto: _RunProtocol,
+    *,
+    gated: bool,
+    early: bool = False,
+    then: Callable[[int], None] | None,
 ) -> _Process:
     """Start the run's process; ``then(pid)`` runs once it exists (in a thread of ``spawn``
-    when there is one), before this returns."""
-    argv, kwargs = _popen_args(spec, gated)
+    when there is one), before this returns. ``early``: through the gate's ``--early``
+    form, with the spec's ``early_argv``."""
+    argv, kwargs = _popen_args(spec, gated, early)
     try:
         if spawn.AVAILABLE:  # the engine's threads go on while the child execs
             return await spawn.start(

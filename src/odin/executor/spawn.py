@@ -116,11 +116,15 @@ class Child:
         os.set_blocking(output, False)
         self._loop.add_reader(output, self._read)
 
-    def release(self, line: bytes) -> None:
-        """Send ``line`` through the gate and close it."""
+    def send(self, line: bytes) -> None:
+        """Send ``line`` through the gate and keep it open."""
         if self._gate is not None:
             with contextlib.suppress(OSError):  # a child that died at its gate
                 os.write(self._gate, line)
+
+    def release(self, line: bytes) -> None:
+        """Send ``line`` through the gate and close it."""
+        self.send(line)
         self.close_gate()
 
     def close_gate(self) -> None:

@@ -20,6 +20,9 @@ class LaunchSpec:
     ``argv[0]`` must be an absolute path: nothing is looked up on a PATH. ``timeout_s``
     of ``None`` means no timeout; on expiry the process group gets SIGTERM and, after
     ``grace_s``, SIGKILL. At most ``max_output_bytes`` of output are kept (head and tail).
+    ``early_argv``, where the language has one, is the same job as a program that may
+    start before the instant and waits for the go line itself (``odin.executor.pystart``);
+    a root engine's held run uses it, within ``config.EARLY_HELD_MAX``.
     """
 
     run_id: str
@@ -32,6 +35,7 @@ class LaunchSpec:
     timeout_s: float | None
     grace_s: float = config.DEFAULT_TIMEOUT_GRACE_S
     max_output_bytes: int = config.MAX_OUTPUT_BYTES
+    early_argv: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,282 @@
+"""Python runs whose interpreter starts while they are held (odin.executor.early, pystart).
+
+Real processes as a real user behind the compiled gate: the interpreter must start only
+once the process is in its run cgroup, the job's code only at the go line, and the job
+must see exactly what ``python3 -u job.py`` gives it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pwd
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from odin import config
+from odin.executor import early, gate
+from odin.executor.cgroup import cgroup2_mount
+from odin.executor.interpreters import command_for, job_env
+from odin.executor.runner import Held, hold
+from odin.executor.spec import LaunchSpec, RunOutcome
+
+ROOT = os.geteuid() == 0
+pytestmark = pytest.mark.skipif(not ROOT, reason="needs root to run jobs as other users")
+
+# What the job sees of itself; printed by the job, compared between the two ways to start.
+VIEW = '''"""the job's docstring"""
+import json, os, sys
+print(json.dumps({
+    "name": __name__, "file": __file__, "doc": __doc__, "argv": sys.argv,
+    "path0": sys.path[0], "globals": sorted(globals()), "cwd": os.getcwd(),
+    "stdin": os.readlink("/proc/self/fd/0"), "policy": os.sched_getscheduler(0),
+    "loader": type(__loader__).__name__, "spec": __spec__, "cached": __cached__,
+    "modules": "odin" in sys.modules or "pystart" in sys.modules,
+}), flush=True)
+'''
+
+# Imported at the interpreter's start-up (PYTHONPATH comes first): when and where it ran.
+STARTUP = """import os, time
+unified = [l[3:].strip() for l in open("/proc/self/cgroup") if l.startswith("0::")]
+with open(os.environ["STARTUP_LOG"], "a") as log:
+    log.write(f"{time.time()} {unified[0] if unified else '-'}\\n")
+"""
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not gate.compilers():
+        pytest.skip("no C compiler: no compiled gate, so no early start")
+    built = gate.build(tmp_path_factory.mktemp("gate") / "bin")
+    assert built is not None
+    return built
+
+
+@pytest.fixture(scope="module")
+def prelude() -> Iterator[str]:
+    """The prelude installed where every user may read it, as in an engine's data dir."""
+    sdk = Path(tempfile.mkdtemp(prefix="odin-sdk-"))
+    sdk.chmod(0o755)
+    installed = early.install(sdk / "start")
+    assert installed is not None, "the prelude did not install"
+    yield installed
+    shutil.rmtree(sdk, ignore_errors=True)
+
+
+@pytest.fixture
+def place(
+    alice: pwd.struct_passwd, compiled: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """A job directory of alice's, with a start-up hook; the compiled gate in use."""
+    monkeypatch.setattr(gate, "_current", compiled)
+    path = Path(tempfile.mkdtemp(prefix="odin-early-"))
+    (path / "hook").mkdir()
+    (path / "hook" / "sitecustomize.py").write_text(STARTUP)
+    for item in (path, path / "hook", path / "hook" / "sitecustomize.py"):
+        os.chown(item, alice.pw_uid, alice.pw_gid)
+    path.chmod(0o700)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def write_job(place: Path, user: pwd.struct_passwd, code: str, name: str = "job.py") -> Path:
+    job = place / name
+    job.write_text(code)
+    os.chown(job, user.pw_uid, user.pw_gid)
+    return job
+
+
+def spec(user: pwd.struct_passwd, place: Path, job: Path, prelude: str | None) -> LaunchSpec:
+    env = job_env(
+        user=user.pw_name,
+        home=user.pw_dir,
+        uid=user.pw_uid,
+        extra={"PYTHONPATH": str(place / "hook"), "STARTUP_LOG": str(place / "startup.log")},
+        odin_vars={"ODIN_RUN_ID": "job@1"},
+        sdk_python_path=None,
+        sdk_node_path=None,
+    )
+    return LaunchSpec(
+        run_id="job@1",
+        argv=command_for("python", str(job)),
+        uid=user.pw_uid,
+        gid=user.pw_gid,
+        groups=tuple(os.getgrouplist(user.pw_name, user.pw_gid)),
+        env=env,
+        cwd=str(place),
+        timeout_s=20.0,
+        early_argv=early.command_for("python", str(job), prelude),
+    )
+
+
+def startups(place: Path) -> list[tuple[float, str]]:
+    log = place / "startup.log"
+    if not log.exists():
+        return []
+    return [
+        (float(t), rest)
+        for t, rest in (line.split(" ", 1) for line in log.read_text().splitlines())
+    ]
+
+
+async def held_for(s: LaunchSpec, seconds: float) -> tuple[Held, float]:
+    held = await hold(s)
+    await asyncio.sleep(seconds)
+    return held, time.time()
+
+
+def test_the_interpreter_starts_in_the_run_cgroup_while_held_and_the_job_sees_a_plain_start(
+    alice: pwd.struct_passwd, place: Path, prelude: str
+) -> None:
+    job = write_job(place, alice, VIEW)
+
+    async def body() -> tuple[Held, Path | None, float, RunOutcome, RunOutcome]:
+        held, released = await held_for(spec(alice, place, job, prelude), 1.0)
+        cgroup = None if held.cgroup is None else held.cgroup.path  # given back after the run
+        outcome = await held.run()
+        plain = await (await hold(spec(alice, place, job, None))).run()
+        return held, cgroup, released, outcome, plain
+
+    cgroup_root = cgroup2_mount()
+    held, cgroup, released, outcome, plain = asyncio.run(body())
+    assert outcome.ok and plain.ok, (outcome.output, plain.output)
+    assert held.early
+    (early_start, where), (plain_start, _) = startups(place)
+    assert early_start < released < plain_start, "the interpreter did not start while held"
+    if cgroup is not None and cgroup_root is not None:  # it started in the run's cgroup
+        assert "/" + str(cgroup.relative_to(cgroup_root)) == where
+    early_view = json.loads(outcome.output.decode().splitlines()[-1])
+    plain_view = json.loads(plain.output.decode().splitlines()[-1])
+    assert early_view == plain_view
+    assert early_view["argv"] == [str(job)] and early_view["stdin"] == "/dev/null"
+    assert early_view["policy"] == os.SCHED_OTHER and not early_view["modules"]
+
+
+def test_an_error_exit_or_syntax_error_ends_an_early_run_as_it_ends_a_plain_one(
+    alice: pwd.struct_passwd, place: Path, prelude: str
+) -> None:
+    cases = {
+        "raises.py": "def f():\n    raise ValueError('boom')\nf()\n",
+        "exits.py": "import sys\nprint('bye', flush=True)\nsys.exit(7)\n",
+        "broken.py": "x = (\n",
+    }
+
+    async def both(job: Path) -> tuple[RunOutcome, RunOutcome]:
+        held = await hold(spec(alice, place, job, prelude))
+        assert held.early
+        return await held.run(), await (await hold(spec(alice, place, job, None))).run()
+
+    for name, code in cases.items():
+        job = write_job(place, alice, code, name)
+        with_prelude, plain = asyncio.run(both(job))
+        assert with_prelude.exit_code == plain.exit_code != 0, name
+        assert with_prelude.output == plain.output, name
+        if name == "raises.py":  # the traceback begins in the job's file: no prelude frame
+            lines = with_prelude.output.decode().splitlines()
+            assert lines[:2] == [
+                "Traceback (most recent call last):",
+                f'  File "{job}", line 3, in <module>',
+            ]
+
+
+def test_a_discarded_early_run_never_runs_the_job(
+    alice: pwd.struct_passwd, place: Path, prelude: str
+) -> None:
+    marker = place / "ran"
+    job = write_job(place, alice, f"open({str(marker)!r}, 'w').write('x')\n")
+
+    async def body() -> int | None:
+        held, _ = await held_for(spec(alice, place, job, prelude), 0.8)
+        assert held.early and held.process is not None
+        process = held.process
+        await held.discard()
+        for _ in range(200):
+            if process.returncode is not None:
+                break
+            await asyncio.sleep(0.01)
+        return process.returncode
+
+    code = asyncio.run(body())
+    assert startups(place), "the interpreter did not start while held"
+    assert not marker.exists(), "a discarded run's code ran"
+    assert code in (111, -9)
+
+
+def test_the_job_file_bytecode_is_cached_and_checked_against_its_source(
+    alice: pwd.struct_passwd, place: Path, prelude: str
+) -> None:
+    """An edit that keeps the size, within the same second, is still seen: the cache is
+    checked by the source's hash, not its time."""
+    job = write_job(place, alice, "print('one', flush=True)\n")
+
+    async def run_once() -> RunOutcome:
+        return await (await hold(spec(alice, place, job, prelude))).run()
+
+    first = asyncio.run(run_once())
+    cache = place / "__pycache__" / "job.cpython-311.pyc"
+    caches = list((place / "__pycache__").glob("job.*.pyc"))
+    assert first.output == b"one\n" and len(caches) == 1
+    cache = caches[0]
+    assert cache.stat().st_uid == alice.pw_uid
+    assert int.from_bytes(cache.read_bytes()[4:8], "little") == 3  # checked hash (PEP 552)
+    stamp = job.stat()
+    job.write_text("print('two', flush=True)\n")  # same size
+    os.utime(job, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # and the same time
+    assert asyncio.run(run_once()).output == b"two\n"
+
+
+def test_at_most_the_configured_number_of_held_runs_start_early(
+    alice: pwd.struct_passwd, place: Path, prelude: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(config, "EARLY_HELD_MAX", 1)
+    job = write_job(place, alice, "print('ran', flush=True)\n")
+
+    async def body() -> tuple[bool, bool, bool, list[RunOutcome]]:
+        first = await hold(spec(alice, place, job, prelude))
+        second = await hold(spec(alice, place, job, prelude))
+        outcomes = [await first.run()]
+        third = await hold(spec(alice, place, job, prelude))  # the first one's place is free
+        outcomes += [await second.run(), await third.run()]
+        return first.early, second.early, third.early, outcomes
+
+    first, second, third, outcomes = asyncio.run(body())
+    assert (first, second, third) == (True, False, True)
+    assert all(o.ok and o.output == b"ran\n" for o in outcomes)
+
+
+def test_without_a_prelude_or_for_another_language_there_is_no_early_form(tmp_path: Path) -> None:
+    assert early.command_for("python", "/x/job.py", None) is None
+    assert early.command_for("node", "/x/job.js", "/p/pystart.py") is None
+    argv = early.command_for("python", "/x/job.py", "/p/it's/pystart.py")
+    assert argv is not None and argv[-1] == "/x/job.py"
+    assert repr("/p/it's/pystart.py") in argv[3]  # a path with a quote stays one literal
+
+
+def test_a_prelude_that_not_every_user_may_read_is_not_used(tmp_path: Path) -> None:
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    assert early.install(closed / "start") is None
+    assert not early.readable_by_all(closed / "start" / "pystart.py")
+
+
+def test_install_compiles_the_prelude_and_the_sdk_for_job_users() -> None:
+    base = Path(tempfile.mkdtemp(prefix="odin-sdk-"))
+    try:
+        base.chmod(0o755)
+        sdk = base / "python" / "odin"
+        sdk.mkdir(parents=True)
+        (sdk / "__init__.py").write_text("X = 1\n")
+        installed = early.install(base / "start", (base / "python",))
+        assert installed == str(base / "start" / "pystart.py")
+        for where in (base / "start", sdk):
+            caches = list((where / "__pycache__").glob("*.pyc"))
+            assert caches and all(c.stat().st_mode & 0o777 == 0o644 for c in caches)
+            assert (where / "__pycache__").stat().st_mode & 0o777 == 0o755
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
