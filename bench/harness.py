@@ -151,6 +151,7 @@ class Engine:
 def engines(count: int = 1, tag: str = "odin") -> Iterator[list[Engine]]:
     """``count`` engines (a cluster when > 1) in a temp dir; all killed on exit."""
     base = Path(tempfile.mkdtemp(prefix=f"bench-{tag}-"))
+    base.chmod(0o755)  # open to other users above the data dir, as /var/lib is (docs/operations.md)
     started: list[Engine] = []
     try:
         if count == 1:
