@@ -161,10 +161,11 @@ def test_the_interpreter_starts_in_the_run_cgroup_while_held_and_the_job_sees_a_
 def test_an_error_exit_or_syntax_error_ends_an_early_run_as_it_ends_a_plain_one(
     alice: pwd.struct_passwd, place: Path, prelude: str
 ) -> None:
-    cases = {
+    cases: dict[str, str | None] = {
         "raises.py": "def f():\n    raise ValueError('boom')\nf()\n",
         "exits.py": "import sys\nprint('bye', flush=True)\nsys.exit(7)\n",
         "broken.py": "x = (\n",
+        "missing.py": None,  # gone by the go line
     }
 
     async def both(job: Path) -> tuple[RunOutcome, RunOutcome]:
@@ -173,7 +174,7 @@ def test_an_error_exit_or_syntax_error_ends_an_early_run_as_it_ends_a_plain_one(
         return await held.run(), await (await hold(spec(alice, place, job, None))).run()
 
     for name, code in cases.items():
-        job = write_job(place, alice, code, name)
+        job = place / name if code is None else write_job(place, alice, code, name)
         with_prelude, plain = asyncio.run(both(job))
         assert with_prelude.exit_code == plain.exit_code != 0, name
         assert with_prelude.output == plain.output, name

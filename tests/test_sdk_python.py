@@ -3,6 +3,7 @@ and that it runs under the system Python with no site packages at all."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,25 @@ sys.path.insert(0, str(SDK_PYTHON))
 
 import pyodin  # noqa: E402
 from pyodin import jobfile, records, transport  # noqa: E402
+
+
+def test_importing_the_sdk_leaves_out_the_heavy_modules() -> None:
+    """A job pays for what the SDK imports at every run: ``typing`` and ``dataclasses``
+    (with ``inspect`` and ``ast``) cost more than the rest of it together."""
+    heavy = ("typing", "dataclasses", "inspect", "ast")
+    probe = f"import sys, pyodin; print([m for m in {heavy!r} if m in sys.modules])"
+    done = subprocess.run(
+        [
+            "/usr/bin/python3",
+            "-I",
+            "-c",
+            f"import sys; sys.path.insert(0, {str(SDK_PYTHON)!r}); {probe}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]", done.stdout
 
 
 def test_the_bounds_mirror_the_engine_table() -> None:

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from .errors import OdinConfigError
 from .limits import ENV_JOB_ID, ENV_JOB_NAME
+from .values import Value
 
 FIELDS = ("id", "name")
 
 
-@dataclass(frozen=True)
-class JobIdentity:
-    job_id: str
-    job_name: str
+class JobIdentity(Value):
+    __slots__ = ("job_id", "job_name")
+
+    def __init__(self, job_id: str, job_name: str) -> None:
+        self.job_id = job_id
+        self.job_name = job_name
 
 
 def resolve_identity(config: str, env: Mapping[str, str], *, inside: bool) -> JobIdentity:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from enum import StrEnum
 
 from .errors import OdinLimitError
 from .limits import MAX_RECORD_BYTES, MAX_RECORDS_PER_RUN
+from .values import Value
 
 
 class RecordType(StrEnum):
@@ -23,15 +23,17 @@ class RecordType(StrEnum):
     RESULT = "result"
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(Value):
     """One record; ``value`` holds plain JSON types only."""
 
-    seq: int
-    ts: float
-    type: RecordType
-    desc: str
-    value: object
+    __slots__ = ("seq", "ts", "type", "desc", "value")
+
+    def __init__(self, seq: int, ts: float, type: RecordType, desc: str, value: object) -> None:
+        self.seq = seq
+        self.ts = ts
+        self.type = type
+        self.desc = desc
+        self.value = value
 
     def as_dict(self) -> dict[str, object]:
         return {

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import socket
 import time
-from dataclasses import dataclass
 
 from .errors import OdinSDKError
+from .values import Value
 
 HEADER_END = b"\r\n\r\n"
 
@@ -21,10 +21,12 @@ class TransportError(OdinSDKError):
     """The exchange did not complete (refused, timed out, garbled)."""
 
 
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    body: bytes
+class Reply(Value):
+    __slots__ = ("status", "body")
+
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status = status
+        self.body = body
 
 
 def post(

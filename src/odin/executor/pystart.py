@@ -83,8 +83,13 @@ def _run_file(path: str, names: dict[str, object]) -> None:
     import sys
 
     external = sys.modules["_frozen_importlib_external"]
-    with open(path, "rb") as handle:
-        source = handle.read()
+    try:
+        with open(path, "rb") as handle:
+            source = handle.read()
+    except OSError as error:  # as the interpreter itself says it, with its exit code
+        problem = f"[Errno {error.errno}] {error.strerror}"
+        sys.stderr.write(f"{sys.executable}: can't open file {path!r}: {problem}\n")
+        sys.exit(2)
     digest = _imp.source_hash(external._RAW_MAGIC_NUMBER, source)
     header = external.MAGIC_NUMBER + (3).to_bytes(4, "little") + digest  # checked hash
     try:
