@@ -264,6 +264,8 @@ def test_a_prelude_that_not_every_user_may_read_is_not_used(tmp_path: Path) -> N
     closed.mkdir(mode=0o700)
     assert early.install(closed / "start") is None
     assert not early.readable_by_all(closed / "start" / "pystart.py")
+    # an engine that is not root runs its jobs as itself: its own folder will do
+    assert early.install(closed / "start", shared=False) == str(closed / "start" / "pystart.py")
 
 
 def test_install_compiles_the_prelude_and_the_sdk_for_job_users() -> None:

@@ -208,7 +208,7 @@ class Engine:
             gate.use(await asyncio.to_thread(gate.build, cfg.data_dir / "bin"))
         sdk = cfg.data_dir / "sdk"
         self._python_start = await asyncio.to_thread(
-            early.install, sdk / "start", (sdk / "python",)
+            early.install, sdk / "start", (sdk / "python",), shared=os.geteuid() == 0
         )
         set_child_subreaper(True)
         reaper = Reaper(followed=spawn.FOLLOWED)

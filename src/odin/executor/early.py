@@ -30,10 +30,12 @@ PRELUDE = Path(__file__).with_name("pystart.py")
 _COMPILE_TIMEOUT_S = 120.0
 
 
-def install(directory: Path, also: tuple[Path, ...] = ()) -> str | None:
+def install(directory: Path, also: tuple[Path, ...] = (), *, shared: bool = True) -> str | None:
     """Put the prelude in ``directory`` and make the bytecode of it and of every Python
     file under ``also`` with the jobs' interpreter; the prelude's path, or None (with the
     reason logged) where that fails: Python runs then wait at the gate before their exec.
+    ``shared`` (a root engine, whose jobs run as other users): the prelude must also be
+    readable by every user.
     """
     target = directory / PRELUDE.name
     try:
@@ -61,7 +63,7 @@ def install(directory: Path, also: tuple[Path, ...] = ()) -> str | None:
         detail = getattr(error, "stderr", None) or error
         _log.warning("Python jobs start at the gate, not early: %s", detail)
         return None
-    if not readable_by_all(target):
+    if shared and not readable_by_all(target):
         _log.warning(
             "Python jobs start at the gate, not early: %s is not readable by every user "
             "(a folder above it is closed to others)",
