@@ -178,7 +178,6 @@ class Engine:
         self.cfg = cfg
         self.stopping = asyncio.Event()
         self._api_sockets: list[socket.socket] = []
-        self._python_start: str | None = None  # the prelude of early Python runs, once installed
 
     def _go_builder(self) -> Callable[[Job], Any]:
         cache = self.cfg.data_dir / "builds"
@@ -207,7 +206,7 @@ class Engine:
         if os.geteuid() == 0:  # only a root engine holds runs at a gate
             gate.use(await asyncio.to_thread(gate.build, cfg.data_dir / "bin"))
         sdk = cfg.data_dir / "sdk"
-        self._python_start = await asyncio.to_thread(
+        python_start = await asyncio.to_thread(
             early.install, sdk / "start", (sdk / "python",), shared=os.geteuid() == 0
         )
         set_child_subreaper(True)
@@ -227,7 +226,7 @@ class Engine:
         membership = Membership(node, me, secret)
         builder = self._go_builder()
         started = StartedFile(cfg.data_dir / "raft" / "started-runs")
-        launcher = Launcher(node, store, self._launch_context(builder), started)
+        launcher = Launcher(node, store, self._launch_context(builder, python_start), started)
         ticker = Ticker(node, membership.pick, membership.load)
         node.on_event(launcher.handle)
         node.on_event(ticker.handle)
@@ -289,7 +288,9 @@ class Engine:
                 "waited %d s to be added to the cluster (odin nodes add on a member)", waited
             )
 
-    def _launch_context(self, builder: Callable[[Job], Any]) -> LaunchContext:
+    def _launch_context(
+        self, builder: Callable[[Job], Any], python_start: str | None
+    ) -> LaunchContext:
         sdk = self.cfg.data_dir / "sdk"
         return LaunchContext(
             socket_path=str(self.cfg.socket_path),
@@ -297,7 +298,7 @@ class Engine:
             sdk_python=str(sdk / "python"),
             sdk_node=str(sdk / "node"),
             build_go=builder,
-            python_start=self._python_start,
+            python_start=python_start,
         )
 
     def _server(self, service: Service, launcher: Launcher, admin: NodeAdmin) -> Any:

@@ -156,17 +156,13 @@ int main(int argc, char **argv)
         set_policy(SCHED_OTHER); /* the job itself runs as any other process */
     if (chdir(argv[8]) != 0)
         fail(NO_WORKDIR, "the job's owner may not enter its working directory", argv[8]);
-    if (early) {
-        execv(argv[10], argv + 10);
-        null = errno;
-        dprintf(2, "odin: cannot run %s: %s\n", argv[10], strerror(null));
-        return null == ENOENT ? 127 : 126;
+    if (!early) { /* an early program reads the go line on stdin itself */
+        null = open("/dev/null", O_RDONLY);
+        if (null < 0 || dup2(null, 0) < 0)
+            fail(SETUP_FAILED, "cannot open /dev/null", strerror(errno));
+        if (null != 0)
+            close(null);
     }
-    null = open("/dev/null", O_RDONLY);
-    if (null < 0 || dup2(null, 0) < 0)
-        fail(SETUP_FAILED, "cannot open /dev/null", strerror(errno));
-    if (null != 0)
-        close(null);
     execv(argv[10], argv + 10);
     null = errno;
     dprintf(2, "odin: cannot run %s: %s\n", argv[10], strerror(null));

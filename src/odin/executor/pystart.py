@@ -96,20 +96,18 @@ def _run_file(path: str, names: dict[str, object]) -> None:
         cache = external.cache_from_source(path)
     except NotImplementedError:  # an interpreter that caches no bytecode
         cache = None
+    code = None
     if cache is not None:
         try:
             with open(cache, "rb") as handle:
                 cached = handle.read()
-        except OSError:
-            cached = b""
-        if cached[:16] == header:
-            try:
+            if cached[:16] == header:
                 code = marshal.loads(cached[16:])
-            except (ValueError, EOFError, TypeError):
-                code = None
-            if code is not None:
-                exec(code, names)
-                return
+        except (OSError, ValueError, EOFError, TypeError):
+            code = None  # no cache, or a broken one: compiled again
+    if code is not None:
+        exec(code, names)
+        return
     code = compile(source, path, "exec", dont_inherit=True)
     if cache is not None and not sys.dont_write_bytecode:
         temp = f"{cache}.{os.getpid()}"
