@@ -12,6 +12,8 @@ import json
 import os
 import pwd
 import shutil
+import signal
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -20,9 +22,10 @@ from pathlib import Path
 import pytest
 
 from odin import config
-from odin.executor import early, gate
+from odin.executor import early, gate, nursery
 from odin.executor.cgroup import cgroup2_mount
 from odin.executor.interpreters import command_for, job_env
+from odin.executor.reaper import set_child_subreaper
 from odin.executor.runner import Held, hold
 from odin.executor.spec import LaunchSpec, RunOutcome
 
@@ -75,6 +78,7 @@ def place(
 ) -> Iterator[Path]:
     """A job directory of alice's, with a start-up hook; the compiled gate in use."""
     monkeypatch.setattr(gate, "_current", compiled)
+    monkeypatch.setattr(config, "NURSED_HELD_MAX", 0)  # the exec'd early start (see ``nursing``)
     path = Path(tempfile.mkdtemp(prefix="odin-early-"))
     (path / "hook").mkdir()
     (path / "hook" / "sitecustomize.py").write_text(STARTUP)
@@ -92,25 +96,32 @@ def write_job(place: Path, user: pwd.struct_passwd, code: str, name: str = "job.
     return job
 
 
-def spec(user: pwd.struct_passwd, place: Path, job: Path, prelude: str | None) -> LaunchSpec:
+def spec(
+    user: pwd.struct_passwd,
+    place: Path,
+    job: Path,
+    prelude: str | None,
+    run_id: str = "job@1",
+    timeout_s: float = 20.0,
+) -> LaunchSpec:
     env = job_env(
         user=user.pw_name,
         home=user.pw_dir,
         uid=user.pw_uid,
         extra={"PYTHONPATH": str(place / "hook"), "STARTUP_LOG": str(place / "startup.log")},
-        odin_vars={"ODIN_RUN_ID": "job@1"},
+        odin_vars={"ODIN_RUN_ID": run_id},
         sdk_python_path=None,
         sdk_node_path=None,
     )
     return LaunchSpec(
-        run_id="job@1",
+        run_id=run_id,
         argv=command_for("python", str(job)),
         uid=user.pw_uid,
         gid=user.pw_gid,
         groups=tuple(os.getgrouplist(user.pw_name, user.pw_gid)),
         env=env,
         cwd=str(place),
-        timeout_s=20.0,
+        timeout_s=timeout_s,
         early_argv=early.command_for("python", str(job), prelude),
     )
 
@@ -282,3 +293,245 @@ def test_install_compiles_the_prelude_and_the_sdk_for_job_users() -> None:
             assert (where / "__pycache__").stat().st_mode & 0o777 == 0o755
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+# --- Runs forked by their owner's nursery (odin.executor.nursery) ---------------------
+
+# What a run sees of its process, beyond VIEW: who it is, where, and its parent.
+WHO = """import json, os
+print(json.dumps({
+    "ids": [os.getuid(), os.geteuid(), os.getgid(), os.getegid()],
+    "groups": sorted(os.getgroups()), "ppid": os.getppid(),
+    "session": os.getsid(0) == os.getpid(), "group": os.getpgrp() == os.getpid(),
+    "env": dict(os.environ), "envb": {k.decode(): v.decode() for k, v in os.environb.items()},
+    "cgroup": [l[3:].strip() for l in open("/proc/self/cgroup") if l.startswith("0::")],
+}), flush=True)
+"""
+
+
+@pytest.fixture
+def nursing(place: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Runs go through a nursery: the test process is a child subreaper, like the engine."""
+    monkeypatch.setattr(config, "NURSED_HELD_MAX", 1024)
+    set_child_subreaper(True)
+    yield
+    set_child_subreaper(False)
+    nursery.POOL.abandon()
+
+
+def nurseries() -> list[nursery.Nursery]:
+    return list(nursery.POOL._open.values())
+
+
+def test_a_nursed_run_is_the_engines_child_as_its_owner_and_sees_a_plain_start(
+    alice: pwd.struct_passwd, place: Path, prelude: str, nursing: None
+) -> None:
+    view, who = write_job(place, alice, VIEW), write_job(place, alice, WHO, "who.py")
+
+    async def body() -> tuple[list[Held], list[Path | None], list[RunOutcome], RunOutcome]:
+        held = [
+            await hold(spec(alice, place, job, prelude, f"job@{n}"))
+            for n, job in enumerate((view, who, who))
+        ]
+        await asyncio.sleep(0.3)
+        cgroups = [None if h.cgroup is None else h.cgroup.path for h in held]
+        outcomes = [await h.run() for h in held]
+        plain = await (await hold(spec(alice, place, view, None))).run()
+        return held, cgroups, outcomes, plain
+
+    held, cgroups, outcomes, plain = asyncio.run(body())
+    assert all(o.ok for o in outcomes) and plain.ok, [o.output for o in outcomes]
+    assert all(h.nursed and h.early for h in held)
+    assert len(startups(place)) == 2, "one interpreter start for the three nursed runs"
+    nursed_view = json.loads(outcomes[0].output.decode().splitlines()[-1])
+    assert nursed_view == json.loads(plain.output.decode().splitlines()[-1])
+    assert nursed_view["argv"] == [str(view)] and nursed_view["stdin"] == "/dev/null"
+    cgroup_root = cgroup2_mount()
+    for n, outcome in enumerate(outcomes[1:], start=1):
+        seen = json.loads(outcome.output.decode().splitlines()[-1])
+        expected = dict(spec(alice, place, who, prelude, f"job@{n}").env)
+        assert seen["env"] == expected and seen["envb"] == expected  # its own run id too
+        assert seen["ids"] == [alice.pw_uid] * 2 + [alice.pw_gid] * 2
+        assert seen["groups"] == sorted(set(os.getgrouplist(alice.pw_name, alice.pw_gid)))
+        assert seen["ppid"] == os.getpid() and seen["session"] and seen["group"]
+        if cgroups[n] is not None and cgroup_root is not None:  # in its run's cgroup
+            assert seen["cgroup"] == ["/" + str(cgroups[n].relative_to(cgroup_root))]
+
+
+def test_an_error_exit_a_timeout_or_a_discard_ends_a_nursed_run_as_a_plain_one(
+    alice: pwd.struct_passwd, place: Path, prelude: str, nursing: None
+) -> None:
+    cases: dict[str, str | None] = {
+        "raises.py": "def f():\n    raise ValueError('boom')\nf()\n",
+        "exits.py": "import sys\nprint('bye', flush=True)\nsys.exit(7)\n",
+        "broken.py": "x = (\n",
+        "missing.py": None,
+    }
+
+    async def both(job: Path) -> tuple[RunOutcome, RunOutcome]:
+        held = await hold(spec(alice, place, job, prelude))
+        assert held.nursed
+        return await held.run(), await (await hold(spec(alice, place, job, None))).run()
+
+    for name, code in cases.items():
+        job = place / name if code is None else write_job(place, alice, code, name)
+        nursed, plain = asyncio.run(both(job))
+        assert nursed.exit_code == plain.exit_code != 0, name
+        assert nursed.output == plain.output, name
+
+    marker = place / "ran"
+    sleeper = write_job(place, alice, "import time\nprint('up', flush=True)\ntime.sleep(30)\n")
+    ran = write_job(place, alice, f"open({str(marker)!r}, 'w').write('x')\n", "marks.py")
+
+    async def timeout_and_discard() -> tuple[RunOutcome, int | None]:
+        late = await (await hold(spec(alice, place, sleeper, prelude, timeout_s=0.5))).run()
+        held = await hold(spec(alice, place, ran, prelude))
+        assert held.nursed and held.process is not None
+        process = held.process
+        await held.discard()
+        for _ in range(200):
+            if process.returncode is not None:
+                break
+            await asyncio.sleep(0.01)
+        return late, process.returncode
+
+    late, code = asyncio.run(timeout_and_discard())
+    assert late.timed_out and late.output == b"up\n"
+    assert code in (111, -9) and not marker.exists(), "a discarded run's code ran"
+
+
+def test_a_burst_of_runs_is_forked_by_one_nursery_beyond_what_its_socket_holds(
+    alice: pwd.struct_passwd,
+    place: Path,
+    prelude: str,
+    nursing: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(config, "NURSERY_QUEUE_S", 600.0)  # none may go through the gate
+    job = write_job(place, alice, "import os\nprint(os.environ['ODIN_RUN_ID'], flush=True)\n")
+    count = 250  # the socket's send buffer holds about a hundred requests: more must wait
+
+    async def body() -> tuple[list[Held], list[RunOutcome]]:
+        specs = [spec(alice, place, job, prelude, f"job@{n}") for n in range(count)]
+        held = list(await asyncio.gather(*(hold(s) for s in specs)))
+        return held, list(await asyncio.gather(*(h.run() for h in held)))
+
+    held, outcomes = asyncio.run(body())
+    assert sum(h.nursed for h in held) == count, "some runs went through the gate"
+    assert [o.output for o in outcomes] == [f"job@{n}\n".encode() for n in range(count)]
+    assert len(startups(place)) == 1
+
+
+def test_a_run_still_starts_when_its_nursery_was_killed(
+    alice: pwd.struct_passwd, place: Path, prelude: str, nursing: None
+) -> None:
+    job = write_job(place, alice, "print('ran', flush=True)\n")
+
+    async def body() -> list[RunOutcome]:
+        first = await (await hold(spec(alice, place, job, prelude))).run()
+        (found,) = nurseries()
+        os.kill(found.process.pid, 9)  # as the owner's own jobs could
+        await asyncio.sleep(0.2)
+        second = await (await hold(spec(alice, place, job, prelude))).run()
+        third = await (await hold(spec(alice, place, job, prelude))).run()
+        return [first, second, third]
+
+    assert all(o.ok and o.output == b"ran\n" for o in asyncio.run(body()))
+
+
+def test_an_unused_nursery_exits_and_the_next_run_starts_another(
+    alice: pwd.struct_passwd,
+    place: Path,
+    prelude: str,
+    nursing: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(config, "NURSERY_IDLE_S", 0.5)
+    job = write_job(place, alice, "print('ran', flush=True)\n")
+
+    async def body() -> tuple[int | None, int, list[RunOutcome], bool]:
+        first = await (await hold(spec(alice, place, job, prelude))).run()
+        (found,) = nurseries()
+        await asyncio.sleep(1.5)
+        left = len(nurseries())
+        held = await hold(spec(alice, place, job, prelude))
+        return found.process.returncode, left, [first, await held.run()], held.nursed
+
+    code, left, outcomes, nursed = asyncio.run(body())
+    assert code == 0 and left == 0, "the unused nursery did not exit"
+    assert nursed and all(o.ok and o.output == b"ran\n" for o in outcomes)
+
+
+def test_a_stalled_nursery_is_ended_and_the_run_starts_through_the_gate(
+    alice: pwd.struct_passwd, place: Path, prelude: str, nursing: None
+) -> None:
+    job = write_job(place, alice, "print('ran', flush=True)\n")
+
+    async def body() -> tuple[Held, RunOutcome, int | None]:
+        await (await hold(spec(alice, place, job, prelude))).run()
+        (found,) = nurseries()
+        os.kill(found.process.pid, signal.SIGSTOP)
+        held = await hold(spec(alice, place, job, prelude))
+        outcome = await held.run()
+        for _ in range(100):
+            if found.process.returncode is not None:
+                break
+            await asyncio.sleep(0.01)
+        return held, outcome, found.process.returncode
+
+    held, outcome, code = asyncio.run(body())
+    assert not held.nursed and held.early, "the run did not fall back to the gate"
+    assert outcome.ok and outcome.output == b"ran\n"
+    assert code == -signal.SIGKILL, "the stalled nursery was not ended"
+
+
+def test_only_a_child_of_the_engine_running_as_the_owner_is_taken_for_a_run(
+    alice: pwd.struct_passwd,
+) -> None:
+    as_alice = subprocess.Popen(
+        [
+            config.SETPRIV_PATH,
+            f"--reuid={alice.pw_uid}",
+            f"--regid={alice.pw_gid}",
+            "--clear-groups",
+            "sleep",
+            "30",
+        ]
+    )
+    as_root = subprocess.Popen(["sleep", "30"])
+    try:
+        for _ in range(100):  # until setpriv has switched and exec'd
+            if nursery._ours(as_alice.pid, alice.pw_uid):
+                break
+            time.sleep(0.01)
+        assert nursery._ours(as_alice.pid, alice.pw_uid)
+        assert not nursery._ours(as_root.pid, alice.pw_uid)  # not the owner
+        assert not nursery._ours(os.getpid(), alice.pw_uid)  # the engine itself
+        assert not nursery._ours(1, alice.pw_uid)
+        assert not nursery._ours(os.getppid(), os.getuid())  # not a child
+    finally:
+        for process in (as_alice, as_root):
+            process.kill()
+            process.wait()
+
+
+def test_runs_share_a_nursery_only_with_the_same_owner_groups_and_environment() -> None:
+    def made(uid: int = 1000, run: str = "a@1", **extra: str) -> LaunchSpec:
+        env = {"PATH": "/usr/bin", "ODIN_RUN_ID": run, **extra}
+        return LaunchSpec(
+            run,
+            ("/usr/bin/python3", "/j/job.py"),
+            uid,
+            uid,
+            (uid,),
+            env,
+            "/j",
+            None,
+            early_argv=("/usr/bin/python3", "-u", "-c", "x", "/j/job.py"),
+        )
+
+    assert nursery.Key.of(made()) == nursery.Key.of(made(run="b@2"))
+    assert nursery.Key.of(made()) != nursery.Key.of(made(uid=1001))
+    assert nursery.Key.of(made()) != nursery.Key.of(made(PYTHONPATH="/x"))
+    plain = LaunchSpec("a@1", ("/usr/bin/python3", "/j/job.py"), 0, 0, (), {}, "/j", None)
+    assert nursery.Key.of(plain) is None

@@ -64,6 +64,17 @@ HOLD_AHEAD_S: Final = 1.0  # a run's process is made this long before its instan
 # At most this many held runs start their interpreter early (odin.executor.pystart), about
 # 3 MB of memory each while they wait; the others wait at the gate, before their exec.
 EARLY_HELD_MAX: Final = 256
+# Owners' Python nurseries (odin.executor.nursery): at most this many at once; each exits
+# after this long unused (an owner has no process left soon after their last run). A run
+# that would wait longer than NURSERY_QUEUE_S for its turn, or that waits while its nursery
+# answers nothing for NURSERY_REPLY_S, starts through the gate. A forked run waiting for its
+# instant shares most of its memory with its nursery: more of them may wait than EARLY_HELD_MAX.
+NURSERY_MAX: Final = 32
+NURSERY_IDLE_S: Final = 5.0
+NURSERY_QUEUE_S: Final = 0.5
+NURSERY_REPLY_S: Final = 1.0
+NURSERY_START_S: Final = 10.0
+NURSED_HELD_MAX: Final = 1024
 START_REPORT_DELAY_S: Final = 1.0  # a run still going after this is replicated as running
 # A node's run ends are committed in batches: the first end waits this long for others
 # (one Raft entry for all), and a batch this big is sent at once.

@@ -40,7 +40,7 @@ from odin.engine.started import StartedFile
 from odin.engine.ticker import Ticker
 from odin.engine.users import owner_of
 from odin.errors import OdinError, Unavailable
-from odin.executor import early, gate, spawn
+from odin.executor import early, gate, nursery, spawn
 from odin.executor.gobuild import build_go
 from odin.executor.reaper import Reaper, set_child_subreaper
 from odin.store.sqlite import Store
@@ -268,6 +268,7 @@ class Engine:
         await membership.stop()
         await ticker.stop()
         await launcher.stop()
+        await nursery.POOL.close()
         await reaper.stop()
         node.stop()
         store.close()

@@ -16,9 +16,97 @@ uncaught exception prints a traceback that begins in the job's file and exits 1,
 ``SystemExit`` ends it with its code. End of input before the go line means the run
 will not happen: exit 111 without a word, as the gate itself does.
 
+With ``--nursery`` instead of a job file it is an owner's nursery
+(``odin.executor.nursery``): it starts up once, then forks each run's process when the
+engine asks (``_odin_nursery``); that process becomes the engine's child (the engine is
+a child subreaper and the fork in between exits), sets itself up as the run (session,
+descriptors, environment, directory) and goes on to wait for its go line as above.
+
 Not imported by the engine: its text is passed to the interpreter, as the job's
 owner, who may not be able to read the engine's files.
 """
+
+
+def _odin_nursery() -> None:
+    """Serve the engine on the socket at stdin until it closes it or sends nothing for
+    the seconds after ``--nursery`` on the command line; returns only in a run's
+    process, set up as its run, with ``sys.argv`` ``["-c", JOB_FILE]``.
+
+    Each request is one packet: the marshalled (job file, working directory,
+    environment), with the run's gate (its stdin) and output pipe attached. The reply
+    is the run's pid in decimal, sent once the fork in between has exited (the run is
+    then the engine's child), or ``-1`` when no fork could be made.
+    """
+    import _socket  # not ``socket``: its enums would be in every job's sys.modules
+    import marshal
+    import os
+    import sys
+
+    link = _socket.socket(fileno=os.dup(0))
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    room = _socket.CMSG_SPACE(2 * 4)
+    link.send(b"ready")
+    link.settimeout(float(sys.argv[2]))
+    while True:
+        try:
+            packet, extra, _flags, _address = link.recvmsg(1 << 18, room)
+        except TimeoutError:
+            os._exit(0)  # unused for a while: the owner's next run starts another
+        if not packet:
+            os._exit(0)  # the engine is gone: so is its nursery
+        fds = [
+            int.from_bytes(data[i : i + 4], sys.byteorder)
+            for level, kind, data in extra
+            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS
+            for i in range(0, len(data) - 3, 4)
+        ]
+        path, cwd, env = marshal.loads(packet)
+        told, tell = os.pipe()
+        try:
+            middle = os.fork()
+        except OSError:
+            middle = -1
+        if middle == 0:  # the fork in between: makes the run's process, exits at once
+            os.close(told)
+            try:
+                run = os.fork()
+            except OSError:
+                os._exit(1)
+            if run == 0:
+                os.close(tell)
+                link.close()
+                break
+            os.write(tell, b"%d" % run)
+            os._exit(0)
+        os.close(tell)
+        for fd in fds:
+            os.close(fd)
+        pid = os.read(told, 32) if middle > 0 else b""
+        os.close(told)
+        if middle > 0:
+            os.waitpid(middle, 0)
+        link.send(pid or b"-1")
+    # The run's process, a child of the engine now; its code waits for the go line.
+    os.setsid()
+    gate, output = fds
+    os.dup2(gate, 0)
+    os.dup2(output, 1)
+    os.dup2(output, 2)
+    os.close(gate)
+    os.close(output)
+    os.environ.clear()
+    os.environ.update(env)
+    os.environb.clear()  # a copy of its own, made at start-up: made to match
+    os.environb.update((os.fsencode(k), os.fsencode(v)) for k, v in env.items())
+    try:
+        os.chdir(cwd)
+    except OSError:
+        where = os.fsencode(cwd)
+        os.write(2, b"odin: the job's owner may not enter its working directory: %s\n" % where)
+        os._exit(112)  # as the gate says it
+    sys.argv[:] = ["-c", path]
 
 
 def _odin_start() -> None:
@@ -44,7 +132,7 @@ def _odin_start() -> None:
         sys.path[0] = os.path.dirname(os.path.realpath(path))
     names = vars(sys.modules["__main__"])
     run_file = names.pop("_run_file")  # the names this prelude made there
-    del names["_odin_start"]
+    del names["_odin_start"], names["_odin_nursery"]
     loader = sys.modules["_frozen_importlib_external"].SourceFileLoader("__main__", path)
     names.update(__doc__=None, __package__=None, __loader__=loader, __file__=path)
     names["__cached__"] = None
@@ -125,4 +213,6 @@ def _run_file(path: str, names: dict[str, object]) -> None:
 
 
 if __name__ == "__main__":
+    if __import__("sys").argv[1] == "--nursery":
+        _odin_nursery()
     _odin_start()

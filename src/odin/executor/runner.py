@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 from odin import config
 from odin.errors import Conflict, ExecutionError
-from odin.executor import gate, spawn
+from odin.executor import gate, nursery, spawn
 from odin.executor.alarm import Alarm, first
 from odin.executor.capture import OutputCapture
 from odin.executor.cgroup import Containment, RunCgroup, default_containment
@@ -198,18 +198,12 @@ class Held:
         self.cgroup: RunCgroup | None = None
         self.used = False
         self.early = False  # its program starts up while it is held (the gate's --early)
-        self._counted = False  # it has one of the places in _early while it waits
+        self.nursed = False  # forked by its owner's nursery (odin.executor.nursery)
+        self._count: _EarlyCount | None = None  # the count it has a place in while it waits
 
     async def spawn(self) -> None:
         gated = os.geteuid() == 0  # a root engine switches users: the owner enters the cwd
-        early = (
-            gated
-            and self.spec.early_argv is not None
-            and gate.current() is not None
-            and _early.take()
-        )
-        self.early = self._counted = early
-
+        ready = gated and self.spec.early_argv is not None and gate.current() is not None
         abandoned = False
         lock = threading.Lock()
 
@@ -219,9 +213,22 @@ class Held:
                     self.cgroup = _enter(self.box, pid)
 
         try:
-            self.process = await _spawn(
-                self.spec, self.proto, gated=gated, early=early, then=enter if gated else None
-            )
+            if ready and os.path.isdir(self.spec.cwd) and self._take(_nursed):
+                self.process = await nursery.POOL.start_run(self.spec, self.proto, self.box, enter)
+                self.nursed = self.early = self.process is not None
+                if not self.nursed:
+                    self._not_early()
+            if self.process is None:
+                self.early = ready and self._take(_early)
+                self.process = await _spawn(
+                    self.spec,
+                    self.proto,
+                    gated=gated,
+                    early=self.early,
+                    then=enter if gated else None,
+                )
+                if self.early:  # it is in its cgroup (``enter`` has run): it may start up
+                    self.process.send(gate.PLACED_LINE)
         except BaseException:  # cancelled (or failed) while the spawn thread went on
             self._not_early()
             with lock:
@@ -232,14 +239,18 @@ class Held:
                 _closing.add(task)
                 task.add_done_callback(_closing.discard)
             raise
-        if early:  # it is in its cgroup (``enter`` has run): its interpreter may start
-            self.process.send(gate.PLACED_LINE)
+
+    def _take(self, count: _EarlyCount) -> bool:
+        if count.take():
+            self._count = count
+            return True
+        return False
 
     def _not_early(self) -> None:
         """It no longer waits with its interpreter started: give its place back."""
-        if self._counted:
-            self._counted = False
-            _early.give_back()
+        if self._count is not None:
+            self._count.give_back()
+            self._count = None
 
     async def run(
         self,
@@ -323,13 +334,16 @@ def _enter(box: Containment | None, pid: int) -> RunCgroup | None:
 
 
 class _EarlyCount:
-    """How many held runs wait with their interpreter started (``config.EARLY_HELD_MAX``)."""
+    """How many held runs wait with their interpreter started, up to the ``config`` value
+    named ``limit`` (``EARLY_HELD_MAX`` for those exec'd early, ``NURSED_HELD_MAX`` for
+    those forked by a nursery)."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: str) -> None:
         self.held = 0
+        self._limit = limit
 
     def take(self) -> bool:
-        if self.held >= config.EARLY_HELD_MAX:
+        if self.held >= getattr(config, self._limit):
             return False
         self.held += 1
         return True
@@ -338,7 +352,8 @@ class _EarlyCount:
         self.held -= 1
 
 
-_early = _EarlyCount()
+_early = _EarlyCount("EARLY_HELD_MAX")
+_nursed = _EarlyCount("NURSED_HELD_MAX")
 
 
 def _popen_args(

@@ -185,17 +185,22 @@ async def start(
     events: ChildEvents,
     then: Callable[[int], None] | None = None,
     new_session: bool = True,
+    gate_pair: tuple[int, int] | None = None,
 ) -> Child:
     """Start ``argv`` (an absolute path first), in a session of its own unless
     ``new_session`` is False (a program that makes its own); with ``gated`` its
     stdin is a pipe that ``Child.release`` writes the go line to, else /dev/null.
+    ``gate_pair`` (the child's end, the engine's end; both taken over) is used instead
+    of that pipe (a socket pair: a Python nursery's link, ``odin.executor.nursery``).
     ``then(pid)`` runs in a second thread right after the start, and this returns once
     it has (an error in it is logged, never raised: the child exists and must be
     followed).
 
     Raises ``OSError`` when the program cannot be started (its errno and message).
     """
-    gate_read, gate_write = os.pipe2(os.O_CLOEXEC) if gated else (None, None)
+    gate_read, gate_write = (
+        gate_pair if gate_pair is not None else os.pipe2(os.O_CLOEXEC) if gated else (None, None)
+    )
     out_read, out_write = os.pipe2(os.O_CLOEXEC)
     made = asyncio.get_running_loop().run_in_executor(
         _pool, _spawn_then, argv, env, cwd, gate_read, out_write, then, new_session
@@ -215,6 +220,27 @@ async def start(
         if gate_read is not None:
             os.close(gate_read)
     return Child(pid, gate_write, out_read, events)
+
+
+async def adopt(
+    pid: int,
+    gate: int,
+    output: int,
+    events: ChildEvents,
+    then: Callable[[int], None] | None = None,
+) -> Child:
+    """Follow ``pid``, a child of the engine that it did not start itself (a run forked
+    by a nursery and handed down), as ``start`` follows its own: ``gate`` and ``output``
+    are the engine's ends of its stdin and output (taken over); ``then(pid)`` has run in
+    the second thread when this returns. Cancelled meanwhile, the child is killed."""
+    child = Child(pid, gate, output, events)
+    if then is not None:
+        try:
+            await asyncio.shield(asyncio.wrap_future(_after.submit(_then, then, pid)))
+        except BaseException:
+            child.close()
+            raise
+    return child
 
 
 def _kill_orphan(made: asyncio.Future[tuple[int, Future[None] | None]]) -> None:
