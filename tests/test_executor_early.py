@@ -25,7 +25,6 @@ from odin import config
 from odin.executor import early, gate, nursery
 from odin.executor.cgroup import cgroup2_mount
 from odin.executor.interpreters import command_for, job_env
-from odin.executor.reaper import set_child_subreaper
 from odin.executor.runner import Held, hold
 from odin.executor.spec import LaunchSpec, RunOutcome
 
@@ -311,11 +310,9 @@ print(json.dumps({
 
 @pytest.fixture
 def nursing(place: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Runs go through a nursery: the test process is a child subreaper, like the engine."""
+    """Runs go through a nursery, as in the engine."""
     monkeypatch.setattr(config, "NURSED_HELD_MAX", 1024)
-    set_child_subreaper(True)
     yield
-    set_child_subreaper(False)
     nursery.POOL.abandon()
 
 

@@ -18,9 +18,9 @@ will not happen: exit 111 without a word, as the gate itself does.
 
 With ``--nursery`` instead of a job file it is an owner's nursery
 (``odin.executor.nursery``): it starts up once, then forks each run's process when the
-engine asks (``_odin_nursery``); that process becomes the engine's child (the engine is
-a child subreaper and the fork in between exits), sets itself up as the run (session,
-descriptors, environment, directory) and goes on to wait for its go line as above.
+engine asks (``_odin_nursery``); that process is born the engine's child
+(``CLONE_PARENT``), sets itself up as the run (session, descriptors, environment,
+directory) and goes on to wait for its go line as above.
 
 Not imported by the engine: its text is passed to the interpreter, as the job's
 owner, who may not be able to read the engine's files.
@@ -33,11 +33,13 @@ def _odin_nursery() -> None:
     process, set up as its run, with ``sys.argv`` ``["-c", JOB_FILE]``.
 
     Each request is one packet: the marshalled (job file, working directory,
-    environment), with the run's gate (its stdin) and output pipe attached. The reply
-    is the run's pid in decimal, sent once the fork in between has exited (the run is
-    then the engine's child), or ``-1`` when no fork could be made.
+    environment), with the run's gate (its stdin) and output pipe attached. The run's
+    process is made by the ``clone`` system call (its number follows the seconds) with
+    ``CLONE_PARENT``, so it is born the engine's child; the reply is its pid in decimal,
+    or ``-1`` when it could not be made.
     """
     import _socket  # not ``socket``: its enums would be in every job's sys.modules
+    import ctypes
     import marshal
     import os
     import sys
@@ -47,6 +49,12 @@ def _odin_nursery() -> None:
     os.dup2(null, 0)
     os.close(null)
     room = _socket.CMSG_SPACE(2 * 4)
+    # A nursery's wake-ups are on the path of every run: not a batch task, as the gate was.
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    syscall = ctypes.PyDLL(None, use_errno=True).syscall  # with the GIL held, as os.fork
+    syscall.restype = ctypes.c_long
+    python = ctypes.pythonapi
+    clone, flags = int(sys.argv[3]), 0x8000 | 17  # CLONE_PARENT, and SIGCHLD at its end
     link.send(b"ready")
     link.settimeout(float(sys.argv[2]))
     while True:
@@ -63,33 +71,19 @@ def _odin_nursery() -> None:
             for i in range(0, len(data) - 3, 4)
         ]
         path, cwd, env = marshal.loads(packet)
-        told, tell = os.pipe()
-        try:
-            middle = os.fork()
-        except OSError:
-            middle = -1
-        if middle == 0:  # the fork in between: makes the run's process, exits at once
-            os.close(told)
-            try:
-                run = os.fork()
-            except OSError:
-                os._exit(1)
-            if run == 0:
-                os.close(tell)
-                link.close()
-                break
-            os.write(tell, b"%d" % run)
-            os._exit(0)
-        os.close(tell)
+        python.PyOS_BeforeFork()
+        run = syscall(clone, flags, 0, 0, 0, 0)
+        if run == 0:
+            python.PyOS_AfterFork_Child()
+            link.close()
+            break
+        python.PyOS_AfterFork_Parent()
         for fd in fds:
             os.close(fd)
-        pid = os.read(told, 32) if middle > 0 else b""
-        os.close(told)
-        if middle > 0:
-            os.waitpid(middle, 0)
-        link.send(pid or b"-1")
-    # The run's process, a child of the engine now; its code waits for the go line.
+        link.send(b"%d" % max(run, -1))
+    # The run's process, a child of the engine; waits for the go line as a batch task.
     os.setsid()
+    os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     gate, output = fds
     os.dup2(gate, 0)
     os.dup2(output, 1)
