@@ -71,7 +71,7 @@ EARLY_HELD_MAX: Final = 256
 # instant shares most of its memory with its nursery: more of them may wait than EARLY_HELD_MAX.
 NURSERY_MAX: Final = 32
 NURSERY_IDLE_S: Final = 5.0
-NURSERY_QUEUE_S: Final = 0.5
+NURSERY_QUEUE_S: Final = 2.0
 NURSERY_REPLY_S: Final = 1.0
 NURSERY_START_S: Final = 10.0
 NURSED_HELD_MAX: Final = 1024

@@ -28,8 +28,12 @@ forked is shared with the owner's other runs (the seed of ``str`` hashes, the ad
 layout), and ``_socket`` and ``ctypes`` are in ``sys.modules``. A nursery serves one
 request at a time; a run that would wait longer than ``config.NURSERY_QUEUE_S`` for its
 turn (judged from the nursery's recent pace) starts through the gate instead, so that
-in a big burst both work at once; so does one waiting when the nursery has answered
-nothing for ``config.NURSERY_REPLY_S`` (it is ended). A nursery sent nothing for
+in a huge burst both work at once; so does one waiting when the nursery has answered
+nothing for ``config.NURSERY_REPLY_S`` (it is ended). That limit is high on purpose:
+under load a run through the gate costs five times the CPU of one forked, and with
+0.5 s the engine at 300 runs a second sent more and more of them through the gate and
+fell behind (median start lag 1.7 to 2.3 s over 20 s), where with 2 s it kept up
+(282 to 310 ms; with 30 s, 275 to 299 ms, and over 60 s 275 to 287 ms). A nursery sent nothing for
 ``config.NURSERY_IDLE_S`` exits, so that an owner has no process left soon after their
 last run; at most ``config.NURSERY_MAX`` live at once.
 """
