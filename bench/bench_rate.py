@@ -179,6 +179,18 @@ def _odin_sweep(language: str, levels: tuple[int, ...], secs: float, settle: flo
         return _sweep("Odin", language, _odin(engine, settle), levels, secs)
 
 
+def _confirmed(sweep: Sweep, settle: float) -> list[tuple[int, Outcome]]:
+    """Odin for 60 s at its sweep's rate and, if it falls behind there, at the next level
+    below that it kept up with in the sweep (7 s levels can pass a rate 60 s cannot)."""
+    kept = sorted((rate for rate, o in sweep.points if keeps_up(o)), reverse=True)
+    confirms: list[tuple[int, Outcome]] = []
+    for rate in kept[:2]:
+        confirms.append((rate, _confirm(rate, settle)))
+        if keeps_up(confirms[-1][1]):
+            break
+    return confirms
+
+
 def _confirm(rate: int, settle: float) -> Outcome:
     with engines(1, "confirm") as (engine,):
         jobs = burst_jobs(0x3E, rate, 1, PY_CODE)
@@ -199,14 +211,14 @@ def run(quick: bool = False) -> list[Figure]:
         }
         python = _sweeps_in_turn(runners, levels, secs, refine=not quick)
         odin_py, bare_py, aps_py = python["Odin"], python["bare loop"], python["APScheduler"]
-        confirm = None if quick or not odin_py.sustained else _confirm(odin_py.sustained, settle)
+        confirms = [] if quick else _confirmed(odin_py, settle)
         odin_go = None if quick else _odin_sweep("go", GO_LEVELS, secs, settle)
         bare_go = None
         if not quick:
             bare_go = _sweep("bare loop", "go", _external(run_bare, programs), GO_LEVELS, secs)
     finally:
         programs.close()
-    return _figures(odin_py, bare_py, aps_py, odin_go, bare_go, confirm, idle, secs, quick)
+    return _figures(odin_py, bare_py, aps_py, odin_go, bare_go, confirms, idle, secs, quick)
 
 
 def _ratio(a: float, b: float) -> float:
@@ -219,13 +231,15 @@ def _figures(
     aps_py: Sweep,
     odin_go: Sweep | None,
     bare_go: Sweep | None,
-    confirm: Outcome | None,
+    confirms: list[tuple[int, Outcome]],
     idle_ms: float,
     secs: float,
     quick: bool,
 ) -> list[Figure]:
     step = f"{secs:.0f} s per level"
     ratio = _ratio(odin_py.sustained, bare_py.sustained)
+    held = [rate for rate, outcome in confirms if keeps_up(outcome)]
+    odin_rate = held[0] if held else odin_py.sustained  # judged on what held for 60 s
     figures = [
         Figure("sustained rate, Odin, Python job", odin_py.sustained, "launches/s", "", step),
         Figure("sustained rate, bare loop, Python job", bare_py.sustained, "launches/s", "", step),
@@ -245,18 +259,18 @@ def _figures(
             _ratio(aps_py.sustained, bare_py.sustained),
             "x",
             "Odin ahead",
-            "",
-            odin_py.sustained > aps_py.sustained,
+            f"Odin {odin_rate}/s" + (" (held for 60 s)" if held else ""),
+            odin_rate > aps_py.sustained,
         ),
     ]
-    if confirm is not None:
+    for rate, confirm in confirms:
         figures.append(
             Figure(
-                f"Odin at {odin_py.sustained}/s for {CONFIRM_S:.0f} s: launched",
+                f"Odin at {rate}/s for {CONFIRM_S:.0f} s: launched",
                 confirm.launched / max(1, confirm.expected),
                 "of ticks",
                 "keeps up over 60 s",
-                f"median start lag {percentile(start_lags(confirm), 0.5) * 1e3:.0f} ms",
+                f"{describe(confirm)}",
                 keeps_up(confirm),
             )
         )
