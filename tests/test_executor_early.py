@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -135,6 +136,44 @@ def startups(place: Path) -> list[tuple[float, str]]:
     ]
 
 
+# Jobs that end badly, each in its own way (None: the file is gone by the go line).
+BAD_ENDS: dict[str, str | None] = {
+    "raises.py": "def f():\n    raise ValueError('boom')\nf()\n",
+    "exits.py": "import sys\nprint('bye', flush=True)\nsys.exit(7)\n",
+    "broken.py": "x = (\n",
+    "missing.py": None,
+}
+
+
+def ended_badly(
+    user: pwd.struct_passwd, place: Path, prelude: str, way: str
+) -> Iterator[tuple[str, Path, RunOutcome, RunOutcome]]:
+    """Each of BAD_ENDS run the ``way`` under test ("early" or "nursed") and plainly."""
+
+    async def both(job: Path) -> tuple[RunOutcome, RunOutcome]:
+        held = await hold(spec(user, place, job, prelude))
+        assert getattr(held, way), f"not {way}"
+        return await held.run(), await (await hold(spec(user, place, job, None))).run()
+
+    for name, code in BAD_ENDS.items():
+        job = place / name if code is None else write_job(place, user, code, name)
+        yield (name, job, *asyncio.run(both(job)))
+
+
+class Reaped(Protocol):
+    @property
+    def returncode(self) -> int | None: ...
+
+
+async def exit_code_of(process: Reaped) -> int | None:
+    """Wait (up to 2 s) for a held process that was let go or discarded to be reaped."""
+    for _ in range(200):
+        if process.returncode is not None:
+            break
+        await asyncio.sleep(0.01)
+    return process.returncode
+
+
 async def held_for(s: LaunchSpec, seconds: float) -> tuple[Held, float]:
     held = await hold(s)
     await asyncio.sleep(seconds)
@@ -171,21 +210,7 @@ def test_the_interpreter_starts_in_the_run_cgroup_while_held_and_the_job_sees_a_
 def test_an_error_exit_or_syntax_error_ends_an_early_run_as_it_ends_a_plain_one(
     alice: pwd.struct_passwd, place: Path, prelude: str
 ) -> None:
-    cases: dict[str, str | None] = {
-        "raises.py": "def f():\n    raise ValueError('boom')\nf()\n",
-        "exits.py": "import sys\nprint('bye', flush=True)\nsys.exit(7)\n",
-        "broken.py": "x = (\n",
-        "missing.py": None,  # gone by the go line
-    }
-
-    async def both(job: Path) -> tuple[RunOutcome, RunOutcome]:
-        held = await hold(spec(alice, place, job, prelude))
-        assert held.early
-        return await held.run(), await (await hold(spec(alice, place, job, None))).run()
-
-    for name, code in cases.items():
-        job = place / name if code is None else write_job(place, alice, code, name)
-        with_prelude, plain = asyncio.run(both(job))
+    for name, job, with_prelude, plain in ended_badly(alice, place, prelude, "early"):
         assert with_prelude.exit_code == plain.exit_code != 0, name
         assert with_prelude.output == plain.output, name
         if name == "raises.py":  # the traceback begins in the job's file: no prelude frame
@@ -207,11 +232,7 @@ def test_a_discarded_early_run_never_runs_the_job(
         assert held.early and held.process is not None
         process = held.process
         await held.discard()
-        for _ in range(200):
-            if process.returncode is not None:
-                break
-            await asyncio.sleep(0.01)
-        return process.returncode
+        return await exit_code_of(process)
 
     code = asyncio.run(body())
     assert startups(place), "the interpreter did not start while held"
@@ -358,21 +379,7 @@ def test_a_nursed_run_is_the_engines_child_as_its_owner_and_sees_a_plain_start(
 def test_an_error_exit_a_timeout_or_a_discard_ends_a_nursed_run_as_a_plain_one(
     alice: pwd.struct_passwd, place: Path, prelude: str, nursing: None
 ) -> None:
-    cases: dict[str, str | None] = {
-        "raises.py": "def f():\n    raise ValueError('boom')\nf()\n",
-        "exits.py": "import sys\nprint('bye', flush=True)\nsys.exit(7)\n",
-        "broken.py": "x = (\n",
-        "missing.py": None,
-    }
-
-    async def both(job: Path) -> tuple[RunOutcome, RunOutcome]:
-        held = await hold(spec(alice, place, job, prelude))
-        assert held.nursed
-        return await held.run(), await (await hold(spec(alice, place, job, None))).run()
-
-    for name, code in cases.items():
-        job = place / name if code is None else write_job(place, alice, code, name)
-        nursed, plain = asyncio.run(both(job))
+    for name, _job, nursed, plain in ended_badly(alice, place, prelude, "nursed"):
         assert nursed.exit_code == plain.exit_code != 0, name
         assert nursed.output == plain.output, name
 
@@ -386,11 +393,7 @@ def test_an_error_exit_a_timeout_or_a_discard_ends_a_nursed_run_as_a_plain_one(
         assert held.nursed and held.process is not None
         process = held.process
         await held.discard()
-        for _ in range(200):
-            if process.returncode is not None:
-                break
-            await asyncio.sleep(0.01)
-        return late, process.returncode
+        return late, await exit_code_of(process)
 
     late, code = asyncio.run(timeout_and_discard())
     assert late.timed_out and late.output == b"up\n"
@@ -470,11 +473,7 @@ def test_a_stalled_nursery_is_ended_and_the_run_starts_through_the_gate(
         os.kill(found.process.pid, signal.SIGSTOP)
         held = await hold(spec(alice, place, job, prelude))
         outcome = await held.run()
-        for _ in range(100):
-            if found.process.returncode is not None:
-                break
-            await asyncio.sleep(0.01)
-        return held, outcome, found.process.returncode
+        return held, outcome, await exit_code_of(found.process)
 
     held, outcome, code = asyncio.run(body())
     assert not held.nursed and held.early, "the run did not fall back to the gate"
