@@ -249,3 +249,20 @@ def default_containment() -> Containment | None:
             atexit.register(found.close)
         _detected.append(found)
     return _detected[0]
+
+
+def enter_new(box: Containment | None, pid: int) -> RunCgroup | None:
+    """Put ``pid`` (a held run, or a nursery) in a fresh cgroup of ``box`` (if any); the
+    cgroup, also when the move failed (given back later like any), or None without a box.
+
+    If the cgroup cannot be made or entered (the host changed under us), the process goes
+    on with the process-group fallback rather than not at all; the warning says so.
+    """
+    cgroup: RunCgroup | None = None
+    try:
+        if box is not None:
+            cgroup = box.new_run()
+            cgroup.add(pid)
+    except OSError as error:
+        _log.warning("pid %d is not in a cgroup (%s): process-group containment only", pid, error)
+    return cgroup

@@ -53,7 +53,7 @@ from dataclasses import dataclass
 
 from odin import config
 from odin.executor import gate, spawn
-from odin.executor.cgroup import Containment, RunCgroup
+from odin.executor.cgroup import Containment, RunCgroup, enter_new
 from odin.executor.limits import RLIMITS
 from odin.executor.spec import LaunchSpec
 
@@ -63,7 +63,7 @@ NURSERY_FLAG = "--nursery"
 _READY = b"ready"
 _FIRST_PACE_S = 0.002  # a fork and its answer, on the 2-core test machine
 _PACE_WEIGHT = 0.2
-_ENV_MAX = 1 << 16  # a run whose environment is bigger starts through the gate
+_PACKET_MAX = 1 << 16  # a run whose request is bigger starts through the gate
 # The number of the clone system call, by machine: a nursery makes each run with it.
 _CLONE = {"x86_64": 56, "aarch64": 220, "riscv64": 220, "ppc64le": 120}.get(os.uname().machine)
 
@@ -149,11 +149,15 @@ class Nursery:
 
     async def fork(self, path: str, cwd: str, env: dict[str, str], fds: tuple[int, int]) -> int:
         """The pid of a new run's process waiting on ``fds`` (its gate, its output; taken
-        over, closed once sent); -1 if the nursery could not make one. Raises ``OSError`` if the request
-        could not be sent, ``TimeoutError`` if the nursery answers nothing for
-        ``config.NURSERY_REPLY_S`` while this waits."""
+        over, closed once sent); -1 if the nursery could not make one or the request is
+        too big for one packet. Raises ``OSError`` if the request could not be sent,
+        ``TimeoutError`` if the nursery answers nothing for ``config.NURSERY_REPLY_S``
+        while this waits."""
         loop = asyncio.get_running_loop()
         request = _Request(marshal.dumps((path, cwd, env)), list(fds), loop)
+        if len(request.packet) > _PACKET_MAX:
+            request.drop()
+            return -1
         self._queue.append(request)
         try:
             self._send()
@@ -272,7 +276,7 @@ class Nurseries:
         one (``then(pid)`` has run), waiting for its go line; None when there is no
         nursery for it (the run then starts through the gate)."""
         key = Key.of(spec)
-        if key is None or len(str(spec.env)) > _ENV_MAX or _CLONE is None or gate.current() is None:
+        if key is None or _CLONE is None or gate.current() is None:
             return None
         self._same_loop(box)
         found = await self._nursery(key)
@@ -387,14 +391,10 @@ async def _start(
         command=(*key.command, NURSERY_FLAG, str(config.NURSERY_IDLE_S), str(_CLONE)),
         early=True,
     )
-    cgroup: list[RunCgroup] = []
+    cgroup: list[RunCgroup | None] = []
 
     def enter(pid: int) -> None:
-        with contextlib.suppress(OSError):
-            if box is not None:
-                made = box.new_run()
-                made.add(pid)
-                cgroup.append(made)
+        cgroup.append(enter_new(box, pid))
 
     try:
         process = await spawn.start(

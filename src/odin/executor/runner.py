@@ -40,7 +40,7 @@ from odin.errors import Conflict, ExecutionError
 from odin.executor import gate, nursery, spawn
 from odin.executor.alarm import Alarm, first
 from odin.executor.capture import OutputCapture
-from odin.executor.cgroup import Containment, RunCgroup, default_containment
+from odin.executor.cgroup import Containment, RunCgroup, default_containment, enter_new
 from odin.executor.limits import RLIMITS, prlimit_prefix
 from odin.executor.spec import LaunchSpec, RunOutcome
 
@@ -210,7 +210,7 @@ class Held:
         def enter(pid: int) -> None:  # a cgroup migration waits for the kernel: off the loop
             with lock:
                 if not abandoned:  # else its process is killed and no cgroup is made
-                    self.cgroup = _enter(self.box, pid)
+                    self.cgroup = enter_new(self.box, pid)
 
         try:
             if ready and os.path.isdir(self.spec.cwd) and self._take(_nursed):
@@ -313,24 +313,6 @@ class Held:
         if cgroup is not None and self.box is not None:
             await self.box.release(cgroup)
         process.close()
-
-
-def _enter(box: Containment | None, pid: int) -> RunCgroup | None:
-    """Put the gated process in a fresh run cgroup (if ``box``); it still waits at its gate.
-
-    If the cgroup cannot be made (the host changed under us), the run goes on with
-    the process-group fallback rather than not at all; the warning says so.
-    """
-    cgroup: RunCgroup | None = None
-    try:
-        if box is not None:
-            cgroup = box.new_run()
-            cgroup.add(pid)
-    except OSError as error:
-        _log.warning(
-            "run pid %d is not in a cgroup (%s): process-group containment only", pid, error
-        )
-    return cgroup
 
 
 class _EarlyCount:
