@@ -34,8 +34,7 @@ typecheck: setup
 check: lint typecheck
 
 test: check
-	bash scripts/test-users.sh
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest $(PYTEST_ARGS)
+	PYTHON="$(PYTHON)" bash scripts/test.sh $(PYTEST_ARGS)
 
 bench: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m bench
