@@ -57,6 +57,7 @@ class Engine:
     proc: subprocess.Popen[bytes] | None = None
     dashboard_port: int | None = None
     env: dict[str, str] = field(default_factory=dict)
+    umask: int = -1  # the engine's umask at start (-1: the test's own)
 
     @property
     def socket(self) -> Path:
@@ -92,6 +93,7 @@ class Engine:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env={**os.environ, **self.env},
+            umask=self.umask,
         )
         if wait:
             wait_for(self.answers, timeout=30, what=f"engine on {self.socket}")

@@ -198,6 +198,20 @@ def test_resource_limits_are_in_force_inside_the_job(
 
 
 @needs_root
+def test_a_job_gets_a_logins_umask_whatever_the_engines(
+    alice: pwd.struct_passwd, workdir: Path, gate_kind: str
+) -> None:
+    """A root engine runs with umask 077 (its files hold users' data); its jobs must not."""
+    before = os.umask(config.ENGINE_UMASK)
+    try:
+        outcome = run(spec_for(alice, workdir, "import os; print(oct(os.umask(0)))"))
+    finally:
+        os.umask(before)
+    assert outcome.ok, outcome.output
+    assert outcome.output.decode().strip() == oct(config.JOB_UMASK)
+
+
+@needs_root
 def test_exit_codes_and_signals_are_reported(
     alice: pwd.struct_passwd, workdir: Path, gate_kind: str
 ) -> None:

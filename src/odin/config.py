@@ -29,6 +29,11 @@ MAX_DESCRIPTION_CHARS: Final = 2000
 MAX_SCHEDULE_CHARS: Final = 1000
 MAX_ENV_VARS: Final = 100
 MAX_JOBS_PER_USER: Final = 100_000
+# The largest request body the API takes (odin.api.bodylimit; root's restore takes
+# MAX_BACKUP_BYTES), refused from its Content-Length or as it streams, before it is read.
+# A deploy is the largest legitimate body: code 1 MiB + YAML 64 KiB of UTF-8, which JSON
+# may escape to 6 bytes a byte (a control character is \u00XX): 6.4 MiB, plus the envelope.
+MAX_REQUEST_BODY_BYTES: Final = 8 * MIB
 
 # Runs.
 MAX_OUTPUT_BYTES: Final = 1 * MIB  # captured per run: head and tail kept
@@ -138,12 +143,27 @@ DASHBOARD_POLL_S: Final = 1.0  # how often a page's event stream looks for chang
 DASHBOARD_RUNS_SHOWN: Final = 50  # runs in a job page's table and charts
 DASHBOARD_SUCCESS_WINDOW: Final = 20  # runs behind the jobs page's success rate
 DASHBOARD_LIVE_QUEUE: Final = 1024  # output chunks buffered for one live viewer
+# Password logins: PAM runs on the dashboard's own pool (pam_faildelay holds a failure ~3 s), so
+# that a flood of bad logins cannot take the threads the engine's API and launcher need.
+DASHBOARD_PAM_THREADS: Final = 2  # password checks at once; one more is refused at once (503)
+DASHBOARD_LOGIN_WINDOW_S: Final = 60.0  # the window of the two login rate limits below
+DASHBOARD_LOGIN_PER_ADDRESS: Final = 10  # password attempts per client address per window
+DASHBOARD_LOGIN_PER_USER: Final = 5  # password attempts per user name per window
+DASHBOARD_LOGIN_TRACKED: Final = 10_000  # addresses and names tracked; least recent dropped first
+DASHBOARD_LOGIN_FAILURE_S: Final = 3.0  # a refused password is answered no sooner (hides timing)
 DASHBOARD_MAX_OUTPUT_SHOWN: Final = 1 * MIB  # output bytes rendered on a run page
 
 # Cluster membership and health (odin.engine.cluster).
 NODE_HEALTH_POLL_S: Final = 1.0  # how often each node reads its Raft connections
 NODE_LEASE_S: Final = 5.0  # a node unreachable this long loses its running runs (marked lost)
 NODE_JOIN_TIMEOUT_S: Final = 60.0  # how long `odin nodes add` waits for a node to catch up
+
+# Signed node-to-node HTTP requests (odin.engine.nodeauth; docs/cluster.md). The nodes' clocks
+# are assumed to agree within NODE_CLOCK_SKEW_S: a request whose signed time is further from the
+# receiver's clock (late, replayed later or from the future) is refused with 403.
+NODE_CLOCK_SKEW_S: Final = 5.0
+NODE_REPLAY_CACHE_MAX: Final = 100_000  # nonces kept per window; when full: 503 till some expire
+NODE_NONCE_BYTES: Final = 16  # random bytes of each request's nonce (sent as hex)
 
 # Install and backups (odin.install, odin install, odin backup).
 UNIT_TASKS_MAX: Final = 65536  # processes+threads of the engine and all its runs (systemd TasksMax)
@@ -157,6 +177,13 @@ CGROUP_MOUNTS_FILE: Final = "/proc/self/mounts"  # where the cgroup2 mount is lo
 CGROUP_DIR_PREFIX: Final = "odin-"  # one directory per engine process: odin-<pid>
 CGROUP_SPARES: Final = 256  # emptied run cgroups kept for later runs (see Containment)
 CGROUP_EMPTY_WAIT_S: Final = 2.0  # after cgroup.kill, how long the run's cgroup may take to empty
+# A root engine creates every file with no access for group and others (its store, Raft
+# journal, dumps, logs hold users' output and records); its runs get a login's usual umask.
+ENGINE_UMASK: Final = 0o077
+JOB_UMASK: Final = 0o022  # also in gate.c: the compiled gate sets it before the exec
+# overlap: queue: runs waiting for their turn on a node; more are skipped, with the bound named.
+MAX_QUEUED_PER_JOB: Final = 16
+MAX_QUEUED_PER_USER: Final = 64
 SH_PATH: Final = "/bin/sh"  # runs the start gate that holds a run until it is in its cgroup
 # C compilers tried, in order, for the compiled start gate (odin.executor.gate says why musl's
 # comes first); without any, runs use setpriv + prlimit + sh, about 2.4 ms more CPU per run.

@@ -100,13 +100,18 @@ def _tune_gc() -> None:
 
 
 def _prepare_dirs(data_dir: Path) -> None:
+    """Lay out the data directory: job users may only pass through it to their code,
+    builds and the SDK; what holds users' data is the engine's alone."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(data_dir, 0o755)
+    # Job users of a root engine pass through (no listing); a private engine's are its own.
+    os.chmod(data_dir, 0o711 if os.geteuid() == 0 else 0o700)
     for private in ("raft",):
         (data_dir / private).mkdir(mode=0o700, exist_ok=True)
+        os.chmod(data_dir / private, 0o700)
     for shared in ("code", "builds"):
         (data_dir / shared).mkdir(exist_ok=True)
         os.chmod(data_dir / shared, 0o711)
+    _close_private_files(data_dir)
     sdk = data_dir / "sdk"
     if sdk.exists():
         shutil.rmtree(sdk)
@@ -121,10 +126,20 @@ def _prepare_dirs(data_dir: Path) -> None:
     # importing file, so `import odin from 'odin'` finds this alias above every job's code.
     modules = data_dir / "code" / "node_modules"
     modules.mkdir(mode=0o755, exist_ok=True)
+    os.chmod(modules, 0o755)
     alias = modules / "odin"
     if alias.is_symlink() or alias.exists():
         alias.unlink()
     alias.symlink_to(sdk / "node" / "odin")
+
+
+def _close_private_files(data_dir: Path) -> None:
+    """Take group and other access off the store, Raft files and logs an older engine
+    (or a wider umask) left readable; the engine's own umask keeps new ones closed."""
+    for folder in (data_dir, data_dir / "raft"):
+        for entry in os.scandir(folder):
+            if entry.is_file(follow_symlinks=False) and entry.stat().st_mode & 0o077:
+                os.chmod(entry.path, stat.S_IMODE(entry.stat().st_mode) & ~0o077)
 
 
 def _unix_socket(path: Path) -> socket.socket:
@@ -517,6 +532,8 @@ def main(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
+    if os.geteuid() == 0:  # whatever the unit or shell set: users' data stays the engine's
+        os.umask(config.ENGINE_UMASK)
     try:
         http_addr = paths.parse_address(http)
         raft_addr = paths.parse_address(raft)

@@ -168,7 +168,9 @@ def write_dump(path: Path, dump: _Dump) -> None:
             "sha256": hashlib.sha256(dump.snapshot).hexdigest(),
         }
     ).encode()
-    with path.open("wb") as out:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    os.fchmod(fd, 0o600)  # every user's jobs and records: the engine's alone
+    with open(fd, "wb") as out:
         out.write(_DUMP_HEAD.pack(_DUMP_MAGIC, _DUMP_VERSION, len(header)))
         out.write(header)
         out.write(dump.snapshot)

@@ -127,7 +127,8 @@ class NodeAdmin:
         plan = self._spawn_plan(info)
         if plan.data_dir.exists():
             shutil.rmtree(plan.data_dir)
-        plan.data_dir.mkdir(parents=True, mode=0o755)
+        plan.data_dir.mkdir(parents=True)
+        os.chmod(plan.data_dir.parent, 0o711)  # job users pass through to the node's code
         secret = plan.data_dir / "cluster.secret"
         shutil.copyfile(self.data_dir / "cluster.secret", secret)
         os.chmod(secret, 0o600)

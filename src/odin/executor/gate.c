@@ -16,7 +16,8 @@
  *   1. becomes the job's owner: supplementary GROUPS ("-" for none, else gids
  *      separated by commas), then GID and UID as real, effective and saved ids;
  *   2. sets the run's resource limits (soft = hard), as the owner, so it can only
- *      lower them, as prlimit after setpriv did;
+ *      lower them, as prlimit after setpriv did, and the job's umask (JOB_UMASK, as
+ *      odin.config says: a root engine's own umask closes its files to everyone);
  *   3. waits for the go line on stdin; end of input first means "do not run":
  *      exit 111 without a word;
  *   4. enters CWD with the owner's rights (exit 112 if it may not);
@@ -39,10 +40,12 @@
 #include <string.h>
 #include <sched.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 enum { NOT_RELEASED = 111, NO_WORKDIR = 112, SETUP_FAILED = 120 };
+#define JOB_UMASK 022 /* odin.config.JOB_UMASK */
 
 static void fail(int code, const char *what, const char *detail)
 {
@@ -151,6 +154,7 @@ int main(int argc, char **argv)
     limit(RLIMIT_NPROC, argv[5]);
     limit(RLIMIT_AS, argv[6]);
     limit(RLIMIT_CORE, argv[7]);
+    umask(JOB_UMASK);
     wait_for_go();
     if (!early)
         set_policy(SCHED_OTHER); /* the job itself runs as any other process */

@@ -98,7 +98,7 @@ def stock_argv(cwd: str, env: Mapping[str, str]) -> tuple[str, ...]:
     refuse = 'echo "odin: the job\'s owner may not enter its working directory $0" >&2; exit 112'
     script = (
         f'read _go || exit 111; cd -- "$0" 2>/dev/null || {{ {refuse}; }}; '
-        f'{unset}{restore}exec "$@" </dev/null'
+        f'umask {config.JOB_UMASK:04o}; {unset}{restore}exec "$@" </dev/null'
     )
     return (config.SH_PATH, "-c", script, cwd)
 

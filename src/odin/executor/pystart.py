@@ -195,7 +195,8 @@ def _run_file(path: str, names: dict[str, object]) -> None:
         temp = f"{cache}.{os.getpid()}"
         try:
             os.makedirs(os.path.dirname(cache), mode=0o700, exist_ok=True)
-            with open(temp, "wb") as handle:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # the job's code
+            with open(fd, "wb") as handle:
                 handle.write(header + marshal.dumps(code))
             os.replace(temp, cache)
         except OSError:  # a directory the owner cannot write: compiled at every run
