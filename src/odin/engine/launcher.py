@@ -15,6 +15,7 @@ import logging
 import os
 import secrets
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,7 +120,8 @@ class Launcher:
         self._armed: set[str] = set()
         self._prepared: dict[str, asyncio.Future[Prepared]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._queues: dict[str, asyncio.Lock] = {}
+        self._queues: dict[str, asyncio.Lock] = {}  # overlap: queue, one lock per job
+        self._waiting: Counter[str] = Counter()  # queued runs by job id and by "uid:<owner>"
         self._unsettled: set[str] = set()  # started here, not yet running or finished in the log
         self._late: dict[str, float] = {}  # run id -> seconds past its instant when committed
         self._code = CodeFiles(context.code_root)
@@ -227,16 +229,52 @@ class Launcher:
             msg = "skipped: the previous run was still running (overlap: skip)"
             await self._finish(run, RunStatus.SKIPPED, msg, time.time())
             return
-        lock = self._queues.setdefault(job.id, asyncio.Lock())
         if job.overlap == "queue":
-            async with lock:
-                await self._execute(job, run)
+            await self._queued(job, run)
         else:
             await self._execute(job, run)
 
-    async def _prepare(self, run: Run) -> Prepared:
+    async def _queued(self, job: Job, run: Run) -> None:
+        """Start ``run`` once the job's earlier runs here have ended (``overlap: queue``).
+
+        Nothing is held for a run while it waits (its process is made at its turn), the
+        queue is bounded per job and per owner, and the job is read again at the turn: a
+        run of a job removed or paused meanwhile does not start.
+        """
+        lock = self._queues.setdefault(job.id, asyncio.Lock())
+        keys = (job.id, f"uid:{job.owner_uid}")
+        if lock.locked():
+            verdict = queue_verdict(self._waiting[keys[0]], self._waiting[keys[1]])
+            if verdict is not None:
+                await self._finish(run, RunStatus.SKIPPED, verdict, time.time())
+                return
+            await _discard(self._prepared.pop(run.id, None))
+        self._waiting.update(keys)
+        try:
+            await lock.acquire()
+        finally:
+            self._waiting.subtract(keys)
+            for key in keys:
+                if self._waiting[key] <= 0:
+                    del self._waiting[key]
+        try:
+            with self.node.lock:
+                current = self.node.state.jobs.get(job.id)
+                now_run = self.node.state.runs.get(run.id)
+            if now_run is None or now_run.status is not RunStatus.PLANNED:
+                return
+            turn = turn_verdict(current)
+            if turn is not None:
+                await self._finish(run, *turn, time.time())
+            elif current is not None:  # the job as it is now: a redeploy's code runs
+                await self._execute(current, run)
+        finally:
+            lock.release()
+
+    async def _prepare(self, run: Run, *, at_turn: bool = False) -> Prepared:
         """Everything a launch needs, made ahead of the instant: files, identity, environment,
-        and, shortly before the instant, the process itself, held at its start gate."""
+        and, shortly before the instant, the process itself, held at its start gate (for a
+        queued run that will have to wait its turn, only when the turn comes)."""
         with self.node.lock:
             job = self.node.state.jobs.get(run.job_id)
         if job is None:
@@ -246,6 +284,9 @@ class Launcher:
         wait = run.instant - config.HOLD_AHEAD_S - time.time()
         if wait > 0:
             await asyncio.sleep(wait)
+        lock = self._queues.get(job.id)
+        if not at_turn and job.overlap == "queue" and lock is not None and lock.locked():
+            raise ExecutionError(f"run {run.id} waits its turn: its process is made then")
         return Prepared(job.version, token, await hold(spec))
 
     async def _prepared_for(self, job: Job, run: Run) -> Prepared:
@@ -258,7 +299,7 @@ class Launcher:
             await prepared.held.discard()  # made for the job as it was: make it again
             prepared = None
         if prepared is None:
-            prepared = await self._prepare(run)
+            prepared = await self._prepare(run, at_turn=True)
         return prepared
 
     async def _execute(self, job: Job, run: Run) -> None:
@@ -483,6 +524,30 @@ def _stale(run: Run, now: float) -> bool:
     if run.reason is not RunReason.SCHEDULE:
         return False
     return now - run.planned_at > config.PLAN_STALE_S and now > run.instant + config.PLAN_STALE_S
+
+
+def queue_verdict(waiting_for_job: int, waiting_for_owner: int) -> str | None:
+    """Why a run that must wait its turn (``overlap: queue``) is skipped, or None to queue it."""
+    if waiting_for_job >= config.MAX_QUEUED_PER_JOB:
+        return (
+            f"skipped: {waiting_for_job} runs of this job already wait their turn "
+            f"(overlap: queue keeps at most {config.MAX_QUEUED_PER_JOB} per job)"
+        )
+    if waiting_for_owner >= config.MAX_QUEUED_PER_USER:
+        return (
+            f"skipped: {waiting_for_owner} runs of this user's jobs already wait their turn "
+            f"(overlap: queue keeps at most {config.MAX_QUEUED_PER_USER} per user)"
+        )
+    return None
+
+
+def turn_verdict(job: Job | None) -> tuple[RunStatus, str] | None:
+    """How a queued run ends instead of starting when its turn comes, or None to start it."""
+    if job is None:
+        return RunStatus.CANCELLED, "cancelled: the job was removed while this run waited its turn"
+    if job.paused:
+        return RunStatus.SKIPPED, "skipped: the job was paused while this run waited its turn"
+    return None
 
 
 def late_verdict(catchup: str, late_by: float, newer_due: bool) -> str | None:
