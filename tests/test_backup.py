@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import pwd
 import stat
 import subprocess
 import sys
@@ -269,3 +270,58 @@ def test_parse_raises_only_odin_errors_on_hostile_jobs(job: dict[str, Any]) -> N
 def test_parse_raises_only_odin_errors_on_any_json(data: Any) -> None:
     with pytest.raises(OdinError):
         backup.parse(data)
+
+
+def _uid_taken(uid: int) -> bool:
+    try:
+        pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    return True
+
+
+@needs_root
+def test_restore_matches_owners_by_uid_and_name_unless_mapped(
+    two_engines: tuple[Engine, Engine], world_dir: Path
+) -> None:
+    """A backup from a host where Alice had Bob's uid here, and Bob a uid nobody has here:
+    refused, both listed, until --map-owner says whose the jobs become."""
+    source, target = two_engines
+    alice_job, _ = deploy_linked_jobs(source, world_dir)
+    bob_yaml = write_job(user_dir(world_dir, "odin-bob"), "bobs", "print('b')\n")
+    ok("deploy", "-f", str(bob_yaml), engine=source, user="odin-bob")
+    bob_job = job_id_of(bob_yaml)
+    path = world_dir / "odin.backup"
+    ok("backup", "-f", str(path), engine=source)
+    alice, bob = pwd.getpwnam("odin-alice"), pwd.getpwnam("odin-bob")
+    nobody = next(uid for uid in range(42000, 43000) if not _uid_taken(uid))
+    document = json.loads(path.read_text())
+    elsewhere = {alice_job: bob.pw_uid, bob_job: nobody}  # their uids on the backup's host
+    for job in document["state"]["jobs"]:
+        job["owner_uid"] = elsewhere.get(job["id"], job["owner_uid"])
+    path.write_text(json.dumps(document))
+
+    refused = odin("restore", "-f", str(path), engine=target)
+    assert refused.returncode == 5, refused.stderr
+    assert f"odin-alice (uid {bob.pw_uid} in the backup): uid {bob.pw_uid} is odin-bob here" in (
+        refused.stderr
+    )
+    assert f"odin-bob (uid {nobody} in the backup): odin-bob is uid {bob.pw_uid} here" in (
+        refused.stderr
+    )
+    for bad in ("odin-alice", "no-such-owner=odin-alice", "odin-alice=no-such-user-here"):
+        done = odin("restore", "-f", str(path), "--map-owner", bad, engine=target)
+        assert done.returncode == 2, (bad, done.stderr)
+    assert jobs_of(target) == {}
+
+    maps = ("--map-owner", "odin-alice=odin-alice", "--map-owner", "odin-bob=odin-bob")
+    out = ok("restore", "-f", str(path), *maps, engine=target)
+    assert "restored 3 job(s)" in out and "jobs of odin-alice restored as odin-alice's" in out
+    restored = jobs_of(target)
+    assert (restored[alice_job]["owner"], restored[alice_job]["owner_uid"]) == (
+        "odin-alice",
+        alice.pw_uid,
+    )
+    assert restored[bob_job]["owner_uid"] == bob.pw_uid
+    bob_sees = json.loads(ok("list", "-o", "json", engine=target, user="odin-bob"))
+    assert [j["id"] for j in bob_sees] == [bob_job]

@@ -13,6 +13,7 @@ from odin.dashboard import views
 from odin.dashboard.auth import LinkMinter, SessionStore, private_token
 from odin.dashboard.metrics import ClusterFacts, RunMetrics, render
 from odin.dashboard.settings import DashboardSettings
+from odin.dashboard.throttle import RateLimiter
 from odin.errors import InvalidInput
 
 
@@ -46,6 +47,40 @@ def test_a_link_expires() -> None:
     assert minter.redeem(early) == 1
     clock.now += 2
     assert minter.redeem(late) is None
+
+
+def test_peeking_at_a_link_leaves_it_usable_once() -> None:
+    clock = Clock()
+    minter = LinkMinter("http://x", ttl_s=60, clock=clock)
+    token = minter.mint(1001).url.rsplit("/", 1)[1]
+    assert minter.peek(token) == minter.peek(token) == 1001
+    assert minter.redeem(token) == 1001
+    assert minter.peek(token) is None and minter.redeem(token) is None
+    late = minter.mint(1002).url.rsplit("/", 1)[1]
+    clock.now += 61
+    assert minter.peek(late) is None
+
+
+def test_rate_limiter_allows_limit_per_window_per_key() -> None:
+    clock = Clock()
+    limiter = RateLimiter(3, 60.0, clock=clock)
+    for _ in range(3):
+        assert limiter.wait_s("10.0.0.1") == 0
+        limiter.record("10.0.0.1")
+        clock.now += 10
+    assert limiter.wait_s("10.0.0.1") == 30.0  # the first attempt leaves the window in 30 s
+    assert limiter.wait_s("10.0.0.2") == 0
+    clock.now += 30
+    assert limiter.wait_s("10.0.0.1") == 0
+
+
+def test_rate_limiter_keeps_a_bounded_number_of_keys() -> None:
+    clock = Clock()
+    limiter = RateLimiter(1, 60.0, max_keys=2, clock=clock)
+    for key in ("a", "b", "c"):
+        limiter.record(key)
+    assert limiter.wait_s("a") == 0  # forgotten: the least recently seen key went first
+    assert limiter.wait_s("b") > 0 and limiter.wait_s("c") > 0
 
 
 def test_sessions_survive_reopening_and_expire(tmp_path: Path) -> None:
@@ -222,10 +257,11 @@ def test_metrics_text_counts_and_hides_other_users() -> None:
         raft={"leader": "127.0.0.1:12000", "commit_index": 42, "term": 3},
         running=0,
     )
-    text = render(metrics, {}, {("aaa", 'say "hi"'): 7.5}, facts, lambda uid: uid == 1001)
+    watches = {("aaa", 1001, 'say "hi"'): 7.5, ("bbb", 1002, "bobs-rows"): 9.0}
+    text = render(metrics, {}, watches, facts, lambda uid: uid == 1001)
     assert 'odin_runs_total{job_id="aaa",job="",outcome="succeeded"} 1' in text
     assert 'odin_runs_total{job_id="aaa",job="",outcome="failed"} 1' in text
-    assert 'job_id="bbb"' not in text
+    assert 'job_id="bbb"' not in text and "bobs-rows" not in text
     assert 'odin_run_duration_seconds_bucket{job_id="aaa",job="",le="0.5"} 1' in text
     assert 'odin_run_duration_seconds_bucket{job_id="aaa",job="",le="5"} 2' in text
     assert 'odin_run_duration_seconds_count{job_id="aaa",job=""} 2' in text

@@ -180,7 +180,9 @@ def test_the_dashboard_shows_nothing_without_a_session_and_nothing_of_others(
     assert bob_link.status == 200
     url = httpx.URL(bob_link.json()["url"])
     with httpx.Client(base_url=base, timeout=10) as bob:
-        assert bob.get(url.path).status_code in (200, 303)
+        confirm = bob.get(url.path)  # the link asks to confirm; the confirmation logs in
+        nonce = confirm.text.split('name="nonce" value="', 1)[1].split('"', 1)[0]
+        assert bob.post(url.path, data={"nonce": nonce}).status_code == 303
         assert world.bob_job in bob.get("/jobs").text
         for page in pages[1:5]:
             reply = bob.get(page)
@@ -346,6 +348,39 @@ def test_recover_does_not_follow_symlinks_planted_in_the_target(world: World) ->
     odin("recover", "-i", world.job, "--force", engine=world.engine, user=ALICE, cwd=own)
     assert victim.read_text() == "keep me\n"
     assert not (own / "secret.py").is_symlink() and SECRET in (own / "secret.py").read_text()
+
+
+def test_recover_does_not_follow_a_symlink_planted_in_a_middle_component(world: World) -> None:
+    """Bob's link in the middle of the target path, in his own directory (where the kernel's
+    protected_symlinks does not apply), takes neither root's nor Alice's recover elsewhere."""
+    victim = world.root / "victim"  # root's: recover must write nothing into victim/inner
+    (victim / "inner").mkdir(parents=True)
+    bob = pwd.getpwnam(BOB)
+    planted = world.bob_home / "elsewhere"
+    planted.symlink_to(victim)
+    os.lchown(planted, bob.pw_uid, bob.pw_gid)
+    for user in (None, ALICE):
+        result = odin(
+            "recover",
+            *("-i", world.job, "-d", str(planted / "inner"), "--force"),
+            engine=world.engine,
+            user=user,
+            check=False,
+        )
+        assert result.returncode == 4, result
+        assert f"'elsewhere' in it is a symlink owned by {BOB}" in result.stderr, result.stderr
+        assert list((victim / "inner").iterdir()) == []
+    # A link of root's own on the way is followed, as before.
+    (world.root / "root-link").symlink_to(victim)
+    odin(
+        "recover",
+        "-i",
+        world.job,
+        "-d",
+        str(world.root / "root-link" / "inner"),
+        engine=world.engine,
+    )
+    assert SECRET in (victim / "inner" / "secret.py").read_text()
 
 
 def test_a_job_runs_only_as_its_owner_and_only_where_its_owner_may_go(world: World) -> None:

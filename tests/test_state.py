@@ -118,6 +118,23 @@ def test_a_lost_run_is_retried_on_another_node() -> None:
     assert retry.node != "n2" and retry.attempt == 1
 
 
+def test_a_lost_run_is_retried_only_on_a_member_the_job_may_run_on() -> None:
+    """A retry keeps to the job's ``nodes:``; with none of them a member, none is planned."""
+    sm = StateMachine()
+    for name in ("n1", "n2", "n3"):
+        sm.apply(c.AddNode(NodeInfo(name, f"h{name}", f"r{name}")))
+    j = job(retries=2, nodes=("n3", "n1"))
+    sm.apply(c.PutJob(j))
+    events = finish(sm, plan(sm, j, T0, node="n1"), RunStatus.LOST, T0 + 6)
+    assert [e.run.node for e in events if isinstance(e, RunPlanned)] == ["n3"]
+
+    gone = job("bbbbbbbbbbbb", retries=2, nodes=("n4",))
+    sm.apply(c.PutJob(gone))
+    events = finish(sm, plan(sm, gone, T0, node="n4"), RunStatus.LOST, T0 + 6)
+    assert [e for e in events if isinstance(e, RunPlanned)] == []
+    assert gone.id not in sm.active_of
+
+
 def test_cycles_are_refused_and_nothing_changes() -> None:
     sm = StateMachine()
     ids = ["aaaaaaaaaaaa", "bbbbbbbbbbbb", "cccccccccccc"]

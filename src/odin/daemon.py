@@ -357,6 +357,7 @@ class Engine:
         dash = _QuietServer(
             uvicorn.Config(
                 dash_app,
+                proxy_headers=False,  # no X-Forwarded-For from anyone: login limits per address
                 log_level="warning",
                 lifespan="off",
                 access_log=False,

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import pwd
 import time
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from odin import __version__, config
 from odin.api.app import CallerDep
@@ -23,6 +23,12 @@ from odin.engine.identity import Caller
 from odin.engine.node import EngineNode
 from odin.errors import InvalidInput, LimitExceeded, PermissionDenied
 from odin.install import backup
+
+MAP_OWNER_HELP = (
+    "OLDNAME=NEWNAME, repeatable: the backup's jobs of OLDNAME become this host's user "
+    "NEWNAME's (their uid and gid); needed when an owner's uid is another user here, or "
+    "their name has another uid here"
+)
 
 
 def _root_only(who: Caller, action: str) -> None:
@@ -82,9 +88,14 @@ def admin_router(node: EngineNode) -> APIRouter:
         return Response(_snapshot(node), media_type="application/json")
 
     @router.post("/restore")
-    async def restore(who: CallerDep, request: Request) -> dict[str, Any]:
+    async def restore(
+        who: CallerDep,
+        request: Request,
+        map_owner: Annotated[list[str] | None, Query(description=MAP_OWNER_HELP)] = None,
+    ) -> dict[str, Any]:
         _root_only(who, "restore a backup")
-        parsed = backup.parse(await _document(request))
+        mapping = backup.parse_owner_map(map_owner or [])
+        parsed = backup.map_owners(backup.parse(await _document(request)), mapping)
         with node.lock:
             jobs = dict(node.state.jobs)
             links = {source: dict(targets) for source, targets in node.state.links.items()}
@@ -96,6 +107,7 @@ def admin_router(node: EngineNode) -> APIRouter:
             "links_restored": len(plan.add),
             "links_unchanged": plan.links_unchanged,
             "missing_owners": _missing_owners(parsed),
+            "owners_mapped": mapping,
             "backup_created_at": parsed.created_at,
             "backup_node": parsed.node,
         }

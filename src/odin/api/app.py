@@ -8,7 +8,6 @@ SDK inside a run, from the run's token; never from the request body. Every
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -20,11 +19,12 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from odin import __version__, config
+from odin.api.bodylimit import BodyLimit
 from odin.api.errors import error_body, status_for
 from odin.api.peercred import PEER_KEY, PeerCredentials
-from odin.engine.cluster import NODE_HEADER
 from odin.engine.identity import Caller, caller_from_uid
 from odin.engine.launcher import Launcher, add_records
+from odin.engine.nodeauth import AUTH_HEADER, NodeAuth
 from odin.engine.nodes import NodeAdmin, NodeRequest, local_address
 from odin.engine.service import DeployRequest, Service
 from odin.engine.views import run_view
@@ -76,12 +76,14 @@ def caller(request: Request) -> Caller:
 CallerDep = Annotated[Caller, Depends(caller)]
 
 
-def from_node(request: Request) -> None:
-    """Only another node of the cluster (holding the node token) passes."""
-    expected: str = request.app.state.node_token
-    token = request.headers.get(NODE_HEADER, "")
-    if not hmac.compare_digest(token.encode(), expected.encode()):
-        raise PermissionDenied("this endpoint is for the cluster's nodes only")
+async def from_node(request: Request) -> None:
+    """Only another node of the cluster passes: with a signature made for this very request."""
+    auth: NodeAuth = request.app.state.node_auth
+    path: bytes = request.scope.get("raw_path") or request.url.path.encode()
+    query: bytes = request.scope.get("query_string", b"")
+    target = path + b"?" + query if query else path
+    body = await request.body()
+    auth.verify(request.method, target, body, request.headers.get(AUTH_HEADER, ""))
 
 
 NodeDep = Annotated[None, Depends(from_node)]
@@ -90,7 +92,8 @@ NodeDep = Annotated[None, Depends(from_node)]
 def create_app(service: Service, launcher: Launcher, admin: NodeAdmin) -> FastAPI:
     """The API over ``service``; ``admin`` lists and changes the cluster's nodes."""
     app = FastAPI(title="Odin engine API", version=__version__)
-    app.state.node_token = admin.membership.token
+    app.state.node_auth = admin.membership.auth
+    app.add_middleware(BodyLimit, node_auth=admin.membership.auth)  # before any body is read
 
     @app.exception_handler(OdinError)
     async def odin_error(_: Request, error: OdinError) -> JSONResponse:

@@ -97,23 +97,42 @@ def _read_backup(path: Path) -> Any:
     type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
     help=FILE_HELP.replace("standard output", "standard input"),
 )
+@click.option(
+    "--map-owner",
+    "map_owner",
+    multiple=True,
+    metavar="OLDNAME=NEWNAME",
+    help="Give the backup's jobs of user OLDNAME to this host's user NEWNAME (their uid "
+    "and gid). Repeatable. Needed when an owner's uid belongs to someone else here, or "
+    "their name has another uid here.",
+)
 @port_option
 @output_option()
-def restore(path: Path, port: str | None, fmt: str) -> None:
+def restore(path: Path, map_owner: tuple[str, ...], port: str | None, fmt: str) -> None:
     """Re-create the jobs and links of a backup made with 'odin backup' (root only).
 
-    Jobs keep their ids and owners. Jobs and links already present and identical
+    Jobs keep their ids and owners. Owners are matched by uid and name: if the
+    backup's uid of an owner is another user on this host, or their name has
+    another uid here, nothing is restored and the error lists each such owner;
+    say whose the jobs become with --map-owner OLDNAME=NEWNAME (alice=alice keeps
+    the name and takes its uid here). Jobs and links already present and identical
     are left alone, so restoring the same file twice changes nothing. Runs are
     not restored: restored jobs resume from now, like a fresh deploy.
+
+    \b
+    Example: odin restore -f odin.backup --map-owner alice=alice --map-owner bob=robert
     """
     try:
         document = _read_backup(path)
     except OSError as error:
         raise InvalidInput(f"cannot read {path}: {error.strerror}") from None
-    result = client_for(port).request("POST", "/v1/admin/restore", body=document)
+    query = {"map_owner": list(map_owner)}
+    result = client_for(port).request("POST", "/v1/admin/restore", body=document, query=query)
     if fmt == "json":
         print_json(result)
         return
+    for old, new in result.get("owners_mapped", {}).items():
+        click.echo(f"jobs of {old} restored as {new}'s")
     click.echo(
         f"restored {result['jobs_restored']} job(s) ({result['jobs_unchanged']} already there) "
         f"and {result['links_restored']} link(s) ({result['links_unchanged']} already there)"

@@ -1,8 +1,10 @@
 """A small HTTP client for the engine's API over its Unix socket.
 
 It uses the standard library's ``http.client`` on an ``AF_UNIX`` socket: the
-CLI starts fast, and the engine learns who calls from the kernel. Errors come
-back as the engine's own ``OdinError`` classes (by their wire name).
+CLI starts fast, and the engine learns who calls from the kernel. The CLI learns
+who serves from the kernel too: it talks only to a socket in a directory of
+root's or the caller's, served by root or the caller (``odin.cli.trust``).
+Errors come back as the engine's own ``OdinError`` classes (by their wire name).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from odin import config, paths
+from odin.cli import trust
 from odin.errors import ERROR_TYPES, NotAMember, OdinError, Unavailable
 
 TIMEOUT_S = 120.0
@@ -28,9 +31,17 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.unix_path = path
 
     def connect(self) -> None:
+        """Connect, but only to a socket that root or the caller set up and serves."""
+        path = Path(self.unix_path)
+        trust.check_socket_dir(path)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self.unix_path)
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect(self.unix_path)
+            trust.check_peer(sock, path)
+        except BaseException:
+            sock.close()
+            raise
         self.sock = sock
 
 
@@ -56,18 +67,46 @@ def socket_path(port: str | None) -> Path:
     if number == config.DEFAULT_HTTP_PORT:
         names.insert(0, "odin.sock")
     candidates = [d / n for d in _socket_dirs() for n in names]
-    return next((c for c in candidates if c.exists()), candidates[0])
+    return next((c for c in candidates if _present(c)), candidates[0])
+
+
+def _present(path: Path) -> bool:
+    """Whether something is at ``path``; one we may not reach counts (connecting says why)."""
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def other_nodes(path: Path) -> list[str]:
     """The HTTP ports of the other nodes whose sockets are on this host (for error messages)."""
     found: list[str] = []
     for directory in _socket_dirs():
+        if trust.directory_problem(directory) is not None:
+            continue  # not root's or the caller's: its sockets are no nodes of theirs
         for candidate in sorted(directory.glob("odin-*.sock")):
             port = candidate.name.removeprefix("odin-").removesuffix(".sock")
             if candidate.resolve() != path.resolve() and port.isdigit() and port not in found:
                 found.append(port)
     return found
+
+
+def _send(
+    conn: http.client.HTTPConnection,
+    method: str,
+    path: str,
+    payload: bytes | None,
+    headers: dict[str, str],
+) -> None:
+    """Send a request; an engine that hung up mid-body (over its bound) has answered: read it."""
+    try:
+        conn.request(method, path, body=payload, headers=headers)
+    except (BrokenPipeError, ConnectionResetError):
+        if payload is None:
+            raise
 
 
 def quote_id(value: str) -> str:
@@ -104,13 +143,14 @@ class EngineClient:
     def request(
         self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None
     ) -> Any:
-        if query:
-            path = f"{path}?{urlencode({k: v for k, v in query.items() if v is not None})}"
+        kept = {k: v for k, v in (query or {}).items() if v is not None and v != []}
+        if kept:
+            path = f"{path}?{urlencode(kept, doseq=True)}"  # a list value: the key repeated
         conn = self._connection()
         try:
             payload = None if body is None else json.dumps(body).encode()
             headers = {"Content-Type": "application/json"} if payload is not None else {}
-            conn.request(method, path, body=payload, headers=headers)
+            _send(conn, method, path, payload, headers)
             response = conn.getresponse()
             data = response.read()
         except OSError as error:

@@ -1,7 +1,8 @@
 """``odin dashboard``: a one-time login link for the web dashboard, minted for the caller.
 
 The engine learns who asks from the Unix socket (SO_PEERCRED), so the link logs
-the browser in as exactly that user. It works once, within a minute.
+the browser in as exactly that user. It works once, within a minute, and the
+page it opens asks to confirm (following a link alone logs no one in).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def dashboard(port: str | None, no_open: bool) -> None:
     url = str(answer["url"])
     seconds = int(answer.get("expires_in", 60))
     click.echo(url)
-    click.echo(f"This link logs you in once, within {seconds} s.", err=True)
+    click.echo(
+        f"This link logs you in once, within {seconds} s: the page asks you to confirm.", err=True
+    )
     if not no_open and _has_display():
         webbrowser.open(url)

@@ -77,6 +77,12 @@ def _links(job: dict[str, Any]) -> str:
     return ", ".join(t if on == "success" else f"{t} ({on})" for t, on in job["links"].items())
 
 
+def _not_planned(job: dict[str, Any]) -> str:
+    """What ``odin list`` shows for a job the leader plans no run of (none of its nodes is a
+    member); '' for any other (an engine of an older version sends no such field)."""
+    return "no node" if job.get("not_planned") else ""
+
+
 @click.command("list")
 @port_option
 @output_option()
@@ -104,7 +110,7 @@ def list_jobs(port: str | None, fmt: str) -> None:
             j["language"],
             _links(j),
             j["schedule_text"],
-            "paused" if j["paused"] else local_time(j["next_run"]),
+            "paused" if j["paused"] else local_time(j["next_run"]) or _not_planned(j),
             j["last_status"] or "-",
         ]
         for j in sorted(jobs, key=lambda j: (j["name"], j["id"]))
@@ -139,6 +145,7 @@ def describe(job_id: str, port: str | None, fmt: str) -> None:
         ("Retries", job["retries"]),
         ("Overlap", job["overlap"]),
         ("Catch-up", job["catchup"]),
+        ("Nodes", ", ".join(job.get("nodes") or []) or "any"),
         ("Links", _links(job) or "-"),
         ("Last status", job["last_status"] or "-"),
         ("Created", local_time(job["created_at"])),
@@ -150,8 +157,10 @@ def describe(job_id: str, port: str | None, fmt: str) -> None:
     for name, value in fields:
         click.echo(f"{name + ':':<{width + 1}} {value}")
     click.echo("Next runs:")
-    for instant in job["next_runs"] or ["(none)"]:
-        click.echo(f"  {local_time(instant) if instant != '(none)' else instant}")
+    for instant in job["next_runs"]:
+        click.echo(f"  {local_time(instant)}")
+    if not job["next_runs"]:
+        click.echo(f"  (none: {job['not_planned']})" if _not_planned(job) else "  (none)")
 
 
 @click.command("modify")
@@ -254,11 +263,13 @@ def unlink(source: str, target: str, port: str | None, fmt: str) -> None:
     click.echo(f"Unlinked {source} -> {target}")
 
 
-def _write_new(path: Path, text: str, force: bool) -> None:
-    """Write ``text`` to ``path``; with force replace it (a planted symlink is replaced, not followed)."""
+def _write_new(directory: int, path: Path, text: str, force: bool) -> None:
+    """Write ``text`` to ``path.name`` in ``directory`` (a descriptor); with force replace it
+    (a planted symlink is replaced, not followed)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     if not force:
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            fd = os.open(path.name, flags, 0o644, dir_fd=directory)
         except OSError as error:
             raise Conflict(f"cannot write {path}: {error.strerror or error}") from None
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -266,16 +277,42 @@ def _write_new(path: Path, text: str, force: bool) -> None:
         return
     import secrets  # here: only recover needs it, and every CLI start would pay for it
 
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.odin-tmp")
+    temp = f".{path.name}.{secrets.token_hex(8)}.odin-tmp"
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        fd = os.open(temp, flags, 0o644, dir_fd=directory)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-        os.replace(temp, path)
+        os.replace(temp, path.name, src_dir_fd=directory, dst_dir_fd=directory)
     except OSError as error:
         with contextlib.suppress(OSError):
-            temp.unlink()
+            os.unlink(temp, dir_fd=directory)
         raise Conflict(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def _exists_in(directory: int, path: Path) -> bool:
+    """Whether ``path.name`` (a file, a symlink, anything) is in ``directory`` (a descriptor)."""
+    try:
+        os.stat(path.name, dir_fd=directory, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    except OSError as error:
+        raise Conflict(f"cannot write {path}: {error.strerror or error}") from None
+    return True
+
+
+def _write_all(directory: Path, targets: list[tuple[Path, str]], force: bool) -> None:
+    """Write each target into ``directory``, reached without following others' symlinks."""
+    from odin.cli.safepath import open_directory
+
+    fd = open_directory(directory)
+    try:
+        clash = [str(p) for p, _ in targets if _exists_in(fd, p)]
+        if clash and not force:
+            raise Conflict(f"{', '.join(clash)} already exist(s); use --force to overwrite")
+        for path, text in targets:
+            _write_new(fd, path, text, force)
+    finally:
+        os.close(fd)
 
 
 @click.command("recover")
@@ -288,23 +325,24 @@ def _write_new(path: Path, text: str, force: bool) -> None:
     type=click.Path(path_type=Path, file_okay=False),
     default=Path("."),
     show_default=True,
-    help="Where to write the files.",
+    help="Where to write the files. A symlink on the way is followed only if you or root own it.",
 )
 @port_option
 @output_option()
 def recover(job_id: str, force: bool, directory: Path, port: str | None, fmt: str) -> None:
-    """Write a job's stored YAML and code into the current directory."""
+    """Write a job's stored YAML and code into the current directory (or --dir).
+
+    Existing files are kept unless --force, which replaces them (a symlink in their
+    place is replaced, not written through). The directory is reached one step at a
+    time: a symlink on the way that someone other than you or root owns is refused.
+    """
     files = client_for(port).request("GET", f"/v1/jobs/{quote_id(job_id)}/files")
     targets = []
     for name, text in ((files["yaml_name"], files["yaml"]), (files["file"], files["code"])):
         if "/" in name or name in ("", ".", "..") or "\0" in name:
             raise InvalidInput(f"the engine sent an unsafe file name {name!r}")
         targets.append((directory / name, text))
-    clash = [str(p) for p, _ in targets if p.exists() or p.is_symlink()]
-    if clash and not force:
-        raise Conflict(f"{', '.join(clash)} already exist(s); use --force to overwrite")
-    for path, text in targets:
-        _write_new(path, text, force)
+    _write_all(directory, targets, force)
     if fmt == "json":
         print_json({"written": [str(p) for p, _ in targets]})
         return

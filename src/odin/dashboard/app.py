@@ -21,13 +21,15 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
-from odin import __version__
+from odin import __version__, config
 from odin.api.errors import status_for
 from odin.dashboard import metrics as m
 from odin.dashboard import views
 from odin.dashboard.auth import LinkMinter, SessionStore, csrf_token, private_token
+from odin.dashboard.headers import SecurityHeaders
 from odin.dashboard.oidc import OidcLogin
 from odin.dashboard.settings import DashboardSettings
+from odin.dashboard.throttle import PasswordGate
 from odin.engine.identity import Caller, caller_from_uid
 from odin.engine.launcher import Launcher
 from odin.engine.service import Service
@@ -56,6 +58,7 @@ class Dashboard:
     metrics: m.RunMetrics
     metrics_token: str
     oidc: OidcLogin | None
+    passwords: PasswordGate
 
     def caller(self, request: Request) -> Caller:
         """The logged-in caller; membership is checked again at every request."""
@@ -87,7 +90,13 @@ def create_dashboard(
 ) -> FastAPI:
     """The dashboard app, to be served on its own TCP address (default 127.0.0.1:4200)."""
     dash = _dashboard(service, launcher, node_info, data_dir, settings, minter)
-    app = FastAPI(title="Odin dashboard", version=__version__, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="Odin dashboard",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        max_body_size=config.DASHBOARD_MAX_BODY_BYTES,  # its forms are small; anyone may post
+    )
     app.state.dashboard = dash
     app.add_middleware(
         SessionMiddleware,
@@ -97,6 +106,7 @@ def create_dashboard(
         same_site="lax",
         https_only=settings.secure_cookies,
     )
+    app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _errors(app, dash)
     from odin.dashboard import login, pages
@@ -136,6 +146,7 @@ def _dashboard(
         metrics=run_metrics,
         metrics_token=private_token(data_dir / METRICS_TOKEN_FILE),
         oidc=oidc,
+        passwords=PasswordGate(settings.pam_service),
     )
 
 
@@ -195,16 +206,16 @@ def _jobs(dash: Dashboard) -> dict[str, Any]:
         return dict(node.state.jobs)
 
 
-def _watches(dash: Dashboard) -> dict[tuple[str, str], float]:
-    """The last numeric value of each (job, watch series) in the replicated window."""
+def _watches(dash: Dashboard) -> dict[m.WatchKey, float]:
+    """The last numeric value of each (job, owner, watch series) in the replicated window."""
     node = dash.service.node
     with node.lock:
         runs = sorted(node.state.runs.values(), key=lambda r: r.instant)
-    latest: dict[tuple[str, str], tuple[float, float]] = {}
+    latest: dict[m.WatchKey, tuple[float, float]] = {}
     for run in runs:
         for record in run.records:
             if record.type == "watch" and views.is_number(record.value):
-                key = (run.job_id, record.desc)
+                key = (run.job_id, run.owner_uid, record.desc)
                 if key not in latest or latest[key][0] <= record.ts:
                     latest[key] = (record.ts, float(record.value))
     return {key: value for key, (_ts, value) in latest.items()}

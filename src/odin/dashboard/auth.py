@@ -5,8 +5,10 @@ into a ``Caller`` at every request (so removing a user from group ``odin``
 takes effect at once):
 
 - a one-time link minted over the engine's Unix socket for the peer-credential
-  caller (``LinkMinter``; single use, valid ``DASHBOARD_LINK_TTL_S``);
-- a Linux user name and password checked by PAM (``check_password``);
+  caller (``LinkMinter``; single use, valid ``DASHBOARD_LINK_TTL_S``), which
+  logs in only when the browser that opened it confirms (``link_nonce``);
+- a Linux user name and password checked by PAM (``check_password``, run by
+  ``odin.dashboard.throttle.PasswordGate``); never root;
 - an OpenID Connect login (``odin.dashboard.oidc``).
 
 A session is a random id in a signed cookie; the id is looked up in a SQLite
@@ -38,6 +40,8 @@ from odin.errors import PermissionDenied
 
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
+LINK_FIELD = "link"
+LOGIN_FAILED = "Login failed: wrong user name or password, or this user may not log in here."
 
 
 def _digest(token: str) -> str:
@@ -81,6 +85,14 @@ class LinkMinter:
                 self._pending.popitem(last=False)
         return LoginLink(url=f"{self.public_url}/login/{token}", expires_in=self.ttl_s)
 
+    def peek(self, token: str) -> int | None:
+        """The uid the token was minted for, leaving it unused; None if unknown, used or expired."""
+        with self._lock:
+            entry = self._pending.get(_digest(token))
+        if entry is None or entry[1] < self._clock():
+            return None
+        return entry[0]
+
     def redeem(self, token: str) -> int | None:
         """The uid the token was minted for, once; None if unknown, used or expired."""
         with self._lock:
@@ -108,23 +120,25 @@ def login_link_router(minter: LinkMinter) -> APIRouter:
 
 
 def check_password(user: str, password: str, service: str) -> Caller:
-    """The member ``user`` if PAM accepts ``password``; PermissionDenied otherwise.
+    """The member ``user`` if PAM accepts ``password``; PermissionDenied(LOGIN_FAILED) otherwise.
 
-    Blocking (PAM delays failures on purpose): call it in a thread. The
-    password is checked before membership so that the answer reveals nothing
-    about an account to someone who does not know its password.
+    Blocking (PAM delays failures on purpose): ``PasswordGate`` runs it on its
+    own pool. Every refusal is the same error, so that the answer never tells a
+    right password from a wrong one. Unknown users, non-members and root are
+    refused before PAM is asked, so the dashboard never tests their passwords
+    (root logs in with ``odin dashboard`` links over the socket).
     """
     import pam  # type: ignore[import-untyped]
 
     if not user or not password or len(user) > 256 or len(password) > 4096:
-        raise PermissionDenied("wrong user name or password")
-    if not pam.pam().authenticate(user, password, service=service):
-        raise PermissionDenied("wrong user name or password")
+        raise PermissionDenied(LOGIN_FAILED)
     try:
-        uid = pwd.getpwnam(user).pw_uid
-    except KeyError:
-        raise PermissionDenied("wrong user name or password") from None
-    return caller_from_uid(uid)
+        who = caller_from_uid(pwd.getpwnam(user).pw_uid)
+    except (KeyError, ValueError, PermissionDenied):
+        raise PermissionDenied(LOGIN_FAILED) from None
+    if who.is_root or not pam.pam().authenticate(user, password, service=service):
+        raise PermissionDenied(LOGIN_FAILED)
+    return who
 
 
 # -- secrets and sessions -----------------------------------------------------
@@ -220,3 +234,42 @@ def check_csrf(request: Request, submitted: str | None) -> None:
     given = submitted or request.headers.get(CSRF_HEADER) or ""
     if not isinstance(expected, str) or not secrets.compare_digest(expected, given):
         raise PermissionDenied("this form has expired (CSRF check failed): reload the page")
+
+
+# -- confirming a login link ----------------------------------------------------
+
+
+def link_nonce(request: Request, token: str) -> str:
+    """A nonce for the page that confirms ``token``, kept in this browser's signed cookie.
+
+    Opening a link only shows who it logs in; the login happens when the page's
+    form is posted back with this nonce, which only this browser holds, within
+    ``DASHBOARD_LINK_TTL_S``. So a link sent to someone else logs no one in by
+    being followed, and another site cannot post the form for them.
+    """
+    nonce = secrets.token_urlsafe(24)
+    until = time.time() + config.DASHBOARD_LINK_TTL_S
+    request.session[LINK_FIELD] = {"nonce": nonce, "link": _digest(token), "until": until}
+    return nonce
+
+
+def check_link_nonce(request: Request, token: str, submitted: str) -> None:
+    """The confirmation must echo the nonce this browser got with the page for ``token``."""
+    pending = request.session.pop(LINK_FIELD, None)
+    if not isinstance(pending, dict) or not _same_link(pending, token, submitted):
+        raise PermissionDenied(
+            "This confirmation has expired or belongs to another browser: open the link again."
+        )
+
+
+def _same_link(pending: dict[str, Any], token: str, submitted: str) -> bool:
+    """Whether the stored confirmation is for ``token``, unexpired, and ``submitted`` echoes it."""
+    nonce, link, until = pending.get("nonce"), pending.get("link"), pending.get("until")
+    return (
+        isinstance(nonce, str)
+        and isinstance(link, str)
+        and isinstance(until, int | float)
+        and until >= time.time()
+        and secrets.compare_digest(nonce, submitted)
+        and secrets.compare_digest(link, _digest(token))
+    )

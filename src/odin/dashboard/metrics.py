@@ -39,6 +39,7 @@ class Histogram:
 
 
 JobKey = tuple[str, int]  # (job id, owner uid): the owner decides who may see the series
+WatchKey = tuple[str, int, str]  # (job id, owner uid, watch series name)
 
 
 class RunMetrics:
@@ -109,11 +110,11 @@ def _histogram(
 def render(
     metrics: RunMetrics,
     jobs: Mapping[str, Job],
-    watches: Mapping[tuple[str, str], float],
+    watches: Mapping[WatchKey, float],
     cluster: ClusterFacts,
     visible: Callable[[int], bool],
 ) -> str:
-    """The exposition text; series of jobs the reader may not see are left out."""
+    """The exposition text; series of jobs the reader may not see are left out (watches too)."""
     names = {job_id: job.name for job_id, job in jobs.items()}
     with metrics._lock:
         outcomes = {k: v for k, v in metrics.outcomes.items() if visible(k[1])}
@@ -137,15 +138,21 @@ def render(
         "# TYPE odin_run_lag_seconds histogram",
     ]
     out += _histogram("odin_run_lag_seconds", lags, names)
-    out += [
+    out += _watch_lines({k: v for k, v in watches.items() if visible(k[1])}, names)
+    out += _cluster_lines(cluster)
+    return "\n".join(out) + "\n"
+
+
+def _watch_lines(watches: Mapping[WatchKey, float], names: Mapping[str, str]) -> list[str]:
+    """The ``odin_watch_value`` gauge of each (already filtered) watch series."""
+    lines = [
         "# HELP odin_watch_value Last numeric value of each SDK watch series.",
         "# TYPE odin_watch_value gauge",
     ]
-    for (job_id, desc), value in sorted(watches.items()):
+    for (job_id, _owner, desc), value in sorted(watches.items()):
         labels = _labels(job_id=job_id, job=names.get(job_id, ""), name=desc)
-        out.append(f"odin_watch_value{labels} {value!r}")
-    out += _cluster_lines(cluster)
-    return "\n".join(out) + "\n"
+        lines.append(f"odin_watch_value{labels} {value!r}")
+    return lines
 
 
 def _cluster_lines(cluster: ClusterFacts) -> list[str]:

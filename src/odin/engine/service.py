@@ -17,10 +17,11 @@ from typing import Any
 from odin import config
 from odin.cluster import commands as c
 from odin.cluster.model import Job, LinkOn, Run, RunReason, run_id
+from odin.cluster.placement import unknown_nodes, unknown_nodes_message
 from odin.engine.identity import Caller
 from odin.engine.node import EngineNode
 from odin.engine.views import NextRunMemo, job_detail, job_summary, run_view
-from odin.errors import InvalidInput, LimitExceeded, NotFound, PermissionDenied
+from odin.errors import InvalidInput, JobFileError, LimitExceeded, NotFound, PermissionDenied
 from odin.jobs.ids import is_job_id
 from odin.jobs.spec import JobSpec, load_job_yaml
 from odin.store.sqlite import Store
@@ -67,6 +68,20 @@ class Service:
         links = self.node.state.links.get(job_id)
         return {t: str(on) for t, on in links.items()} if links else {}
 
+    def _members(self) -> frozenset[str]:
+        """The cluster's node names, as replicated (this node among them, even before it is
+        listed): where a job's ``nodes:`` may point."""
+        with self.node.lock:
+            return frozenset(self.node.state.nodes) | {self.node.name}
+
+    def _check_nodes(self, job: Job) -> None:
+        """Refuse a job whose ``nodes:`` names a node that is not a member: no run of it
+        could start there, and runs planned there would pile up in the replicated state."""
+        members = self._members()
+        unknown = unknown_nodes(job.nodes, members)
+        if unknown:
+            raise JobFileError(unknown_nodes_message(unknown, members), field="job.nodes")
+
     def _last_run(self, job_id: str) -> Run | None:
         window = self.node.state.finished.get(job_id)
         return self.node.state.runs.get(window[-1]) if window else None
@@ -98,6 +113,7 @@ class Service:
             retries=spec.retries,
             overlap=str(spec.overlap),
             catchup=str(spec.catchup),
+            delivery=str(spec.delivery),
             env=dict(spec.env),
             workdir=spec.workdir,
             nodes=tuple(spec.nodes),
@@ -108,6 +124,7 @@ class Service:
     async def deploy(self, caller: Caller, request: DeployRequest) -> dict[str, Any]:
         now = time.time()
         job = self._job_from(caller, request, now)
+        self._check_nodes(job)
         with self.node.lock:
             existing = self.node.state.jobs.get(job.id)
             count = self.node.state.owned[caller.uid]
@@ -130,11 +147,13 @@ class Service:
             ]
         moment = dt.datetime.fromtimestamp(now, dt.UTC)
         memo: NextRunMemo = {}
-        return [job_summary(job, links, last, moment, memo) for job, links, last in rows]
+        members = self._members()
+        return [job_summary(job, links, last, moment, memo, members) for job, links, last in rows]
 
     def describe_job(self, job: Job, now: float) -> dict[str, Any]:
+        members = self._members()
         with self.node.lock:
-            return job_detail(job, self._links(job.id), self._last_run(job.id), now)
+            return job_detail(job, self._links(job.id), self._last_run(job.id), now, members)
 
     def describe(self, caller: Caller, job_id: str) -> dict[str, Any]:
         return self.describe_job(self._owned(caller, job_id), time.time())

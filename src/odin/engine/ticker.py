@@ -27,7 +27,8 @@ log = logging.getLogger("odin.ticker")
 
 MAX_RUNS_PER_PROPOSAL = 2000
 
-NodePicker = Callable[[Job, Counter[str]], str]
+NodePicker = Callable[[Job, Counter[str]], str | None]
+"""The node a run of the job goes to, counted in the load; None: none of its nodes is a member."""
 Load = Callable[[], Counter[str]]
 
 
@@ -105,8 +106,9 @@ class Ticker:
             jobs = self.node.state.jobs
             for item in due:
                 job = jobs.get(item.job_id)
-                if job is None:
-                    continue
+                node = None if job is None else self.pick_node(job, load)
+                if job is None or node is None:
+                    continue  # removed, or none of its nodes is a member: a run could never start
                 ledger[job.id] = max(item.instant, ledger.get(job.id, item.instant))
                 runs.append(
                     Run(
@@ -115,7 +117,7 @@ class Ticker:
                         owner_uid=job.owner_uid,
                         instant=item.instant,
                         reason=item.reason,
-                        node=self.pick_node(job, load),
+                        node=node,
                         planned_at=now,
                     )
                 )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from functools import lru_cache
 from typing import Any
 
 from odin.cluster.model import Job, Run
+from odin.cluster.placement import stranded_reason
 from odin.engine.planner import schedule_for
 
 
@@ -16,9 +18,12 @@ def iso(instant: float | None) -> str | None:
     return dt.datetime.fromtimestamp(instant, dt.UTC).isoformat()
 
 
-def next_runs(job: Job, now: float | dt.datetime, count: int) -> list[str]:
-    """The job's next ``count`` fire times after ``now`` (none when paused)."""
-    if job.paused:
+def next_runs(
+    job: Job, now: float | dt.datetime, count: int, members: Collection[str] = ()
+) -> list[str]:
+    """The job's next ``count`` fire times after ``now`` (none when paused, or when none of
+    its ``nodes:`` is among ``members``: the leader plans no run of it then)."""
+    if job.paused or stranded_reason(job, members):
         return []
     schedule = schedule_for(job.schedule, job.timezone)
     moment = now if isinstance(now, dt.datetime) else dt.datetime.fromtimestamp(now, dt.UTC)
@@ -42,8 +47,10 @@ NextRunMemo = dict[tuple[str, str], str | None]
 """Next fire times after one instant, by (schedule, timezone): a list computes each once."""
 
 
-def _next_run(job: Job, now: float | dt.datetime, memo: NextRunMemo | None) -> str | None:
-    if job.paused:
+def _next_run(
+    job: Job, now: float | dt.datetime, memo: NextRunMemo | None, members: Collection[str]
+) -> str | None:
+    if job.paused or stranded_reason(job, members):
         return None
     key = (job.schedule, job.timezone)
     if memo is not None and key in memo:
@@ -61,9 +68,11 @@ def job_summary(
     last: Run | None,
     now: float | dt.datetime,
     memo: NextRunMemo | None = None,
+    members: Collection[str] = (),
 ) -> dict[str, Any]:
     """One row of ``odin list``; ``now`` may be given as an aware datetime, made once per list,
-    with a ``memo`` shared by the rows of that list (jobs share a handful of schedules)."""
+    with a ``memo`` shared by the rows of that list (jobs share a handful of schedules).
+    ``members`` (the cluster's node names) tell whether the job can get runs at all."""
     return {
         "id": job.id,
         "name": job.name,
@@ -75,15 +84,23 @@ def job_summary(
         "owner": job.owner,
         "owner_uid": job.owner_uid,
         "links": links,
-        "next_run": _next_run(job, now, memo),
+        "next_run": _next_run(job, now, memo, members),
+        "not_planned": stranded_reason(job, members),
         "last_status": str(last.status) if last else None,
         "last_run": last.id if last else None,
         "paused": job.paused,
     }
 
 
-def job_detail(job: Job, links: dict[str, str], last: Run | None, now: float) -> dict[str, Any]:
-    detail = job_summary(job, links, last, now)
+def job_detail(
+    job: Job,
+    links: dict[str, str],
+    last: Run | None,
+    now: float,
+    members: Collection[str] = (),
+) -> dict[str, Any]:
+    """Everything ``odin describe`` shows of a job, with its next five fire times."""
+    detail = job_summary(job, links, last, now, members=members)
     detail.update(
         {
             "file": job.filename,
@@ -99,7 +116,7 @@ def job_detail(job: Job, links: dict[str, str], last: Run | None, now: float) ->
             "updated_at": iso(job.updated_at),
             "version": job.version,
             "code_sha256": job.code_sha,
-            "next_runs": next_runs(job, now, 5),
+            "next_runs": next_runs(job, now, 5, members),
         }
     )
     return detail

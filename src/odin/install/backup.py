@@ -10,14 +10,19 @@ through the ordinary commands (``PutJob``, ``AddLink``), so it goes through the
 Raft log like any deploy. ``plan_restore`` decides what to propose, and refuses
 (changing nothing) a file that is not an Odin backup, a version this Odin does
 not know, a job id held by another user, or links that would make a cycle.
+``map_owners`` first matches each owner with this host's accounts by uid *and*
+name: a uid that is someone else here, or a name that has another uid here, is
+refused unless the restore maps that owner explicitly (``--map-owner OLD=NEW``).
 Runs, the tick ledger and node membership are not restored: restored jobs
 resume from the time of the restore, like a fresh deploy.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from collections.abc import Mapping
+import pwd
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -211,6 +216,78 @@ def parse(data: Any) -> Backup:
         node=str(data.get("node", "")),
         runs=len(runs) if isinstance(runs, list) else 0,
     )
+
+
+def parse_owner_map(items: Iterable[str]) -> dict[str, str]:
+    """``OLDNAME=NEWNAME`` items (``--map-owner``) as a mapping, each old name once."""
+    mapping: dict[str, str] = {}
+    for item in items:
+        old, sep, new = item.partition("=")
+        if not sep or not old or not new or "=" in new:
+            raise InvalidInput(f"--map-owner {item!r}: write it as OLDNAME=NEWNAME")
+        if mapping.setdefault(old, new) != new:
+            raise InvalidInput(f"--map-owner maps {old} twice ({mapping[old]} and {new})")
+    return mapping
+
+
+def _account(
+    lookup: Callable[[Any], pwd.struct_passwd], key: int | str
+) -> pwd.struct_passwd | None:
+    """This host's account by uid or name (``lookup``), or None when there is none."""
+    try:
+        return lookup(key)
+    except KeyError:
+        return None
+
+
+def owner_mismatch(job: Job) -> str | None:
+    """How this host's accounts disagree with the job's owner (name and uid), if they do."""
+    where = f"{job.owner} (uid {job.owner_uid} in the backup)"
+    by_uid = _account(pwd.getpwuid, job.owner_uid)
+    if by_uid is not None and by_uid.pw_name == job.owner:
+        return None
+    if by_uid is not None:
+        return f"{where}: uid {job.owner_uid} is {by_uid.pw_name} here"
+    by_name = _account(pwd.getpwnam, job.owner)
+    if by_name is not None:
+        return f"{where}: {job.owner} is uid {by_name.pw_uid} here"
+    return None  # no account by either: restored, and reported as a missing owner
+
+
+def _mapped(job: Job, new_name: str) -> Job:
+    """``job`` given to this host's user ``new_name``: their name, uid and gid."""
+    entry = _account(pwd.getpwnam, new_name)
+    if entry is None:
+        raise InvalidInput(f"--map-owner {job.owner}={new_name}: there is no user {new_name} here")
+    return dataclasses.replace(
+        job, owner=entry.pw_name, owner_uid=entry.pw_uid, owner_gid=entry.pw_gid
+    )
+
+
+def map_owners(backup: Backup, mapping: Mapping[str, str]) -> Backup:
+    """The backup with its owners renamed by ``mapping`` (old name → a user of this host).
+
+    Refuses, changing nothing, a mapping of a name that owns no job, and any owner
+    left unmapped whose uid is another user here or whose name has another uid here
+    (their jobs would run as someone else); the error lists every such owner.
+    """
+    owners = {job.owner for job in backup.jobs}
+    stray = sorted(set(mapping) - owners)
+    if stray:
+        raise InvalidInput(
+            f"--map-owner names {', '.join(stray)}, who own(s) no job in this backup "
+            f"(its owners: {', '.join(sorted(owners)) or 'none'})"
+        )
+    jobs = tuple(_mapped(j, mapping[j.owner]) if j.owner in mapping else j for j in backup.jobs)
+    unmapped = (job for job in backup.jobs if job.owner not in mapping)
+    mismatches = sorted({m for m in map(owner_mismatch, unmapped) if m is not None})
+    if mismatches:
+        raise Conflict(
+            "the backup's owners do not match this host's users, nothing was restored: "
+            f"{'; '.join(mismatches)}. Say whose the jobs become with --map-owner "
+            "OLDNAME=NEWNAME (--map-owner alice=alice keeps the name and takes its uid here)"
+        )
+    return dataclasses.replace(backup, jobs=jobs)
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ job:
   # overlap: skip            # due while still running: skip | queue | allow
   # catchup: latest          # runs missed while Odin was down: none | latest | all
   # workdir: /home/you/work  # working directory (default: your home)
-  # nodes: [worker1]         # nodes the job may run on (default: any)
+  # nodes: [worker1]         # cluster nodes it may run on, see odin nodes get (default: any)
   # env:                     # extra environment variables
   #   GREETING: hello
 """
