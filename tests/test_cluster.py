@@ -23,6 +23,7 @@ from engine_harness import (
     wait_for,
     write_job,
 )
+from odin.cluster.model import run_id
 
 pytestmark = pytest.mark.skipif(needs_root, reason="needs root to run engines and jobs as users")
 
@@ -116,6 +117,10 @@ def test_members_placement_and_read_your_writes(cluster: Cluster, world_dir: Pat
         user=ALICE,
     ).stdout
     assert remote["id"] in out and "hi" in out
+    [header] = [
+        line for line in out.splitlines() if line.startswith(f"--- output of {remote['id']} ")
+    ]
+    assert "tail only" not in header, header  # fetched from its node by a signed call
 
 
 def tick_window(runs: list[dict[str, Any]], start: float, end: float) -> list[dict[str, Any]]:
@@ -165,6 +170,72 @@ def test_leader_kill_fires_every_tick_exactly_once(cluster: Cluster, world_dir: 
         f"missed ticks: {sorted(expected - set(instants))}"
     )
     assert {r["status"] for r in window} <= {"succeeded", "lost", "planned", "running"}
+
+
+# Each execution appends "<run id> <node> <time>" to a file every node's jobs can write:
+# what really ran, whatever Odin recorded.
+LEDGER_JOB = """\
+import os, time
+line = f"{os.environ['ODIN_RUN_ID']} {os.environ['ODIN_NODE']} {time.time():.3f}\\n"
+fd = os.open(os.environ["LEDGER"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+os.write(fd, line.encode())
+"""
+
+
+def executions(ledger: Path) -> Counter[str]:
+    return Counter(line.split()[0] for line in ledger.read_text().splitlines() if line)
+
+
+def test_every_tick_runs_exactly_once_when_the_leader_dies_and_returns(
+    cluster: Cluster, world_dir: Path
+) -> None:
+    """Counting every tick in the window, whoever planned it: the dead leader's runs that
+    were due after its lease are moved and run elsewhere; the ones it might have started
+    wait for it (delivery: at-most-once) and run once it is back."""
+    home = user_dir(world_dir, ALICE)
+    ledger = world_dir / "ledger"
+    ledger.touch()
+    os.chmod(ledger, 0o666)
+    jobs = [
+        deploy(
+            cluster,
+            write_job(
+                home, f"tick{i}", LEDGER_JOB, schedule="every 1 second",
+                extra=f"  catchup: all\n  env:\n    LEDGER: {ledger}\n",
+            ),
+        )
+        for i in range(3)
+    ]  # fmt: skip
+    wait_for(lambda: len(executions(ledger)) >= 9, what="ticks before the kill")
+    leader = cluster.leader("master-node")
+    assert leader is not None
+    survivor = next(n for n in ("master-node", "worker1", "worker2") if n != leader)
+    killed_at = time.time()
+    cluster.kill(leader)
+    time.sleep(6)
+    cluster.restart(leader)
+    end = killed_at + 8
+    wait_for(
+        lambda: all(
+            any(float(r["instant"]) > end and r["status"] == "succeeded"
+                for r in runs_of(cluster, job, survivor))
+            for job in jobs
+        ),
+        timeout=60,
+        what="runs after the restart",
+    )  # fmt: skip
+    ran = executions(ledger)
+    for job in jobs:
+        ticks = {run_id(job, float(t)) for t in range(int(killed_at) - 2, int(end))}
+        lost = sorted(t for t in ticks if ran[t] == 0)
+        doubled = sorted(t for t in ticks if ran[t] > 1)
+        assert not lost and not doubled, f"lost {lost}, doubled {doubled}"
+    elsewhere = [
+        float(line.split()[2])
+        for line in ledger.read_text().splitlines()
+        if line.split()[1] != leader and float(line.split()[2]) > killed_at
+    ]
+    assert elsewhere and min(elsewhere) - killed_at < 3.0, "no run started elsewhere in time"
 
 
 def test_a_deploy_through_a_follower_outlives_a_frozen_leader(

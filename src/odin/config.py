@@ -34,6 +34,10 @@ MAX_JOBS_PER_USER: Final = 100_000
 # A deploy is the largest legitimate body: code 1 MiB + YAML 64 KiB of UTF-8, which JSON
 # may escape to 6 bytes a byte (a control character is \u00XX): 6.4 MiB, plus the envelope.
 MAX_REQUEST_BODY_BYTES: Final = 8 * MIB
+# A refused body this small is read and dropped before the answer, so that the client reads
+# the answer (closing on unread bytes makes the kernel reset the connection); a longer one is
+# left unread and the connection closed.
+REFUSED_BODY_DRAIN_BYTES: Final = 64 * KIB
 
 # Runs.
 MAX_OUTPUT_BYTES: Final = 1 * MIB  # captured per run: head and tail kept
@@ -105,6 +109,7 @@ JOB_PATH: Final = "/usr/local/bin:/usr/bin:/bin"  # PATH a job starts with
 GO_BUILD_TIMEOUT_S: Final = 300.0
 MAX_BUILD_OUTPUT_BYTES: Final = 64 * KIB  # compiler output kept for the error message
 MAX_PATH_CHARS: Final = 4096  # a job's file and workdir paths (PATH_MAX)
+MAX_PATH_SYMLINKS: Final = 40  # symlinks `odin recover` follows to its target (MAXSYMLINKS)
 
 # Raft (PySyncObj) timing and log compaction; see odin.cluster.raft.
 RAFT_TICK_S: Final = 0.01  # the raft thread's poll period when idle
@@ -156,6 +161,18 @@ DASHBOARD_MAX_OUTPUT_SHOWN: Final = 1 * MIB  # output bytes rendered on a run pa
 # Cluster membership and health (odin.engine.cluster).
 NODE_HEALTH_POLL_S: Final = 1.0  # how often each node reads its Raft connections
 NODE_LEASE_S: Final = 5.0  # a node unreachable this long loses its running runs (marked lost)
+# Start leases (odin.cluster.lease): a node opens a start gate only within START_LEASE_S of
+# its last contact with a quorum; the leader moves a silent node's runs due SURE_S or more
+# after it last heard from it (its lease surely over: the slack covers a heartbeat and its
+# trip, and clock rates that differ by up to DRIFT); SUSPECT_S of silence and a node gets
+# no new runs. The watch runs every NODE_WATCH_S on the leader.
+DASHBOARD_MAX_BODY_BYTES: Final = 64 * 1024  # the login forms; a bigger body gets 413 unread
+START_LEASE_S: Final = 0.5
+CONTACT_SLACK_S: Final = 0.15
+DRIFT: Final = 0.1
+SURE_S: Final = START_LEASE_S * (1 + DRIFT) + CONTACT_SLACK_S
+SUSPECT_S: Final = 0.35
+NODE_WATCH_S: Final = 0.1
 NODE_JOIN_TIMEOUT_S: Final = 60.0  # how long `odin nodes add` waits for a node to catch up
 
 # Signed node-to-node HTTP requests (odin.engine.nodeauth; docs/cluster.md). The nodes' clocks

@@ -33,12 +33,16 @@ def _seen(value: float | None) -> str:
 @port_option
 @output_option()
 def get(port: str | None, fmt: str) -> None:
-    """List the nodes: name, addresses, role, health, runs now, last seen."""
+    """List the nodes: name, addresses, role, health, start lease, runs now, last seen.
+
+    LEASE: held (it may start its runs), lost (this node: no quorum, it starts nothing),
+    expiring or expired (silent as the leader sees it: expired nodes' runs move elsewhere),
+    - (asked of a follower about another node)."""
     members = client_for(port).request("GET", "/v1/nodes")
     if fmt == "json":
         print_json(members)
         return
-    columns = ["NAME", "HTTP", "RAFT", "ROLE", "STATUS", "RUNNING", "LAST SEEN"]
+    columns = ["NAME", "HTTP", "RAFT", "ROLE", "STATUS", "LEASE", "RUNNING", "LAST SEEN"]
     rows = [
         [
             m["name"],
@@ -46,6 +50,7 @@ def get(port: str | None, fmt: str) -> None:
             m["raft"],
             m["role"],
             m["status"],
+            m.get("lease", "-"),
             m["running"],
             _seen(m["last_seen"]),
         ]

@@ -40,6 +40,8 @@ def _message(run: dict[str, Any]) -> str:
     desc = run.get("result_desc")
     if desc and desc not in message:
         message = f"{message} [{desc}]"
+    if run.get("moved_from"):  # planned on a node that failed: which, and why it moved
+        message = f"{message} (first planned on {run['moved_from']}; {run.get('moved_why', '')})"
     return message
 
 

@@ -82,6 +82,7 @@ class FinishRun:
     dropped_bytes: int = 0
     records: tuple[Record, ...] = ()
     pid: int | None = None  # for a run that ended before its StartRun was due
+    unsure: bool = False  # lost while its node may still report how it really ended
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +90,23 @@ class FinishRuns:
     """The ends of several runs of one node, in one log entry (runs that ended together)."""
 
     runs: tuple[FinishRun, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Move:
+    """One planned run handed from a node that lost its lease to another (``MoveRuns``)."""
+
+    run_id: str
+    from_node: str
+    to_node: str
+    why: str
+
+
+@dataclasses.dataclass(frozen=True)
+class MoveRuns:
+    """Planned runs of nodes that surely did not start them, each to another node."""
+
+    moves: tuple[Move, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +129,7 @@ Command = (
     | StartRun
     | FinishRun
     | FinishRuns
+    | MoveRuns
     | AddNode
     | RemoveNode
 )
@@ -127,6 +146,7 @@ _TYPES: dict[str, type[Any]] = {
         StartRun,
         FinishRun,
         FinishRuns,
+        MoveRuns,
         AddNode,
         RemoveNode,
     )
@@ -137,7 +157,7 @@ _TYPES: dict[str, type[Any]] = {
 # time: a proposer may send one again when it cannot tell whether it was
 # committed. A removal is not among them (the second one finds nothing).
 _REPLAYABLE: frozenset[type[Any]] = frozenset(
-    {PutJob, PatchJob, AddLink, PlanRuns, StartRun, FinishRun, FinishRuns, AddNode}
+    {PutJob, PatchJob, AddLink, PlanRuns, StartRun, FinishRun, FinishRuns, MoveRuns, AddNode}
 )
 
 
@@ -157,6 +177,8 @@ def _body(command: Command) -> dict[str, Any]:
         return _finish_body(command)
     if isinstance(command, FinishRuns):
         return {"runs": [_finish_body(one) for one in command.runs]}
+    if isinstance(command, MoveRuns):
+        return {"moves": [fields_of(move) for move in command.moves]}
     return fields_of(command)
 
 
@@ -198,5 +220,7 @@ def decode(data: bytes) -> Command:
         return _finish_run(body)
     if cls is FinishRuns:
         return FinishRuns(tuple(_finish_run(one) for one in body["runs"]))
+    if cls is MoveRuns:
+        return MoveRuns(tuple(Move(**move) for move in body["moves"]))
     command: Command = cls(**body)
     return command

@@ -93,6 +93,7 @@ class Job:
     retries: int = 0
     overlap: str = "skip"
     catchup: str = "latest"
+    delivery: str = "at-most-once"  # odin.jobs.fields.Delivery
     env: Mapping[str, str] = dataclasses.field(default_factory=dict)
     workdir: str | None = None
     nodes: tuple[str, ...] = ()
@@ -114,7 +115,7 @@ class Job:
         return dataclasses.replace(job, nodes=tuple(job.nodes), env=dict(job.env), **shared)
 
 
-_SHARED_TEXT = ("owner", "language", "timezone", "schedule", "overlap", "catchup")
+_SHARED_TEXT = ("owner", "language", "timezone", "schedule", "overlap", "catchup", "delivery")
 """Job fields that many jobs have in common: one copy of each value (100,000 jobs)."""
 
 
@@ -159,6 +160,9 @@ class Run:
     dropped_bytes: int = 0
     records: tuple[Record, ...] = ()
     trigger: str | None = None  # the run that caused a link or retry run
+    moved_from: str | None = None  # the node it was first planned on, if another runs it
+    moved_why: str = ""
+    unsure: bool = False  # lost while its node may have started it: that node's report wins
 
     @property
     def result_desc(self) -> str | None:

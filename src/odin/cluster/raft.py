@@ -21,8 +21,12 @@ with real processes, SIGKILL and restarts):
   the journal by rewriting it in place (microseconds, once per compaction); a
   node killed inside that rewrite loses the entries after its snapshot, which
   matters only if a majority is killed so at once. The other window (a dump
-  renamed into place, the journal not yet cut) is closed here. Nothing is fsync'ed but the dump, so a power cut of a majority can lose
-  acknowledged commands.
+  renamed into place, the journal not yet cut) is closed here. A power cut of
+  every node at once loses nothing acknowledged either: the journal is flushed
+  (``odin.cluster.durable``) before a follower acknowledges entries and at the
+  end of the leader's tick that appended them, once for all the entries since
+  the last flush; term and vote are fsync'ed before the message that shows
+  them, and the dump is fsync'ed.
 - Snapshots: ``snapshot()`` bytes, with the two log entries and the membership
   PySyncObj needs, go to ``raft.dump`` in the data directory every
   ``RAFT_COMPACTION_ENTRIES`` entries or ``RAFT_COMPACTION_S`` seconds, and the
@@ -71,6 +75,8 @@ from pysyncobj.node import TCPNode
 from pysyncobj.poller import POLL_EVENT_TYPE
 
 from odin import config
+from odin.cluster import lease
+from odin.cluster.durable import DurableJournal, SyncStats
 from odin.cluster.forked import ForkedWriter, Progress, clear_parts
 from odin.errors import Conflict, InvalidInput, NotLeader, OdinError, Unavailable
 
@@ -391,11 +397,22 @@ class _SyncNode(SyncObj):  # type: ignore[misc]
     def __init__(self, log: ReplicatedLog, partners: list[str], conf: Any) -> None:
         self._odin_log = log
         super().__init__(log.self_addr(), partners, conf)
+        self.durable = DurableJournal(self._SyncObj__raftLog)
 
     @replicated  # type: ignore[untyped-decorator]
     def _apply_entry(self, command: bytes) -> object:
         # PySyncObj bumps raftLastApplied after this returns: this entry is the next one.
         return self._odin_log._apply_entry(self.raftLastApplied + 1, command)
+
+    def _SyncObj__sendNextNodeIdx(self, node: Any, *args: Any, **kwargs: Any) -> None:
+        """A follower's answer to its leader (its acknowledgement), once its journal is durable."""
+        self.durable.sync()
+        SyncObj._SyncObj__sendNextNodeIdx(self, node, *args, **kwargs)
+
+    def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:
+        """PySyncObj's handler of every message from a partner, then a note of who spoke."""
+        SyncObj._SyncObj__onMessageReceived(self, node, message)
+        self._odin_log._heard(node, message)
 
 
 class ReplicatedLog:
@@ -446,6 +463,12 @@ class ReplicatedLog:
         self._hurry_lock = threading.Lock()
         self._leader_seen: str | None = None
         self._waker: _Waker | None = None
+        # Start leases (odin.cluster.lease), kept on the raft thread and read from any:
+        self._heard_at: dict[str, float] = {}  # partner -> monotonic time of its last message
+        self._pending_contact: tuple[float, int] | None = None  # leader's last message, commit
+        self._contact = float("-inf")  # the last leader message whose commit is applied here
+        self._led_since = float("inf")  # when this node last became leader
+        self._prev_leader: str | None = None  # whom this node followed before that
         self._dumps = ForkedWriter(config.RAFT_DUMP_TIMEOUT_S, self._tuning.dump_retry_s)
 
     # -- life cycle ---------------------------------------------------------
@@ -570,6 +593,35 @@ class ReplicatedLog:
         """The last leader this node heard of (may be stale during an election)."""
         return None if self._node is None else _addr(self._node._getLeader())
 
+    def holds_lease(self) -> bool:
+        """Whether this node may open a run's start gate now (``odin.cluster.lease``)."""
+        node = self._node
+        if node is None:
+            return False
+        others = list(node.otherNodes)
+        if not others:
+            return True
+        now = time.monotonic()
+        if node._isLeader():
+            heard = (self._heard_at.get(n.id, float("-inf")) for n in others)
+            return lease.holds_lease(now, lease.quorum_contact(heard, len(others) + 1), True)
+        return lease.holds_lease(now, self._contact, True)
+
+    def journal_syncs(self) -> SyncStats:
+        """How often this node flushed its journal, and the time it took (``bench/``)."""
+        node = self._running()
+        return SyncStats(node.durable.stats.syncs, node.durable.stats.seconds)
+
+    def silence(self, addr: str) -> float:
+        """Seconds since ``addr`` may last have been in touch with the cluster, as this node,
+        a leader, can tell: its last message here, and for a node other than the leader this
+        node followed, no earlier than this node's election (followers speak to the leader
+        only, so until then it may have been in touch with the old one)."""
+        heard = self._heard_at.get(addr, float("-inf"))
+        if addr != self._prev_leader:
+            heard = max(heard, self._led_since)
+        return max(0.0, time.monotonic() - heard)
+
     def members(self) -> list[str]:
         """This node, then its partners in the current configuration, sorted."""
         node = self._running()
@@ -654,12 +706,30 @@ class ReplicatedLog:
         # (a proposal, a queued call, a connection) and otherwise ticks seldom.
         return self._tuning.tick_s if node.otherNodes else self._tuning.lone_tick_s
 
+    def _heard(self, node: Any, message: Any) -> None:
+        """Note a partner's message (raft thread): when each partner last spoke, and the
+        leader's last heartbeat with the commit index it announced."""
+        now = time.monotonic()
+        addr = _addr(node)
+        if addr is None or not isinstance(message, dict):
+            return
+        self._heard_at[addr] = now
+        leader = self._node._getLeader() if self._node is not None else None
+        if message.get("type") == "append_entries" and leader is node:
+            self._pending_contact = (now, int(message.get("commit_index") or 0))
+
     def _after_tick(self, node: _SyncNode) -> None:
+        node.durable.sync()  # what this tick appended, before a later tick counts it committed
         while self._calls:
             call, future = self._calls.popleft()
             _run_call(call, future)
+        pending = self._pending_contact
+        if pending is not None and self._applied_index >= pending[1]:
+            self._contact, self._pending_contact = pending[0], None
         leader = _addr(node._getLeader())
         if leader != self._leader_seen:
+            if leader == self._self_addr:
+                self._led_since, self._prev_leader = time.monotonic(), self._leader_seen
             self._leader_seen = leader
             self._notify_leader(leader)
         if not self._ready.is_set() and leader is not None and node.isReady():

@@ -28,6 +28,7 @@ from odin.cluster.model import (
     RunStatus,
     run_id,
 )
+from odin.cluster.placement import eligible, stranded
 from odin.errors import Conflict, InvalidInput, NotFound
 
 
@@ -85,6 +86,14 @@ def reaches(graph: Mapping[str, Iterable[str]], start: str, goal: str) -> bool:
     return False
 
 
+def _may_finish(run: Run, cmd: c.FinishRun) -> bool:
+    """A run ends once; only a run lost while its node may have run it ends again, when
+    that node reports how it really ended."""
+    if not run.status.finished:
+        return True
+    return run.status is RunStatus.LOST and run.unsure and not cmd.unsure
+
+
 def retry_delay(attempt: int) -> float:
     """Exponential backoff before retry number ``attempt + 1``, capped."""
     return float(min(config.RETRY_BACKOFF_BASE_S * 2**attempt, config.RETRY_BACKOFF_MAX_S))
@@ -114,6 +123,7 @@ class StateMachine:
             c.StartRun: self._start_run,
             c.FinishRun: self._finish_run,
             c.FinishRuns: self._finish_runs,
+            c.MoveRuns: self._move_runs,
             c.AddNode: self._add_node,
             c.RemoveNode: self._remove_node,
         }
@@ -244,12 +254,34 @@ class StateMachine:
         self.runs[run.id] = run
         return run.id, [RunStarted(run)]
 
+    def _move_runs(self, cmd: c.MoveRuns) -> tuple[Any, list[Event]]:
+        events: list[Event] = []
+        for move in cmd.moves:
+            run = self.runs.get(move.run_id)
+            if run is None or run.status is not RunStatus.PLANNED or run.node != move.from_node:
+                continue  # started, ended or moved meanwhile: its node kept it
+            run = dataclasses.replace(
+                run,
+                node=move.to_node,
+                moved_from=run.moved_from or move.from_node,
+                moved_why=move.why,
+            )
+            self.runs[run.id] = run
+            events.append(RunPlanned(run))
+        return [e.run.id for e in events if isinstance(e, RunPlanned)], events
+
     def _finish_run(self, cmd: c.FinishRun) -> tuple[Any, list[Event]]:
         run = self.runs.get(cmd.run_id)
-        if run is None or run.status.finished:
+        if run is None or not _may_finish(run, cmd):
             return None, []
+        again = run.status.finished  # marked lost while its node ran it: the node's word wins
+        if again:
+            cmd = dataclasses.replace(
+                cmd, message=f"{cmd.message} (reported by {run.node} after it was marked lost)"
+            )
         run = dataclasses.replace(
             run,
+            unsure=cmd.unsure,
             status=cmd.status,
             finished_at=cmd.finished_at,
             started_at=cmd.started_at if cmd.started_at is not None else run.started_at,
@@ -263,7 +295,8 @@ class StateMachine:
         )
         self.runs[run.id] = run
         self._settle(run)
-        self._keep_finished(run)
+        if not again:
+            self._keep_finished(run)
         events: list[Event] = [RunFinished(run)]
         follow_ups = self._retry(run) or self._linked(run)
         for follow in follow_ups:
@@ -289,8 +322,8 @@ class StateMachine:
         job = self.jobs.get(run.job_id)
         if job is None or run.status not in (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.LOST):
             return []
-        if run.attempt >= job.retries:
-            return []
+        if run.attempt >= job.retries or stranded(job, self.nodes):
+            return []  # no attempts left, or none of its nodes is a member to run one
         assert run.finished_at is not None
         at = run.finished_at + retry_delay(run.attempt)
         base_instant = run.instant
@@ -300,7 +333,7 @@ class StateMachine:
             owner_uid=job.owner_uid,
             instant=at,
             reason=RunReason.RETRY,
-            node=self.retry_node(run),
+            node=self.retry_node(run, job),
             planned_at=run.finished_at,
             attempt=run.attempt + 1,
             trigger=run.id,
@@ -347,11 +380,12 @@ class StateMachine:
     def node_by_raft(self, raft: str) -> NodeInfo | None:
         return next((n for n in self.nodes.values() if n.raft == raft), None)
 
-    def retry_node(self, run: Run) -> str:
-        """Where a retry runs: the same node, unless the run was lost there."""
+    def retry_node(self, run: Run, job: Job) -> str:
+        """Where a retry runs: the same node, unless the run was lost there (then another
+        member the job may run on, so that a retry keeps to the job's ``nodes:``)."""
         if run.status is not RunStatus.LOST:
             return run.node
-        others = sorted(name for name in self.nodes if name != run.node)
+        others = [name for name in eligible(job, self.nodes) if name != run.node]
         return others[run.attempt % len(others)] if others else run.node
 
     # -- reading ----------------------------------------------------------

@@ -3,16 +3,14 @@
 Members come from the replicated state (``NodeInfo``); health comes from this
 node's Raft connections, polled once a second. The leader uses the view to
 place runs on the least loaded healthy node and to mark the runs of a node that
-stayed unreachable past its lease as ``lost`` (the state machine retries them
-elsewhere, per the job's policy).
+stayed unreachable past its lease, or that is not a member (removed, or never
+added), as ``lost`` (the state machine retries them elsewhere, per the job's policy).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import http.client
 import json
 import logging
@@ -23,18 +21,13 @@ from typing import Any
 
 from odin import config
 from odin.cluster import commands as c
+from odin.cluster import lease, placement
 from odin.cluster.model import Job, NodeInfo, RunStatus
 from odin.engine.node import EngineNode
+from odin.engine.nodeauth import NodeAuth
 from odin.errors import OdinError
 
 log = logging.getLogger("odin.cluster")
-
-NODE_HEADER = "X-Odin-Node"
-
-
-def node_token(secret: str) -> str:
-    """The credential nodes present to each other's HTTP API, derived from the cluster secret."""
-    return hmac.new(secret.encode(), b"odin node api v1", hashlib.sha256).hexdigest()
 
 
 @dataclass
@@ -50,7 +43,7 @@ class Membership:
     def __init__(self, node: EngineNode, me: NodeInfo, secret: str) -> None:
         self.node = node
         self.me = me
-        self.token = node_token(secret)
+        self.auth = NodeAuth(secret)  # signs our calls to other nodes, verifies theirs
         self._health: dict[str, Health] = {}
         self._marked: set[str] = set()
         self._assigned: Counter[str] = Counter()
@@ -95,16 +88,27 @@ class Membership:
         with self.node.lock:
             return Counter(r.node for r in self.node.state.active_runs())
 
-    def pick(self, job: Job, load: Counter[str]) -> str:
-        """The least loaded healthy node the job may run on (ties by name); counts it in ``load``."""
-        names = [m.name for m in self.members() if self.health(m.name).healthy]
-        if job.nodes:
-            allowed = [n for n in names if n in job.nodes]
-            names = allowed or list(job.nodes)
-        choice = min(names or [self.me.name], key=lambda n: (load[n], self._assigned[n], n))
+    def pick(self, job: Job, load: Counter[str], avoid: str | None = None) -> str | None:
+        """The least loaded healthy member the job may run on (ties by name), counted in ``load``;
+        None when none of the job's ``nodes:`` is a member (``placement.candidates``). With
+        ``avoid``, only another healthy member (a run moved off a silent node), or None."""
+        members = [m.name for m in self.members() if m.name != avoid]
+        healthy = [name for name in members if self._healthy(name)]
+        if avoid is not None:
+            members = [name for name in members if name in healthy]
+        names = placement.candidates(job, members, healthy)
+        if not names:
+            return None
+        choice = min(names, key=lambda n: (load[n], self._assigned[n], n))
         load[choice] += 1
         self._assigned[choice] += 1
         return choice
+
+    def _healthy(self, name: str) -> bool:
+        """Connected, and (as the leader sees it) heard from recently enough for new runs."""
+        if name == self.me.name:
+            return True
+        return self.health(name).healthy and not lease.unreachable(self.silence(name))
 
     # -- the watchdog (every node polls; the leader acts) ---------------------
 
@@ -118,45 +122,95 @@ class Membership:
                 await self._task
 
     async def _loop(self) -> None:
+        refreshed = 0.0
         while True:
             now = time.time()
-            await asyncio.to_thread(self.refresh, now)
+            if now - refreshed >= config.NODE_HEALTH_POLL_S:
+                await asyncio.to_thread(self.refresh, now)
+                refreshed = now
             if self.node.is_leader():
+                await self._move_from_silent(now)
                 await self._expire_leases(now)
-            await asyncio.sleep(config.NODE_HEALTH_POLL_S)
+            await asyncio.sleep(config.NODE_WATCH_S)
+
+    def silence(self, name: str) -> float:
+        """Seconds since member ``name`` may last have been in touch (0 for this node)."""
+        member = self.by_name(name)
+        if member is None or name == self.me.name:
+            return 0.0
+        return self.node.log.silence(member.raft)
+
+    async def _move_from_silent(self, now: float) -> None:
+        """Hand the planned runs of nodes whose lease is over to live nodes (the leader's
+        side of ``odin.cluster.lease``): on time where the plan allows, else at once."""
+        with self.node.lock:
+            planned = [
+                (run, self.node.state.jobs.get(run.job_id))
+                for run in self.node.state.active_runs()
+                if run.status is RunStatus.PLANNED and run.node != self.me.name
+            ]
+        moves: list[c.Move] = []
+        load = self.load()
+        for run, job in planned:
+            silent = self.silence(run.node)
+            if job is None or run.id in self._marked or silent <= config.SURE_S:
+                continue
+            if self.by_name(run.node) is None:
+                continue  # not a member: lost at once (_expire_leases)
+            why = lease.move_reason(run.node, run.instant, now - silent, job.delivery)
+            target = self.pick(job, load, avoid=run.node)
+            if why is not None and target is not None:
+                moves.append(c.Move(run.id, run.node, target, why))
+        if moves:
+            self._marked.update(move.run_id for move in moves)
+            try:
+                await self.node.propose(c.MoveRuns(tuple(moves)))
+            except OdinError:
+                log.warning("could not move %d runs of silent nodes", len(moves))
+            finally:
+                self._marked.difference_update(move.run_id for move in moves)
 
     async def _expire_leases(self, now: float) -> None:
+        """Mark lost the started runs of nodes silent past ``NODE_LEASE_S`` (their node's
+        report replaces that when it is back) and every run of a node that is no member."""
         with self.node.lock:
             active = list(self.node.state.active_runs())
+        members = {m.name for m in self.members()}
         for run in active:
-            health = self.health(run.node)
-            gone = health.down_since is not None and now - health.down_since > config.NODE_LEASE_S
-            if not gone or run.id in self._marked:
+            silent = self.silence(run.node)
+            down_since = now - silent if silent > 0 else None
+            message = placement.lost_message(run.node, run.node in members, down_since, now)
+            if message is None or run.id in self._marked:
                 continue
-            if run.status is RunStatus.PLANNED and run.instant > now:
-                continue
+            member = run.node in members
+            if run.status is RunStatus.PLANNED and (member or run.instant > now):
+                continue  # moved or waiting for its node (lease rules), or not due yet
             self._marked.add(run.id)
-            message = (
-                f"lost: node {run.node} was unreachable for more than {config.NODE_LEASE_S:.0f} s"
-            )
             command = c.FinishRun(
-                run_id=run.id, status=RunStatus.LOST, finished_at=now, message=message
+                run_id=run.id,
+                status=RunStatus.LOST,
+                finished_at=now,
+                message=message,
+                unsure=member,
             )
             with contextlib.suppress(OdinError):
                 await self.node.propose(command)
 
     # -- talking to other nodes -----------------------------------------------
 
-    def call(self, member: NodeInfo, method: str, path: str, timeout: float = 5.0) -> Any:
-        """One request to another node's HTTP API, authenticated with the node token."""
+    def call(
+        self, member: NodeInfo, method: str, path: str, timeout: float = 5.0, body: bytes = b""
+    ) -> Any:
+        """One request to another node's HTTP API, signed for that request alone (``nodeauth``)."""
         host, _, port = member.http.rpartition(":")
         conn = http.client.HTTPConnection(host or "127.0.0.1", int(port), timeout=timeout)
         try:
-            conn.request(method, path, headers={NODE_HEADER: self.token})
+            headers = self.auth.headers(method, path, body)
+            conn.request(method, path, body=body or None, headers=headers)
             response = conn.getresponse()
-            body = response.read()
+            answer = response.read()
         finally:
             conn.close()
         if response.status != 200:
             raise OdinError(f"node {member.name} answered {response.status}")
-        return json.loads(body) if body else None
+        return json.loads(answer) if answer else None

@@ -127,6 +127,7 @@ class Launcher:
         self._code = CodeFiles(context.code_root)
         self._ending: list[tuple[c.FinishRun, asyncio.Future[None]]] = []  # not yet proposed
         self._ending_records = 0  # SDK records in those ends
+        self._born = time.time()  # what other nodes recorded as running before may be stale
 
     # -- events ------------------------------------------------------------
 
@@ -209,8 +210,8 @@ class Launcher:
             needed = job is not None and (job.overlap == "skip" or run_id in self._late)
             siblings = list(self.node.state.runs_of(job.id)) if job and needed else []
         late_by = self._late.pop(run_id, None)
-        if run is None or run.status is not RunStatus.PLANNED:
-            return
+        if run is None or run.status is not RunStatus.PLANNED or run.node != self.node.name:
+            return  # ended, or moved to another node while this one could not start it
         if job is None:
             await self._finish(run, RunStatus.CANCELLED, "the job was removed", time.time())
             return
@@ -223,9 +224,7 @@ class Launcher:
             if verdict is not None:
                 await self._finish(run, RunStatus.SKIPPED, verdict, now)
                 return
-        if job.overlap == "skip" and another_going(
-            run, siblings, self.node.name, [live.run for live in self.live.values()]
-        ):
+        if job.overlap == "skip" and await self._going(run, siblings):
             msg = "skipped: the previous run was still running (overlap: skip)"
             await self._finish(run, RunStatus.SKIPPED, msg, time.time())
             return
@@ -233,6 +232,29 @@ class Launcher:
             await self._queued(job, run)
         else:
             await self._execute(job, run)
+
+    async def _going(self, run: Run, siblings: list[Run]) -> bool:
+        """Whether another run of the job is going (``another_going``), for ``overlap: skip``.
+
+        A run another node recorded as running before this engine started may be what a
+        crash left (every node restarted at once, say): its node marks it lost when it is
+        back, or the leader when it is not. Such a run is waited on, at most
+        ``NODE_LEASE_S`` and a second, before it is taken as going.
+        """
+        deadline = time.time() + config.NODE_LEASE_S + 1
+        while True:
+            live = [live.run for live in self.live.values()]
+            doubtful = leftovers(siblings, self.node.name, self._born)
+            sure = [r for r in siblings if r not in doubtful]
+            if another_going(run, sure, self.node.name, live):
+                return True
+            if not doubtful:
+                return False
+            if time.time() > deadline:
+                return another_going(run, siblings, self.node.name, live)
+            await asyncio.sleep(config.NODE_WATCH_S)
+            with self.node.lock:
+                siblings = list(self.node.state.runs_of(run.job_id))
 
     async def _queued(self, job: Job, run: Run) -> None:
         """Start ``run`` once the job's earlier runs here have ended (``overlap: queue``).
@@ -303,11 +325,17 @@ class Launcher:
         return prepared
 
     async def _execute(self, job: Job, run: Run) -> None:
-        try:
-            prepared = await self._prepared_for(job, run)
-        except OdinError as error:
-            await self._finish(run, RunStatus.FAILED, f"could not start: {error}", time.time())
-            return
+        while True:
+            try:
+                prepared = await self._prepared_for(job, run)
+            except OdinError as error:
+                await self._finish(run, RunStatus.FAILED, f"could not start: {error}", time.time())
+                return
+            if self._may_start(run.id):
+                break
+            await prepared.held.discard()  # nothing is held while the lease is out
+            if not await self._lease_back(run.id):
+                return  # moved to another node meanwhile, or ended: not this node's to start
         live = LiveRun(run=run, token=prepared.token)
         self.live[run.id] = live
         if self.started.due():
@@ -325,6 +353,26 @@ class Launcher:
             await self._finish(run, RunStatus.FAILED, f"could not start: {error}", time.time())
             return
         await self._report(live, outcome)
+
+    def _may_start(self, run_id: str) -> bool:
+        """The lease rule (``odin.cluster.lease``), checked right before a gate opens: this
+        node holds its lease and, in a state caught up with it, the run is still its own."""
+        if not self.node.holds_lease():
+            return False
+        with self.node.lock:
+            run = self.node.state.runs.get(run_id)
+        return run is not None and run.status is RunStatus.PLANNED and run.node == self.node.name
+
+    async def _lease_back(self, run_id: str) -> bool:
+        """Wait until this node may start ``run_id`` again (True), or it is no longer this
+        node's to start (False): moved away while the lease was out, or ended."""
+        while not self._may_start(run_id):
+            with self.node.lock:
+                run = self.node.state.runs.get(run_id)
+            if run is None or run.status is not RunStatus.PLANNED or run.node != self.node.name:
+                return False
+            await asyncio.sleep(config.NODE_WATCH_S)
+        return True
 
     async def _spec(self, job: Job, run: Run, token: str) -> LaunchSpec:
         from odin.engine.users import owner_of
@@ -498,6 +546,16 @@ async def _discard(future: asyncio.Future[Prepared] | None) -> None:
         return
     if not future.cancelled() and future.exception() is None:
         await future.result().held.discard()
+
+
+def leftovers(siblings: list[Run], here: str, born: float) -> list[Run]:
+    """Runs another node recorded as running that started before this engine did: they may
+    be a crash's leftovers, not runs going on."""
+    return [
+        r
+        for r in siblings
+        if r.status is RunStatus.RUNNING and r.node != here and (r.started_at or 0.0) < born
+    ]
 
 
 def another_going(run: Run, siblings: list[Run], here: str, live_here: list[Run]) -> bool:

@@ -127,6 +127,10 @@ class EngineNode:
     def is_leader(self) -> bool:
         return self.log.is_leader()
 
+    def holds_lease(self) -> bool:
+        """Whether this node may open a start gate now (``odin.cluster.lease``)."""
+        return self.log.holds_lease()
+
     def start(self) -> None:
         self.log.start()
 

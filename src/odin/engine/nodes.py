@@ -21,6 +21,7 @@ from typing import Any
 
 from odin import config, paths
 from odin.cluster import commands as c
+from odin.cluster import lease
 from odin.cluster.model import NodeInfo, RunStatus
 from odin.engine.cluster import Membership
 from odin.engine.identity import Caller
@@ -79,10 +80,20 @@ class NodeAdmin:
                     "status": "healthy" if health.healthy else "unreachable",
                     "running": running.get(member.name, 0),
                     "last_seen": health.last_seen,
+                    "lease": self._lease(member.name),
                     "self": member.name == self.membership.me.name,
                 }
             )
         return rows
+
+    def _lease(self, name: str) -> str:
+        """A node's start lease (``odin.cluster.lease``) as this node knows it: its own for
+        sure; another's only as a leader sees it (followers hear from the leader alone)."""
+        if name == self.membership.me.name:
+            return str(lease.LeaseState.HELD if self.node.holds_lease() else lease.LeaseState.LOST)
+        if not self.node.is_leader():
+            return str(lease.LeaseState.UNKNOWN)
+        return str(lease.state_of(self.membership.silence(name)))
 
     # -- changing membership --------------------------------------------------
 

@@ -51,6 +51,13 @@ class Catchup(StrEnum):
     ALL = "all"
 
 
+class Delivery(StrEnum):
+    """What happens to a run its node may have started before it failed (its fate unknown)."""
+
+    AT_MOST_ONCE = "at-most-once"  # it waits for its node: never run twice
+    AT_LEAST_ONCE = "at-least-once"  # another node runs it at once: never skipped
+
+
 def check_id(text: str | None) -> str:
     value = (text or "").strip()
     if not is_job_id(value):
@@ -149,6 +156,10 @@ def check_overlap(text: str | None) -> Overlap:
 
 def check_catchup(text: str | None) -> Catchup:
     return _choice(Catchup, text, Catchup.LATEST)
+
+
+def check_delivery(text: str | None) -> Delivery:
+    return _choice(Delivery, text, Delivery.AT_MOST_ONCE)
 
 
 def check_env(env: Mapping[str, str]) -> dict[str, str]:

@@ -9,7 +9,7 @@ job:
   language: python          # required: python | go | node (and aliases)
   file: amzn_stocks.py      # required, relative to the YAML's folder
   schedule: every hour      # required: plain English (odin.schedule)
-  timezone, timeout, retries, overlap, catchup, env, workdir, nodes  # optional
+  timezone, timeout, retries, overlap, catchup, delivery, env, workdir, nodes  # optional
 ```
 
 ``load_job_yaml`` is the one gate: whatever it is given, it returns a valid
@@ -32,11 +32,11 @@ from odin.errors import JobFileError
 from odin.jobs import fields as f
 from odin.jobs._text import show
 from odin.jobs.durations import format_duration
-from odin.jobs.fields import Catchup, Overlap, Problem
+from odin.jobs.fields import Catchup, Delivery, Overlap, Problem
 from odin.jobs.language import Language
 from odin.jobs.yamlsafe import compose_document, line_of, located
 
-__all__ = ["Catchup", "JobSpec", "Language", "Overlap", "load_job_yaml"]
+__all__ = ["Catchup", "Delivery", "JobSpec", "Language", "Overlap", "load_job_yaml"]
 
 PROVIDER_NAME = "odin"
 PROVIDER_VERSION = "1.0.0"
@@ -56,6 +56,7 @@ _JOB_FIELDS = (
         "retries",
         "overlap",
         "catchup",
+        "delivery",
         "env",
         "workdir",
         "nodes",
@@ -75,7 +76,8 @@ class JobSpec:
     """A valid job file. Build it with ``load_job_yaml``; other code may trust it.
 
     ``timezone`` None means the engine host's zone; ``timeout`` is seconds;
-    ``workdir`` None means the owner's home; ``nodes`` empty means any node.
+    ``workdir`` None means the owner's home; ``nodes`` empty means any node (that the
+    names are members is for the engine to check at deploy: this parser knows no cluster).
     """
 
     id: str
@@ -89,6 +91,7 @@ class JobSpec:
     retries: int = 0
     overlap: Overlap = Overlap.SKIP
     catchup: Catchup = Catchup.LATEST
+    delivery: Delivery = Delivery.AT_MOST_ONCE
     env: Mapping[str, str] = field(default_factory=dict, hash=False)
     workdir: str | None = None
     nodes: tuple[str, ...] = ()
@@ -120,6 +123,7 @@ class JobSpec:
             language=self.language.value,
             overlap=self.overlap.value,
             catchup=self.catchup.value,
+            delivery=self.delivery.value,
             env=dict(self.env),
             nodes=list(self.nodes),
         )
@@ -148,6 +152,7 @@ class JobSpec:
             "retries": self.retries or None,
             "overlap": None if self.overlap is Overlap.SKIP else self.overlap.value,
             "catchup": None if self.catchup is Catchup.LATEST else self.catchup.value,
+            "delivery": None if self.delivery is Delivery.AT_MOST_ONCE else self.delivery.value,
             "env": dict(self.env) or None,
             "workdir": self.workdir,
             "nodes": list(self.nodes) or None,
@@ -238,6 +243,9 @@ def _job(key: yaml.Node, node: yaml.Node, version: str) -> JobSpec:
         retries=_read(entries, "job.retries", lambda n: f.check_retries(_integer(n)), 0),
         overlap=_read(entries, "job.overlap", lambda n: f.check_overlap(_text(n)), Overlap.SKIP),
         catchup=_read(entries, "job.catchup", lambda n: f.check_catchup(_text(n)), Catchup.LATEST),
+        delivery=_read(
+            entries, "job.delivery", lambda n: f.check_delivery(_text(n)), Delivery.AT_MOST_ONCE
+        ),
         env=_read(entries, "job.env", _env, {}),
         workdir=_read(entries, "job.workdir", lambda n: f.check_workdir(_text(n)), None),
         nodes=_read(entries, "job.nodes", _nodes, ()),

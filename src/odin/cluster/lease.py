@@ -1,0 +1,94 @@
+"""Who may start a planned run, and until when: the lease rules, as pure functions.
+
+A node may open a run's start gate only while it holds its *lease*: it heard from
+the cluster within ``START_LEASE_S`` and its state is caught up with what the
+cluster had committed then. A follower's contact is the last message of its leader
+(with the leader's commit index: the lease holds only once that much is applied, so
+a node that wakes from a freeze or a partition learns of every run moved away from
+it before it may start anything). A leader's contact is the moment a majority of its
+voters had last answered it. A lone node always holds its lease.
+
+The leader of the rest of the cluster reasons from the other side: a node last heard
+at ``heard`` got the leader's messages until about ``heard + CONTACT_SLACK_S`` at
+the latest, so its lease ended by ``heard + SURE_S``; every run of that node whose
+instant is at or after that time surely never started, and it is moved to another
+node. Runs whose instant falls between ``heard`` and ``heard + SURE_S`` may have
+started there (their fate is unknown), and follow the job's ``delivery``.
+
+Times are each node's ``time.monotonic()``, never compared across hosts, and a run's
+instant (wall time) only against the leader's own wall clock. The assumptions: clocks
+run at rates within ``DRIFT`` of each other over a lease, and a lost link is lost in
+both directions (a dead or frozen host, a cable or a firewall rule that drops both
+ways); a link that carries only one direction for seconds can double a run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+from odin import config
+from odin.jobs.fields import Delivery
+
+
+class LeaseState(StrEnum):
+    """A node's start lease as ``odin nodes get`` shows it."""
+
+    HELD = "held"  # it may start its runs
+    LOST = "lost"  # this node: no contact with a quorum, its gates stay shut
+    EXPIRING = "expiring"  # silent: it may still start runs, new ones go elsewhere
+    EXPIRED = "expired"  # silent past SURE_S: its planned runs move to live nodes
+    UNKNOWN = "-"  # asked of a follower about another node
+
+
+def state_of(silent_s: float) -> LeaseState:
+    """Another node's lease as the leader tells it from how long that node has been silent."""
+    if silent_s > config.SURE_S:
+        return LeaseState.EXPIRED
+    return LeaseState.EXPIRING if unreachable(silent_s) else LeaseState.HELD
+
+
+def quorum_contact(heard: Iterable[float], voters: int) -> float | None:
+    """When a majority of ``voters`` (this leader among them) had last been heard from:
+    the most recent time at which enough of the others had answered, or None if too few
+    ever did."""
+    needed = voters // 2  # the others needed besides this node
+    if needed == 0:
+        return float("inf")
+    times = sorted(heard, reverse=True)
+    return times[needed - 1] if len(times) >= needed else None
+
+
+def holds_lease(now: float, contact: float | None, caught_up: bool) -> bool:
+    """Whether a node may open a start gate at ``now`` (monotonic)."""
+    if contact is None or not caught_up:
+        return False
+    return now - contact < config.START_LEASE_S
+
+
+def surely_stopped_at(heard_wall: float) -> float:
+    """The wall time from which a node last heard at ``heard_wall`` surely starts
+    nothing: runs of it due at or after this instant never started there."""
+    return heard_wall + config.SURE_S
+
+
+def unreachable(silent_s: float) -> bool:
+    """Whether a node silent this long may no longer be given new runs."""
+    return silent_s > config.SUSPECT_S
+
+
+def move_reason(node: str, instant: float, heard_wall: float, delivery: str) -> str | None:
+    """Why a planned run of silent ``node``, due at ``instant``, goes to another node, or
+    None when it stays: it may have started there and the job wants it at most once."""
+    silent = f"node {node} stopped answering at {_clock(heard_wall)}"
+    if instant >= surely_stopped_at(heard_wall):
+        return f"moved: {silent}, before its lease could let it start this run"
+    if delivery == Delivery.AT_LEAST_ONCE:
+        return f"moved: {silent}; it may have started this run too (delivery: at-least-once)"
+    return None
+
+
+def _clock(wall: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(wall, dt.UTC).strftime("%H:%M:%S.%f")[:-3] + " UTC"
