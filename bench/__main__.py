@@ -24,6 +24,7 @@ MODULES = [
     "bench.bench_rate",
     "bench.bench_raft",
     "bench.bench_cluster",
+    "bench.bench_faults",
 ]
 REPORT = Path(__file__).parent / "results" / "REPORT.md"
 LIMITS = Path(__file__).parent / "limits.md"

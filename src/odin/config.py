@@ -29,6 +29,10 @@ MAX_DESCRIPTION_CHARS: Final = 2000
 MAX_SCHEDULE_CHARS: Final = 1000
 MAX_ENV_VARS: Final = 100
 MAX_JOBS_PER_USER: Final = 100_000
+# Per-user quotas (odin.cluster.quotas; docs/operations.md): a deploy over one is refused naming
+# it. The job count and code bytes travel in the deploy's command, so that the state machine
+# checks them against the replicated state (race-free, the same on every node).
+MAX_CODE_BYTES_PER_USER: Final = 32 * MIB  # sum of the code of a user's jobs (1 MiB each at most)
 # The largest request body the API takes (odin.api.bodylimit; root's restore takes
 # MAX_BACKUP_BYTES), refused from its Content-Length or as it streams, before it is read.
 # A deploy is the largest legitimate body: code 1 MiB + YAML 64 KiB of UTF-8, which JSON
@@ -64,6 +68,21 @@ RLIMIT_CORE: Final = 0
 # SDK records.
 MAX_RECORD_BYTES: Final = 64 * KIB
 MAX_RECORDS_PER_RUN: Final = 1000
+# A run's records go whole to its node's run store; the replicated state keeps a summary of at
+# most this many bytes (all of them when they fit, else the last of each series, result first).
+RECORDS_SUMMARY_BYTES: Final = 4 * KIB
+# Bytes of records a user's runs hold on a node: live runs' records (more are refused, 413) and,
+# separately, the records kept in the run store (the oldest runs' records are dropped first).
+RECORD_BYTES_KEPT_PER_USER: Final = 256 * MIB
+OUTPUT_BYTES_KEPT_PER_USER: Final = 1024 * MIB  # output a node's run store keeps per user
+STORE_TRIM_BYTES: Final = 16 * MIB  # bytes saved for a job or user between two trims at most
+# Free space kept on the data disk (and Raft's): below it deploys and new runs are refused and
+# the run store keeps only output tails, so that Raft and a restart always find room. The
+# reserve is DISK_RESERVE_FRACTION of the disk, at least DISK_RESERVE_MIN_BYTES, at most
+# DISK_RESERVE_BYTES.
+DISK_RESERVE_BYTES: Final = 256 * MIB
+DISK_RESERVE_FRACTION: Final = 0.01
+DISK_RESERVE_MIN_BYTES: Final = 4 * MIB
 
 # Scheduling.
 PLAN_LOOKAHEAD_S: Final = 1.0  # runs are committed this far ahead of their instant
@@ -78,7 +97,9 @@ EARLY_HELD_MAX: Final = 256
 # that would wait longer than NURSERY_QUEUE_S for its turn, or that waits while its nursery
 # answers nothing for NURSERY_REPLY_S, starts through the gate. A forked run waiting for its
 # instant shares most of its memory with its nursery: more of them may wait than EARLY_HELD_MAX.
+# One user has at most NURSERY_USER_MAX of them (a new one ends their least recently used).
 NURSERY_MAX: Final = 32
+NURSERY_USER_MAX: Final = 4
 NURSERY_IDLE_S: Final = 5.0
 NURSERY_QUEUE_S: Final = 2.0
 NURSERY_REPLY_S: Final = 1.0
@@ -173,6 +194,7 @@ DRIFT: Final = 0.1
 SURE_S: Final = START_LEASE_S * (1 + DRIFT) + CONTACT_SLACK_S
 SUSPECT_S: Final = 0.35
 NODE_WATCH_S: Final = 0.1
+RAFT_PING_S: Final = 0.1  # every node tells every other it is here, and how far it applied
 NODE_JOIN_TIMEOUT_S: Final = 60.0  # how long `odin nodes add` waits for a node to catch up
 
 # Signed node-to-node HTTP requests (odin.engine.nodeauth; docs/cluster.md). The nodes' clocks
@@ -206,3 +228,15 @@ SH_PATH: Final = "/bin/sh"  # runs the start gate that holds a run until it is i
 # comes first); without any, runs use setpriv + prlimit + sh, about 2.4 ms more CPU per run.
 C_COMPILERS: Final = ("/usr/bin/musl-gcc", "/usr/bin/cc", "/usr/bin/gcc")
 GATE_BUILD_TIMEOUT_S: Final = 60.0
+
+# The event loop's stall watch (odin.engine.loopwatch): a task sleeps LOOP_WATCH_INTERVAL_S and
+# records how late it woke; the worst of each second is kept for LOOP_WATCH_WINDOW_S.
+LOOP_WATCH_INTERVAL_S: Final = 0.05
+LOOP_WATCH_WINDOW_S: Final = 60
+LOOP_STALL_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# docs/operations.md: under 1,500 jobs, 25 dashboard event streams and `odin log --output`
+# calls for a run kept on a frozen node, the loop never stalls longer than this (tested).
+LOOP_STALL_BOUND_S: Final = 0.25
+# Threads that ask other nodes for the output of runs they keep (`odin log --output`, a run's
+# page): a node that does not answer holds one for its timeout, never the loop; more wait.
+REMOTE_OUTPUT_THREADS: Final = 4

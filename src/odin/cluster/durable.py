@@ -32,8 +32,9 @@ class SyncStats:
 class DurableJournal:
     """Wraps one PySyncObj ``FileJournal`` in place (its methods, on the instance)."""
 
-    def __init__(self, journal: Any) -> None:
+    def __init__(self, journal: Any, enabled: bool = True) -> None:
         self._journal = journal
+        self._enabled = enabled
         self._dirty = False
         self.stats = SyncStats()
         for name in _CHANGING:
@@ -50,7 +51,7 @@ class DurableJournal:
 
     def sync(self) -> None:
         """Flush what changed since the last call; nothing when nothing did."""
-        if not self._dirty:
+        if not (self._dirty and self._enabled):
             return
         started = time.perf_counter()
         self._dirty = False

@@ -1,25 +1,28 @@
 """Who may start a planned run, and until when: the lease rules, as pure functions.
 
-A node may open a run's start gate only while it holds its *lease*: it heard from
-the cluster within ``START_LEASE_S`` and its state is caught up with what the
-cluster had committed then. A follower's contact is the last message of its leader
-(with the leader's commit index: the lease holds only once that much is applied, so
-a node that wakes from a freeze or a partition learns of every run moved away from
-it before it may start anything). A leader's contact is the moment a majority of its
-voters had last answered it. A lone node always holds its lease.
+A node may open a run's start gate only while it holds its *lease*: within
+``START_LEASE_S`` it heard from a majority of the voters (itself included), counting a
+partner only once this node had applied as much of the log as that partner had when it
+spoke. Every node pings every other ten times a second with how far it has applied (the
+leader's heartbeats say its commit index), so a node in touch with a majority keeps its
+lease through an election, and a node that wakes from a freeze or comes back from a
+partition learns of every run moved away from it before it may start anything. A lone
+node always holds its lease.
 
-The leader of the rest of the cluster reasons from the other side: a node last heard
-at ``heard`` got the leader's messages until about ``heard + CONTACT_SLACK_S`` at
-the latest, so its lease ended by ``heard + SURE_S``; every run of that node whose
-instant is at or after that time surely never started, and it is moved to another
-node. Runs whose instant falls between ``heard`` and ``heard + SURE_S`` may have
-started there (their fate is unknown), and follow the job's ``delivery``.
+The leader reasons from the other side: a node last heard at ``heard`` was heard by its
+partners until about ``heard + CONTACT_SLACK_S`` at the latest, so its lease ended by
+``heard + SURE_S``; every run of that node whose instant is at or after that time surely
+never started, and it is moved to another node. Runs whose instant falls between
+``heard`` and ``heard + SURE_S`` may have started there (their fate is unknown), and
+follow the job's ``delivery``.
 
 Times are each node's ``time.monotonic()``, never compared across hosts, and a run's
 instant (wall time) only against the leader's own wall clock. The assumptions: clocks
-run at rates within ``DRIFT`` of each other over a lease, and a lost link is lost in
-both directions (a dead or frozen host, a cable or a firewall rule that drops both
-ways); a link that carries only one direction for seconds can double a run.
+run at rates within ``DRIFT`` of each other over a lease, and a node that loses touch
+loses it with every partner at once, in both directions (a dead or frozen host, a cut
+link); a group without a majority holds no lease, but a partial partition (a node that
+reaches a majority but not the leader) or a one-way link can make the leader think a node
+silent while it still holds its lease.
 """
 
 from __future__ import annotations

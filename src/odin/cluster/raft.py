@@ -90,6 +90,7 @@ _DUMP_MAGIC = b"ODINRAFT"
 _DUMP_VERSION = 2  # 2 adds the snapshot's SHA-256; version 1 dumps are still read
 _DUMP_VERSIONS = (1, 2)
 _DUMP_HEAD = struct.Struct(">8sHI")  # magic, version, header length
+PING = "odin_ping"  # a node's "I am here, applied up to N", to every partner (start leases)
 _STATES = {0: "follower", 1: "candidate", 2: "leader"}
 _CALL_TIMEOUT_S = 2.0
 
@@ -142,6 +143,7 @@ class RaftTuning:
     dump_retry_s: float = config.RAFT_DUMP_RETRY_S
     bind_retries: int = config.RAFT_BIND_RETRIES
     bind_retry_s: float = config.RAFT_BIND_RETRY_S
+    flush_journal: bool = True  # off only to measure what flushing costs (bench/)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -397,7 +399,7 @@ class _SyncNode(SyncObj):  # type: ignore[misc]
     def __init__(self, log: ReplicatedLog, partners: list[str], conf: Any) -> None:
         self._odin_log = log
         super().__init__(log.self_addr(), partners, conf)
-        self.durable = DurableJournal(self._SyncObj__raftLog)
+        self.durable = DurableJournal(self._SyncObj__raftLog, log._tuning.flush_journal)
 
     @replicated  # type: ignore[untyped-decorator]
     def _apply_entry(self, command: bytes) -> object:
@@ -410,9 +412,9 @@ class _SyncNode(SyncObj):  # type: ignore[misc]
         SyncObj._SyncObj__sendNextNodeIdx(self, node, *args, **kwargs)
 
     def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:
-        """PySyncObj's handler of every message from a partner, then a note of who spoke."""
-        SyncObj._SyncObj__onMessageReceived(self, node, message)
-        self._odin_log._heard(node, message)
+        """A note of who spoke (``_heard``), then PySyncObj's handler for its own messages."""
+        if not self._odin_log._heard(node, message):
+            SyncObj._SyncObj__onMessageReceived(self, node, message)
 
 
 class ReplicatedLog:
@@ -464,11 +466,11 @@ class ReplicatedLog:
         self._leader_seen: str | None = None
         self._waker: _Waker | None = None
         # Start leases (odin.cluster.lease), kept on the raft thread and read from any:
+        self._born = time.monotonic()
         self._heard_at: dict[str, float] = {}  # partner -> monotonic time of its last message
-        self._pending_contact: tuple[float, int] | None = None  # leader's last message, commit
-        self._contact = float("-inf")  # the last leader message whose commit is applied here
-        self._led_since = float("inf")  # when this node last became leader
-        self._prev_leader: str | None = None  # whom this node followed before that
+        self._claimed: dict[str, tuple[float, int]] = {}  # partner -> (when, what it had applied)
+        self._contact_at: dict[str, float] = {}  # partner -> last such message applied up to here
+        self._pinged = 0.0
         self._dumps = ForkedWriter(config.RAFT_DUMP_TIMEOUT_S, self._tuning.dump_retry_s)
 
     # -- life cycle ---------------------------------------------------------
@@ -594,18 +596,18 @@ class ReplicatedLog:
         return None if self._node is None else _addr(self._node._getLeader())
 
     def holds_lease(self) -> bool:
-        """Whether this node may open a run's start gate now (``odin.cluster.lease``)."""
+        """Whether this node may open a run's start gate now (``odin.cluster.lease``): in
+        touch, within the lease, with a majority of the voters (itself included), each
+        counted only once this node had applied what that one had when it last spoke."""
         node = self._node
         if node is None:
             return False
         others = list(node.otherNodes)
         if not others:
             return True
-        now = time.monotonic()
-        if node._isLeader():
-            heard = (self._heard_at.get(n.id, float("-inf")) for n in others)
-            return lease.holds_lease(now, lease.quorum_contact(heard, len(others) + 1), True)
-        return lease.holds_lease(now, self._contact, True)
+        contacts = (self._contact_at.get(n.id, float("-inf")) for n in others)
+        contact = lease.quorum_contact(contacts, len(others) + 1)
+        return lease.holds_lease(time.monotonic(), contact, True)
 
     def journal_syncs(self) -> SyncStats:
         """How often this node flushed its journal, and the time it took (``bench/``)."""
@@ -613,13 +615,9 @@ class ReplicatedLog:
         return SyncStats(node.durable.stats.syncs, node.durable.stats.seconds)
 
     def silence(self, addr: str) -> float:
-        """Seconds since ``addr`` may last have been in touch with the cluster, as this node,
-        a leader, can tell: its last message here, and for a node other than the leader this
-        node followed, no earlier than this node's election (followers speak to the leader
-        only, so until then it may have been in touch with the old one)."""
-        heard = self._heard_at.get(addr, float("-inf"))
-        if addr != self._prev_leader:
-            heard = max(heard, self._led_since)
+        """Seconds since this node last heard from ``addr`` (every node pings every other
+        ``RAFT_PING_S``), or since this node started if never."""
+        heard = self._heard_at.get(addr, self._born)
         return max(0.0, time.monotonic() - heard)
 
     def members(self) -> list[str]:
@@ -706,30 +704,47 @@ class ReplicatedLog:
         # (a proposal, a queued call, a connection) and otherwise ticks seldom.
         return self._tuning.tick_s if node.otherNodes else self._tuning.lone_tick_s
 
-    def _heard(self, node: Any, message: Any) -> None:
-        """Note a partner's message (raft thread): when each partner last spoke, and the
-        leader's last heartbeat with the commit index it announced."""
-        now = time.monotonic()
+    def _heard(self, node: Any, message: Any) -> bool:
+        """Note a partner's message (raft thread): when it last spoke and, for a message that
+        says what it had applied (a ping, its leader's heartbeat), that too; True for a ping,
+        which is this module's own and PySyncObj never sees."""
         addr = _addr(node)
         if addr is None or not isinstance(message, dict):
-            return
+            return False
+        now = time.monotonic()
         self._heard_at[addr] = now
+        kind = message.get("type")
+        if kind == PING:
+            self._claimed[addr] = (now, int(message.get("applied") or 0))
+            return True
         leader = self._node._getLeader() if self._node is not None else None
-        if message.get("type") == "append_entries" and leader is node:
-            self._pending_contact = (now, int(message.get("commit_index") or 0))
+        if kind == "append_entries" and leader is node:
+            self._claimed[addr] = (now, int(message.get("commit_index") or 0))
+        return False
+
+    def _ping(self, node: _SyncNode) -> None:
+        """Tell every partner, every ``RAFT_PING_S``, that this node is here and how far it
+        has applied the log (followers of PySyncObj speak only to their leader otherwise)."""
+        now = time.monotonic()
+        if now - self._pinged < config.RAFT_PING_S:
+            return
+        self._pinged = now
+        message = {"type": PING, "applied": self._applied_index}
+        for partner in list(node.otherNodes):
+            node._SyncObj__transport.send(partner, message)
 
     def _after_tick(self, node: _SyncNode) -> None:
         node.durable.sync()  # what this tick appended, before a later tick counts it committed
         while self._calls:
             call, future = self._calls.popleft()
             _run_call(call, future)
-        pending = self._pending_contact
-        if pending is not None and self._applied_index >= pending[1]:
-            self._contact, self._pending_contact = pending[0], None
+        for addr, (at, applied) in list(self._claimed.items()):
+            if self._applied_index >= applied:  # caught up with what it knew when it spoke
+                self._contact_at[addr] = at
+                del self._claimed[addr]
+        self._ping(node)
         leader = _addr(node._getLeader())
         if leader != self._leader_seen:
-            if leader == self._self_addr:
-                self._led_since, self._prev_leader = time.monotonic(), self._leader_seen
             self._leader_seen = leader
             self._notify_leader(leader)
         if not self._ready.is_set() and leader is not None and node.isReady():
