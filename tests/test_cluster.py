@@ -303,6 +303,41 @@ def test_follower_kill_loses_its_run_and_the_retry_runs_elsewhere(
     assert by_attempt[1]["reason"] == "retry"
 
 
+def test_a_run_marked_lost_gets_its_true_end_when_its_node_is_back(
+    cluster: Cluster, world_dir: Path
+) -> None:
+    """worker1 freezes while its run goes on: the leader marks the run lost once worker1 has
+    been silent for NODE_LEASE_S; thawed, worker1 reports how the run really ended, and the
+    history says so instead of lost."""
+    home = user_dir(world_dir, ALICE)
+    job_id = deploy(
+        cluster, write_job(home, "steady", "import time\ntime.sleep(3)\nprint('done')\n")
+    )
+    odin("run", "-i", job_id, "-p", cluster.port_of("worker1"), engine=cluster.primary, user=ALICE)
+    wait_for(
+        lambda: any(r["status"] == "running" for r in runs_of(cluster, job_id)),
+        what="the run going on worker1",
+    )
+    cluster.signal("worker1", signal.SIGSTOP)
+    try:
+        lost = wait_for(
+            lambda: [r for r in runs_of(cluster, job_id) if r["status"] == "lost"],
+            timeout=30,
+            what="the leader to mark the run lost",
+        )
+        assert "worker1" in lost[0]["message"], lost
+    finally:
+        cluster.signal("worker1", signal.SIGCONT)
+    [run] = wait_for(
+        lambda: [r for r in runs_of(cluster, job_id) if r["status"] == "succeeded"],
+        timeout=30,
+        what="worker1's own report of the run",
+    )
+    assert run["node"] == "worker1" and run["exit_code"] == 0
+    assert "after it was marked lost" in run["message"], run
+    assert len(runs_of(cluster, job_id)) == 1  # the same run, not a second one
+
+
 def test_restart_of_every_node_loses_nothing(cluster: Cluster, world_dir: Path) -> None:
     home = user_dir(world_dir, ALICE)
     ids = [

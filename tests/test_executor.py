@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import grp
 import json
 import os
@@ -228,8 +229,6 @@ def test_a_command_that_cannot_start_is_an_execution_error(
 ) -> None:
     with pytest.raises(ExecutionError, match="absolute path"):
         run(spec_for(alice, workdir, "", argv=("python3", "-c", "pass")))
-    with pytest.raises(ExecutionError, match="cannot start"):
-        run(spec_for(alice, workdir, "", cwd="/nonexistent/dir"))
     missing = run(spec_for(alice, workdir, "", argv=("/nonexistent/python",)))
     assert missing.exit_code == 127 and b"/nonexistent/python" in missing.output
 
@@ -592,6 +591,35 @@ def test_a_workdir_the_owner_may_not_enter_fails_the_run_at_the_gate(
     assert b"ran" not in outcome.output
 
 
+@needs_root
+def test_a_workdir_that_is_missing_or_closed_to_the_owner_fails_alike(
+    alice: pwd.struct_passwd, workdir: Path, gate_kind: str
+) -> None:
+    """Under /root, which a member may not enter, a folder that exists and one that does
+    not give the same end and message: a run tells its owner nothing of paths they may
+    not look at (the engine, as root, used to refuse a missing one with its own error)."""
+    existing = Path(tempfile.mkdtemp(prefix="odin-exists-", dir="/root"))
+    places = {
+        "existing": existing,
+        "missing": Path("/root") / f"odin-missing-{existing.name}",
+        "alice's missing": workdir / "gone",
+    }
+    try:
+        ends = {
+            kind: run(spec_for(alice, workdir, "print('ran')", cwd=str(where)))
+            for kind, where in places.items()
+        }
+    finally:
+        existing.rmdir()
+    seen = {
+        kind: (end.exit_code, end.output.replace(os.fsencode(places[kind]), b"<workdir>"))
+        for kind, end in ends.items()
+    }
+    code, said = seen["existing"]
+    assert code == 112 and b"may not enter its working directory" in said, said
+    assert seen["missing"] == seen["alice's missing"] == (code, said), seen
+
+
 def test_the_compiled_gate_is_built_once_and_refuses_what_it_cannot_trust(
     compiled_gate: Path,
 ) -> None:
@@ -656,6 +684,61 @@ def test_the_gate_is_built_with_musl_where_it_is_installed(compiled_gate: Path) 
     if not os.access("/usr/bin/musl-gcc", os.X_OK):
         pytest.skip("musl's compiler is not installed (.ci/run installs musl-tools)")
     assert b"glibc" not in compiled_gate.read_bytes(), "the gate was built with glibc"
+
+
+@pytest.fixture(params=["musl", "glibc", "stock"])
+def each_gate(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> str:
+    """Run the test with the compiled gate built by each C library's compiler that is
+    installed (musl's is preferred, glibc's the fallback), and with the stock-tool gate."""
+    kind: str = request.param
+    built = None
+    if kind != "stock":
+        compiler = {"musl": "/usr/bin/musl-gcc", "glibc": "/usr/bin/cc"}[kind]
+        if not os.access(compiler, os.X_OK):
+            pytest.skip(f"{compiler} is not installed")
+        with monkeypatch.context() as patch:
+            patch.setattr(config, "C_COMPILERS", (compiler,))
+            built = gate.build(tmp_path_factory.mktemp(f"gate-{kind}") / "bin")
+        assert built is not None, f"the gate did not build with {compiler}"
+    monkeypatch.setattr(gate, "_current", built)
+    return kind
+
+
+# Variables the C library obeys (a static glibc too: GLIBC_TUNABLES, the MALLOC_ tunables).
+LOADER_ENV = {
+    "GLIBC_TUNABLES": "glibc.malloc.arena_max=2:glibc.malloc.tcache_count=0",
+    "LD_LIBRARY_PATH": "/nonexistent/lib",
+    "MALLOC_ARENA_MAX": "2",
+    "MALLOC_PERTURB_": "0",
+    "NLSPATH": "/nonexistent/%N",
+}
+
+
+@needs_root
+def test_the_gate_starts_as_root_without_what_the_c_library_obeys_and_the_job_gets_it(
+    alice: pwd.struct_passwd, workdir: Path, each_gate: str
+) -> None:
+    """The gate's first steps run as root: GLIBC_TUNABLES and the like are not in its
+    environment (seen while it is held, before the go line), yet the job sees them
+    exactly as set."""
+    base = spec_for(alice, workdir, "import json, os; print(json.dumps(dict(os.environ)))")
+    env = {**base.env, **LOADER_ENV, "TMPDIR": str(workdir)}
+
+    async def body() -> tuple[bytes, RunOutcome]:
+        held = await hold(dataclasses.replace(base, env=env))
+        assert held.process is not None
+        started_with = Path(f"/proc/{held.process.pid}/environ").read_bytes()
+        return started_with, await held.run()
+
+    started_with, outcome = asyncio.run(body())
+    names = {entry.split(b"=", 1)[0].decode() for entry in started_with.split(b"\0") if entry}
+    assert not names & {*LOADER_ENV, "TMPDIR"}, f"the gate started as root with {names}"
+    assert outcome.ok, outcome.output
+    assert json.loads(outcome.output) == env
 
 
 PRELOAD_C = r"""

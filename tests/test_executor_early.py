@@ -8,6 +8,7 @@ must see exactly what ``python3 -u job.py`` gives it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import pwd
@@ -23,7 +24,7 @@ from typing import Protocol
 import pytest
 
 from odin import config
-from odin.executor import early, gate, nursery
+from odin.executor import early, gate, nursery, spawn
 from odin.executor.cgroup import cgroup2_mount
 from odin.executor.interpreters import command_for, job_env
 from odin.executor.runner import Held, hold
@@ -103,12 +104,14 @@ def spec(
     prelude: str | None,
     run_id: str = "job@1",
     timeout_s: float = 20.0,
+    extra: dict[str, str] | None = None,
 ) -> LaunchSpec:
+    hook = {"PYTHONPATH": str(place / "hook"), "STARTUP_LOG": str(place / "startup.log")}
     env = job_env(
         user=user.pw_name,
         home=user.pw_dir,
         uid=user.pw_uid,
-        extra={"PYTHONPATH": str(place / "hook"), "STARTUP_LOG": str(place / "startup.log")},
+        extra={**hook, **(extra or {})},
         odin_vars={"ODIN_RUN_ID": run_id},
         sdk_python_path=None,
         sdk_node_path=None,
@@ -501,6 +504,12 @@ def test_only_a_child_of_the_engine_running_as_the_owner_is_taken_for_a_run(
                 break
             time.sleep(0.01)
         assert nursery._ours(as_alice.pid, alice.pw_uid)
+        claimed = nursery._claim(as_alice.pid, alice.pw_uid)
+        assert claimed is not None, "the owner's child was not claimed"
+        signal.pidfd_send_signal(claimed, signal.SIGKILL)  # the pidfd is that very process
+        assert as_alice.wait() == -signal.SIGKILL
+        os.close(claimed)
+        assert nursery._claim(as_alice.pid, alice.pw_uid) is None  # reaped: gone
         assert not nursery._ours(as_root.pid, alice.pw_uid)  # not the owner
         assert not nursery._ours(os.getpid(), alice.pw_uid)  # the engine itself
         assert not nursery._ours(1, alice.pw_uid)
@@ -531,3 +540,189 @@ def test_runs_share_a_nursery_only_with_the_same_owner_groups_and_environment() 
     assert nursery.Key.of(made()) != nursery.Key.of(made(PYTHONPATH="/x"))
     plain = LaunchSpec("a@1", ("/usr/bin/python3", "/j/job.py"), 0, 0, (), {}, "/j", None)
     assert nursery.Key.of(plain) is None
+
+
+def as_user(user: pwd.struct_passwd) -> subprocess.Popen[bytes]:
+    """A child of this process (the engine here) running ``sleep`` as ``user``."""
+    return subprocess.Popen(["sleep", "30"], user=user.pw_uid, group=user.pw_gid, extra_groups=[])
+
+
+def at_pid(pid: int, user: pwd.struct_passwd) -> subprocess.Popen[bytes] | None:
+    """A child running as ``user`` that takes ``pid`` (just freed), as the kernel hands out
+    pids again once they wrap; None if another process of the machine took it first."""
+    for _ in range(20):
+        Path("/proc/sys/kernel/ns_last_pid").write_text(str(pid - 1))
+        child = as_user(user)
+        if child.pid == pid:
+            return child
+        child.kill()
+        child.wait()
+    return None
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_pid_reused_around_the_pidfd_open_is_never_followed(
+    alice: pwd.struct_passwd, when: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run a nursery names dies and is reaped, and its pid goes to another process,
+    just before the engine opens its pidfd (bob's: it was checked by pid before the
+    pidfd was opened, and the pidfd was his), or just after (alice's: it passes every
+    check by pid, but the pidfd is the dead one's). Neither is followed. The window is a
+    few microseconds: the reuse is made to fall in it (ns_last_pid) at the pidfd's open."""
+    last_pid = Path("/proc/sys/kernel/ns_last_pid")
+    if not os.access(last_pid, os.W_OK):
+        pytest.skip("this kernel does not let root choose the next pid")
+    taker = pwd.getpwnam("odin-bob") if when == "before" else alice
+    named = as_user(alice)
+    took: list[subprocess.Popen[bytes]] = []
+    real_open = os.pidfd_open
+
+    def reuse() -> None:
+        named.kill()
+        named.wait()
+        found = at_pid(named.pid, taker)
+        took.extend([found] if found is not None else [])
+
+    def opening(pid: int, flags: int = 0) -> int:
+        if pid != named.pid or named.returncode is not None:
+            return real_open(pid, flags)
+        if when == "before":
+            reuse()
+        fd = real_open(pid, flags)
+        if when == "after":
+            reuse()
+        return fd
+
+    monkeypatch.setattr(os, "pidfd_open", opening)
+    claimed = None
+    try:
+        claimed = nursery._claim(named.pid, alice.pw_uid)
+        assert took, "another process took the freed pid first: not reproduced, run again"
+        assert claimed is None, f"pid {named.pid} was followed: not the process checked"
+    finally:
+        for process in (named, *took):
+            process.kill()
+            process.wait()
+        if claimed is not None:
+            os.close(claimed)
+
+
+@pytest.mark.parametrize("way", ["nursed", "early"])
+def test_a_python_run_in_a_workdir_missing_or_closed_to_its_owner_fails_alike(
+    alice: pwd.struct_passwd,
+    place: Path,
+    prelude: str,
+    nursing: None,
+    monkeypatch: pytest.MonkeyPatch,
+    way: str,
+) -> None:
+    """Forked by the nursery or exec'd early, a run under /root (closed to a member) ends
+    the same whether its workdir exists: exit 112, one message, as at the gate."""
+    if way == "early":
+        monkeypatch.setattr(config, "NURSED_HELD_MAX", 0)
+    job = write_job(place, alice, "print('ran', flush=True)\n")
+    existing = Path(tempfile.mkdtemp(prefix="odin-exists-", dir="/root"))
+    places = {"existing": existing, "missing": Path("/root") / f"odin-missing-{existing.name}"}
+
+    async def body() -> dict[str, tuple[bool, int | None, bytes]]:
+        ends = {}
+        for kind, where in places.items():
+            held = await hold(dataclasses.replace(spec(alice, place, job, prelude), cwd=str(where)))
+            end = await held.run()
+            said = end.output.replace(os.fsencode(where), b"<workdir>")
+            ends[kind] = (getattr(held, way), end.exit_code, said)
+        return ends
+
+    try:
+        ends = asyncio.run(body())
+    finally:
+        existing.rmdir()
+    ways, code, said = ends["existing"]
+    assert ways and code == 112 and b"may not enter its working directory" in said, ends
+    assert ends["missing"] == ends["existing"], ends
+
+
+# Variables the C library obeys, a static glibc's included (GLIBC_TUNABLES, MALLOC_...).
+LOADER_ENV = {
+    "GLIBC_TUNABLES": "glibc.malloc.arena_max=2",
+    "LD_LIBRARY_PATH": "/nonexistent/lib",
+    "MALLOC_ARENA_MAX": "2",
+    "TMPDIR": "/tmp",
+}
+
+
+@pytest.mark.parametrize("way", ["nursed", "early"])
+def test_a_python_run_sees_what_the_c_library_obeys_exactly_as_set(
+    alice: pwd.struct_passwd,
+    place: Path,
+    prelude: str,
+    nursing: None,
+    monkeypatch: pytest.MonkeyPatch,
+    way: str,
+) -> None:
+    """The gate starts without them (renamed) and gives them back as the owner, before
+    it execs the interpreter (early) or the nursery (forked runs take theirs from it)."""
+    if way == "early":
+        monkeypatch.setattr(config, "NURSED_HELD_MAX", 0)
+    job = write_job(place, alice, "import json, os\nprint(json.dumps(dict(os.environ)))\n")
+    launch = spec(alice, place, job, prelude, extra=LOADER_ENV)
+
+    async def body() -> tuple[bool, RunOutcome]:
+        held = await hold(launch)
+        return getattr(held, way), await held.run()
+
+    ways, outcome = asyncio.run(body())
+    assert ways and outcome.ok, outcome.output
+    assert json.loads(outcome.output) == dict(launch.env)
+
+
+def test_one_users_many_environments_end_only_their_own_nurseries(
+    alice: pwd.struct_passwd,
+    place: Path,
+    prelude: str,
+    nursing: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Alice's runs with more distinct environments than she may have nurseries end her
+    least recently used ones, never take bob's place: his run is still forked by his own
+    (with the host's room just enough for her share and his)."""
+    monkeypatch.setattr(config, "NURSERY_MAX", config.NURSERY_USER_MAX + 1)
+    bob = pwd.getpwnam("odin-bob")
+    bobs = Path(tempfile.mkdtemp(prefix="odin-early-bob-"))
+    os.chown(bobs, bob.pw_uid, bob.pw_gid)
+    bobs.chmod(0o700)
+    job = write_job(place, alice, "print('ran', flush=True)\n")
+    bobs_job = write_job(bobs, bob, "print('ran', flush=True)\n")
+    flavours = config.NURSERY_USER_MAX + 3
+
+    async def one(launch: LaunchSpec) -> tuple[bool, RunOutcome]:
+        held = await hold(launch)
+        return held.nursed, await held.run()
+
+    async def body() -> tuple[list[bool], list[int], bool, list[RunOutcome], list[int | None]]:
+        nursed: list[bool] = []
+        hers: list[int] = []
+        outcomes: list[RunOutcome] = []
+        made: set[spawn.Child] = set()
+        for n in range(flavours):
+            flavour = {"FLAVOUR": str(n)}
+            was, outcome = await one(spec(alice, place, job, prelude, f"a@{n}", extra=flavour))
+            nursed.append(was)
+            outcomes.append(outcome)
+            hers.append(sum(found.key.uid == alice.pw_uid for found in nurseries()))
+            made.update(found.process for found in nurseries())
+        his, outcome = await one(spec(bob, bobs, bobs_job, prelude, "b@1"))
+        ended = [process for process in made if process not in {f.process for f in nurseries()}]
+        await asyncio.sleep(0.5)  # the ended ones are killed and reaped meanwhile
+        return nursed, hers, his, [*outcomes, outcome], [p.returncode for p in ended]
+
+    try:
+        nursed, hers, his, outcomes, ended = asyncio.run(body())
+    finally:
+        shutil.rmtree(bobs, ignore_errors=True)
+    assert all(o.ok and o.output == b"ran\n" for o in outcomes), [o.output for o in outcomes]
+    assert all(nursed), f"alice's runs nursed: {nursed}"
+    assert max(hers) == config.NURSERY_USER_MAX, f"alice's nurseries after each run: {hers}"
+    assert his, "bob's run went through the gate: alice's nurseries took his place"
+    assert len(ended) == flavours - config.NURSERY_USER_MAX, f"ended nurseries: {ended}"
+    assert None not in ended, f"an ended nursery is still alive: {ended}"

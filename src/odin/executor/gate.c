@@ -4,7 +4,10 @@
  *   odin-gate UID GID GROUPS NOFILE NPROC AS CORE CWD -- PROGRAM [ARG...]
  *   odin-gate UID GID GROUPS NOFILE NPROC AS CORE CWD --early PROGRAM [ARG...]
  *
- * Started by a root engine with the job's environment. In order, it
+ * Started by a root engine with the job's environment, but for the variables the C
+ * library would obey in a root process (GLIBC_TUNABLES, LD_..., see gate_env in gate.py):
+ * those come named ODIN_GATE_NAME, so that a static glibc does not read them as root.
+ * In order, it
  *   0. leads a session of its own, unless it was started as one: the engine's
  *      spawn then returns at the exec, without waiting for the child to be
  *      scheduled in its new session (with autogroups, one more scheduling entity
@@ -15,6 +18,8 @@
  *      and noted those starts late); it is back to SCHED_OTHER before the job's exec;
  *   1. becomes the job's owner: supplementary GROUPS ("-" for none, else gids
  *      separated by commas), then GID and UID as real, effective and saved ids;
+ *   1b. gives the renamed variables their names back, in place: the job sees
+ *      its environment exactly as the engine made it, in the same order;
  *   2. sets the run's resource limits (soft = hard), as the owner, so it can only
  *      lower them, as prlimit after setpriv did, and the job's umask (JOB_UMASK, as
  *      odin.config says: a root engine's own umask closes its files to everyone);
@@ -46,6 +51,7 @@
 
 enum { NOT_RELEASED = 111, NO_WORKDIR = 112, SETUP_FAILED = 120 };
 #define JOB_UMASK 022 /* odin.config.JOB_UMASK */
+#define KEPT_PREFIX "ODIN_GATE_" /* odin.executor.gate._KEPT_PREFIX */
 
 static void fail(int code, const char *what, const char *detail)
 {
@@ -103,6 +109,16 @@ static void become(const char *uid_text, const char *gid_text, char *groups_text
         fail(SETUP_FAILED, "the switch to the owner did not hold", NULL);
 }
 
+/* ODIN_GATE_NAME=value becomes NAME=value again (the owner's now: see step 1b). */
+static void restore_env(void)
+{
+    const size_t length = sizeof KEPT_PREFIX - 1;
+
+    for (char **entry = environ; *entry != NULL; entry++)
+        if (strncmp(*entry, KEPT_PREFIX, length) == 0)
+            *entry += length;
+}
+
 static void limit(int resource, const char *text)
 {
     struct rlimit value;
@@ -150,6 +166,7 @@ int main(int argc, char **argv)
         fail(SETUP_FAILED, "cannot start a session", strerror(errno));
     set_policy(SCHED_BATCH); /* its wake-up at the go line must not preempt the engine */
     become(argv[1], argv[2], argv[3]);
+    restore_env();
     limit(RLIMIT_NOFILE, argv[4]);
     limit(RLIMIT_NPROC, argv[5]);
     limit(RLIMIT_AS, argv[6]);

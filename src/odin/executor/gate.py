@@ -44,8 +44,10 @@ PLACED_LINE = b"\n"  # to an --early gate: its process is in its run cgroup, sta
 
 # What the C library reads from the environment of a program it loads and trusts only
 # when the program is not privileged (glibc's list for setuid programs, unsecvars.h): a
-# library to preload, where to find libraries, locales, message catalogs... ``setpriv``
-# starts as root with the run's environment, so these must not reach it as they are.
+# library to preload, where to find libraries, locales, message catalogs, its tunables...
+# Every gate starts as root with the run's environment (``setpriv``, or the compiled gate:
+# a static glibc still reads GLIBC_TUNABLES and the MALLOC_ names of its tunables), so
+# these must not reach it as they are.
 _LOADER_VARS = frozenset(
     {
         "GCONV_PATH",
@@ -63,17 +65,18 @@ _LOADER_VARS = frozenset(
         "TZDIR",
     }
 )
-_KEPT_PREFIX = "ODIN_GATE_"  # users cannot name ODIN_ variables: no clash
+_LOADER_PREFIXES = ("LD_", "MALLOC_")
+_KEPT_PREFIX = "ODIN_GATE_"  # users cannot name ODIN_ variables: no clash (also in gate.c)
 
 
 def _unsafe_as_root(name: str) -> bool:
-    return name.startswith("LD_") or name in _LOADER_VARS
+    return name.startswith(_LOADER_PREFIXES) or name in _LOADER_VARS
 
 
-def stock_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The environment the stock-tool gate starts with: the run's, with every variable
+def gate_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment a gate of either form starts with: the run's, with every variable
     the C library would obey in a root process renamed out of its way; the gate, as the
-    owner, gives them their names back before it execs the job (``stock_argv``)."""
+    owner, gives them their names back before it execs the job (``stock_argv``, gate.c)."""
     return {(_KEPT_PREFIX + k if _unsafe_as_root(k) else k): v for k, v in env.items()}
 
 
@@ -85,7 +88,7 @@ def stock_argv(cwd: str, env: Mapping[str, str]) -> tuple[str, ...]:
     rights (a workdir the owner may not enter, through any symlink, fails the run
     with sh's message) instead of root's, as a chdir before the switch would be.
     ``sh`` exports PWD and OLDPWD of its own; those the job's environment did not
-    set are removed again, and the variables ``stock_env`` renamed get their names
+    set are removed again, and the variables ``gate_env`` renamed get their names
     back, so the job sees exactly the environment it was given.
     """
     extra = " ".join(name for name in ("PWD", "OLDPWD") if name not in env)

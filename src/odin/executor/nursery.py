@@ -10,9 +10,10 @@ run's gate and output pipe attached, and it makes the run's process with ``clone
 and ``CLONE_PARENT``, so that the process is born the engine's child. That process
 makes its own session, takes the descriptors, the environment and the directory, and
 waits for the go line in the prelude, which runs the job's file as ``python3 -u
-job.py`` would. The engine checks that the pid it is told is a child of its own
-running as the owner before it follows it, then puts it in its run cgroup, as it does
-a gated process.
+job.py`` would. The engine opens a pidfd on the pid it is told, then checks that the
+process it refers to is a child of its own running as the owner, not followed already,
+and still not reaped once /proc was read (so a pid reused meanwhile is never taken),
+before it follows it; then it puts it in its run cgroup, as it does a gated process.
 
 Measured on the 2-core test machine, a job that prints one line, 300 runs each: 1.6
 ms of CPU a run made this way, 1.9 ms with two plain forks (the one in between
@@ -35,7 +36,10 @@ under load a run through the gate costs five times the CPU of one forked, and wi
 fell behind (median start lag 1.7 to 2.3 s over 20 s), where with 2 s it kept up
 (282 to 310 ms; with 30 s, 275 to 299 ms, and over 60 s 275 to 287 ms). A nursery sent nothing for
 ``config.NURSERY_IDLE_S`` exits, so that an owner has no process left soon after their
-last run; at most ``config.NURSERY_MAX`` live at once.
+last run; at most ``config.NURSERY_MAX`` live at once, and at most
+``config.NURSERY_USER_MAX`` of one user: a user's new one ends that user's least recently
+used idle one (or, all busy, the run starts through the gate), so that a user with many
+distinct environments never takes another user's place.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ import contextlib
 import logging
 import marshal
 import os
+import signal
 import socket
 from collections import deque
 from collections.abc import Callable
@@ -300,12 +305,13 @@ class Nurseries:
                 dict(spec.env),
                 (gate_read, out_write),
             )
-            if pid == -1 or not _ours(pid, spec.uid):
+            pidfd = None if pid == -1 else _claim(pid, spec.uid)
+            if pidfd is None:
                 if pid != -1:
                     _log.warning("a nursery of uid %d named pid %d: not its run", spec.uid, pid)
                 return None
             kept = []
-            return await spawn.adopt(pid, gate_write, out_read, events, then)
+            return await spawn.adopt(pid, pidfd, gate_write, out_read, events, then)
         except ConnectionError:  # it exited (unused for a while, or killed) meanwhile
             await self._end(found)
             return None
@@ -348,7 +354,7 @@ class Nurseries:
             await self._end(found)
         if key in self._starting:
             return await asyncio.shield(self._starting[key])
-        if len(self._open) + len(self._starting) >= config.NURSERY_MAX:
+        if not self._room(key.uid):
             return None
         starting = self._starting[key] = asyncio.get_running_loop().create_future()
         made: Nursery | None = None
@@ -361,8 +367,29 @@ class Nurseries:
             starting.set_result(made)
         return made
 
+    def _room(self, uid: int) -> bool:
+        """Whether a new nursery of ``uid`` may start, within ``config.NURSERY_USER_MAX``
+        (the user's least recently used idle ones are ended to make room) and
+        ``config.NURSERY_MAX``; nothing is ended when it may not."""
+        theirs = sorted(
+            (found for found in self._open.values() if found.key.uid == uid),
+            key=lambda found: found.answered_at,
+        )
+        starting = sum(key.uid == uid for key in self._starting)
+        excess = max(0, len(theirs) + starting + 1 - config.NURSERY_USER_MAX)
+        idle = [found for found in theirs if not found.busy][:excess]
+        total = len(self._open) + len(self._starting) - excess
+        if len(idle) < excess or total >= config.NURSERY_MAX:
+            return False
+        for found in idle:
+            self._gone(found)
+        return True
+
     def _gone(self, found: Nursery) -> None:
-        """A nursery's socket closed (it exited: unused, or killed): end it here too."""
+        """A nursery's socket closed (it exited: unused, or killed), or it makes room for
+        another of its user's: forget it at once, end it in a task of its own."""
+        if self._open.get(found.key) is found:
+            del self._open[found.key]
         task = asyncio.ensure_future(self._end(found))
         self._ending.add(task)
         task.add_done_callback(self._ending.discard)
@@ -399,7 +426,7 @@ async def _start(
     try:
         process = await spawn.start(
             argv,
-            dict(key.env),
+            gate.gate_env(dict(key.env)),
             cwd="/",
             gated=True,
             events=_Output(),
@@ -424,6 +451,29 @@ async def _start(
         await found.close(box)
         return None
     return found
+
+
+def _claim(pid: int, uid: int) -> int | None:
+    """A pidfd of ``pid`` if it is the run a nursery of ``uid`` made (``_ours``), else None.
+
+    The pidfd is opened before /proc is read, and the process it refers to must still be
+    there (not reaped, a zombie at most) after that, so the pid read is its own: a pid
+    reaped and reused before or during the check is never followed.
+    """
+    if pid <= 1:
+        return None
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return None
+    try:
+        if _ours(pid, uid):
+            signal.pidfd_send_signal(pidfd, 0)  # ProcessLookupError once it was reaped
+            return pidfd
+    except OSError:
+        pass
+    os.close(pidfd)
+    return None
 
 
 def _ours(pid: int, uid: int) -> bool:

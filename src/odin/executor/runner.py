@@ -213,7 +213,7 @@ class Held:
                     self.cgroup = enter_new(self.box, pid)
 
         try:
-            if ready and os.path.isdir(self.spec.cwd) and self._take(_nursed):
+            if ready and self._take(_nursed):
                 self.process = await nursery.POOL.start_run(self.spec, self.proto, self.box, enter)
                 self.nursed = self.early = self.process is not None
                 if not self.nursed:
@@ -347,12 +347,14 @@ def _popen_args(
         "stdin": subprocess.PIPE if gated else subprocess.DEVNULL,
         "stdout": subprocess.PIPE,
         "stderr": subprocess.STDOUT,
-        "env": dict(spec.env),
+        # The gate starts as root: nothing the C library obeys may reach it as it is.
+        "env": gate.gate_env(spec.env) if gated else dict(spec.env),
+        # A gated run's workdir is looked at by its owner only, as the gate enters it: one
+        # message, exit 112, whether it is missing or closed to them. Looked at as root
+        # here, it would tell them which paths exist where they may not look.
         "cwd": "/" if gated else spec.cwd,
         "start_new_session": True,
     }
-    if gated and not os.path.isdir(spec.cwd):  # the gate's cd would say so only in the output
-        raise ExecutionError(f"run {spec.run_id}: cannot start in {spec.cwd}: no such directory")
     compiled = gate.current() if gated else None
     if compiled is not None:  # one static program: switch, limits, gate, cd, exec
         kwargs["start_new_session"] = False  # it makes its own once exec'd (see gate.c)
@@ -370,8 +372,6 @@ def _popen_args(
     # prlimit before the gate: its exec is paid while the process is held, not at the
     # instant, and the gate's exec hands the limits on to the job unchanged.
     stock_gate = gate.stock_argv(spec.cwd, spec.env) if gated else ()
-    if gated:  # setpriv starts as root: nothing the C library obeys may reach it as is
-        kwargs["env"] = gate.stock_env(spec.env)
     return (*_identity(spec), *prlimit_prefix(), *stock_gate, *spec.argv), kwargs
 
 

@@ -103,14 +103,21 @@ FOLLOWED: set[int] = set()  # pids of the Child objects not reaped yet (see the 
 class Child:
     """A started process: its pid, its exit status once reaped, its gate and output."""
 
-    def __init__(self, pid: int, gate: int | None, output: int, events: ChildEvents) -> None:
+    def __init__(
+        self,
+        pid: int,
+        gate: int | None,
+        output: int,
+        events: ChildEvents,
+        pidfd: int | None = None,
+    ) -> None:
         self.pid = pid
         self.returncode: int | None = None
         self._gate = gate
         self._output: int | None = output
         self._events = events
         self._loop = asyncio.get_running_loop()
-        self._pidfd = os.pidfd_open(pid)
+        self._pidfd = os.pidfd_open(pid) if pidfd is None else pidfd
         FOLLOWED.add(pid)
         self._loop.add_reader(self._pidfd, self._reap)
         os.set_blocking(output, False)
@@ -224,16 +231,18 @@ async def start(
 
 async def adopt(
     pid: int,
+    pidfd: int,
     gate: int,
     output: int,
     events: ChildEvents,
     then: Callable[[int], None] | None = None,
 ) -> Child:
     """Follow ``pid``, a child of the engine that it did not start itself (a run forked
-    by a nursery and handed down), as ``start`` follows its own: ``gate`` and ``output``
-    are the engine's ends of its stdin and output (taken over); ``then(pid)`` has run in
-    the second thread when this returns. Cancelled meanwhile, the child is killed."""
-    child = Child(pid, gate, output, events)
+    by a nursery and handed down), through ``pidfd``, opened on it before it was checked,
+    as ``start`` follows its own: ``pidfd``, ``gate`` and ``output`` (the engine's ends
+    of its stdin and output) are taken over; ``then(pid)`` has run in the second thread
+    when this returns. Cancelled meanwhile, the child is killed."""
+    child = Child(pid, gate, output, events, pidfd)
     if then is not None:
         try:
             await asyncio.shield(asyncio.wrap_future(_after.submit(_then, then, pid)))
