@@ -28,7 +28,7 @@ MODULES = [
 ]
 REPORT = Path(__file__).parent / "results" / "REPORT.md"
 LIMITS = Path(__file__).parent / "limits.md"
-"""What limits the figures that miss their goals, from profiles; appended to the report."""
+"""What limits the figures that miss their goals, from profiles; the report links to it."""
 NOTICE = (
     "Numbers from a shared 2-core machine with other work running are noisy; "
     "compare systems within one report, not across reports. Lags: *dispatch* is the "
@@ -39,7 +39,7 @@ NOTICE = (
 )
 
 
-def _section(name: str, quick: bool) -> str:
+def _section(name: str, quick: bool, judged: list[tuple[str, Figure]]) -> str:
     began = time.monotonic()
     try:
         module = importlib.import_module(name)
@@ -51,12 +51,30 @@ def _section(name: str, quick: bool) -> str:
     try:
         figures: list[Figure] = module.run(quick=quick)
     except Exception:  # one broken benchmark must not hide the others' figures
+        judged.append((title, Figure(f"{name} FAILED", float("nan"), "", "runs", "", False)))
         return f"## {title}\n\nFAILED:\n\n```\n{traceback.format_exc()[-3000:]}```"
+    judged.extend((title, figure) for figure in figures if figure.goal)
     lines = [f"## {title}", "", "| figure | value | goal | note |", "|---|---|---|---|"]
     lines += [figure.row() for figure in figures]
     lines += ["", f"({time.monotonic() - began:.0f} s)"]
     for figure in figures:
         print(f"{figure.name}: {figure.value:.3f} {figure.unit}  (goal {figure.goal or '-'})")
+    return "\n".join(lines)
+
+
+def _summary(judged: list[tuple[str, Figure]]) -> str:
+    """One screen first: every figure that has a goal, whether it met it, and where it is."""
+    met = sum(1 for _, figure in judged if figure.met)
+    lines = [
+        f"## Summary: {met} of {len(judged)} goals met",
+        "",
+        "| figure | value | goal | met? |",
+        "|---|---|---|---|",
+    ]
+    for _title, figure in judged:
+        value = "n/a" if figure.value != figure.value else f"{figure.value:.3f} {figure.unit}"
+        verdict = {True: "yes", False: "**no**", None: "-"}[figure.met]
+        lines.append(f"| {figure.name} | {value} | {figure.goal} | {verdict} |")
     return "\n".join(lines)
 
 
@@ -79,7 +97,8 @@ def main() -> None:
     args = parser.parse_args()
     names = [n for n in MODULES if not args.only or n.rsplit(".", 1)[-1] in args.only]
     began = time.monotonic()
-    sections = [_section(name, args.quick) for name in names]
+    judged: list[tuple[str, Figure]] = []
+    sections = [_section(name, args.quick, judged) for name in names]
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     pictures = plots.write(REPORT.parent)
     mode = "quick" if args.quick else "full"
@@ -89,9 +108,14 @@ def main() -> None:
         f"Took {time.monotonic() - began:.0f} s. Versions: {_versions()}.\n\n{NOTICE}\n\n"
         + "".join(f"![{p}]({p})\n" for p in pictures if p.endswith(".png"))
     )
-    limits = LIMITS.read_text() if LIMITS.exists() else ""
     REPORT.write_text(
-        header + "\n" + "\n\n".join(sections) + "\n" + ("\n" + limits if limits else "")
+        header
+        + "\n"
+        + _summary(judged)
+        + "\n\n"
+        + "\n\n".join(sections)
+        + "\n\nWhat limits the figures, the designs measured and the history of runs: "
+        + f"[bench/limits.md](../{LIMITS.name}).\n"
     )
     print(f"wrote {REPORT}")
 
