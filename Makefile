@@ -12,6 +12,7 @@ help:
 	@echo "make bench   run the benchmarks and write bench/results/REPORT.md"
 	@echo "make fuzz    long fuzz and load runs (the test suite runs short ones)"
 	@echo "make install install Odin system-wide (root): a venv in /opt/odin, systemd unit, completion"
+	@echo "make sdk-packages  the SDKs as a wheel, an npm tarball and a Go module proxy, in dist/"
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,3 +64,22 @@ uninstall:
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# The SDKs as packages of their ecosystems, built from sdk/ without any registry:
+# $(DIST)/pyodin-VERSION-py3-none-any.whl (pip install it), $(DIST)/odin-VERSION.tgz
+# (npm install it) and $(DIST)/goproxy, a Go module proxy directory (GOPROXY=file://...).
+DIST ?= dist
+.PHONY: sdk-packages sdk-python sdk-node sdk-go
+
+sdk-packages: sdk-python sdk-node sdk-go
+
+sdk-python:
+	mkdir -p $(DIST)
+	$(PYTHON) sdk/python/_build/pyodin_build.py $(DIST)
+
+sdk-node:
+	mkdir -p $(DIST)
+	cd sdk/node/odin && npm pack --silent --pack-destination $(abspath $(DIST))
+
+sdk-go:
+	$(PYTHON) scripts/sdk_goproxy.py sdk/go/odinlib $(DIST)/goproxy

@@ -24,6 +24,7 @@ from bench.aps_runner import run_aps
 from bench.bare_loop import run_bare
 from bench.common import Figure, skipped
 from bench.harness import (
+    READ_TIMEOUT_S,
     BenchError,
     Engine,
     JobDef,
@@ -48,6 +49,7 @@ from bench.workload import (
     stats,
     window,
 )
+from odin import config
 from odin.errors import OdinError
 
 HUGE = 100_000
@@ -265,17 +267,21 @@ def _scale(
                 )
         if load == 1:
             have, _ = _grow(engine, have, 100 - sizes.cli_repeat)
+            began = time.time()
             times = cli_times(engine, sizes.cli_repeat, workdir, cli_index, sizes.cli_repeat)
             cli_index += sizes.cli_repeat
             have += sizes.cli_repeat
             figures += _cli_figures("100", *times, 0.150)
+            figures.append(stall_figure("100", loop_stall(engine, began)))
     began = time.perf_counter()
     budget = None if sizes.huge < HUGE else HUGE_DEPLOY_BUDGET_S
     # the last few jobs come from the CLI deploys timed below: the user's limit is HUGE
     have, rate = _grow(engine, have, sizes.huge - sizes.cli_repeat, budget)
     grow_s = time.perf_counter() - began
     sizes.huge_cli_first = cli_index
+    began = time.time()
     times = cli_times(engine, sizes.cli_repeat, workdir, cli_index, HUGE_LISTS)
+    stall_s = loop_stall(engine, began)
     have += sizes.cli_repeat
     note = "" if have >= sizes.huge else f"deploy budget ran out at {have:,} jobs"
     rss_mb = engine.rss_mib() * 2**20 / 1e6
@@ -299,7 +305,27 @@ def _scale(
         )
     )
     figures += _cli_figures(f"{have:,}", *times, 2.0 if have >= HUGE else None)
+    figures.append(stall_figure(f"{have:,}", stall_s))
     return figures
+
+
+def loop_stall(engine: Engine, began: float) -> float:
+    """The engine's worst event-loop stall (s) in the whole seconds since ``began``, which must
+    be within ``LOOP_WATCH_WINDOW_S``: the per-second peaks of ``GET /v1/loop``."""
+    stalls = engine.client(READ_TIMEOUT_S).request("GET", "/v1/loop")
+    return max((late for second, late in stalls["peaks"] if second >= int(began)), default=math.nan)
+
+
+def stall_figure(count: str, stall_s: float) -> Figure:
+    """The worst loop stall while the CLI figures of ``count`` jobs were measured."""
+    return Figure(
+        f"event loop worst stall, {count} jobs, during odin deploy and list",
+        stall_s * 1e3,
+        "ms",
+        "",
+        "the engine's loop watch; the tests hold 1,500 jobs, 25 dashboard streams and "
+        f"remote output reads under {config.LOOP_STALL_BOUND_S * 1e3:.0f} ms",
+    )
 
 
 def _as_cluster(started: list[Engine], sizes: Sizes, workdir: Path) -> list[Figure]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +36,7 @@ def fill_in(yaml_path: Path, name: str = "my job", schedule: str = "every day at
         ("nodejs", ".js", Language.NODE),
     ],
 )
-def test_writes_yaml_and_empty_code_file(
+def test_writes_yaml_and_an_example_job(
     tmp_path: Path, language: str, extension: str, canonical: Language
 ) -> None:
     yaml_path, code_path = generate(tmp_path / "amzn_stocks.yml", language)
@@ -42,7 +44,9 @@ def test_writes_yaml_and_empty_code_file(
         tmp_path / "amzn_stocks.yml",
         tmp_path / f"amzn_stocks{extension}",
     )
-    assert code_path.read_bytes() == b""
+    code = code_path.read_text()
+    assert "amzn_stocks.yml" in code and "odin deploy -f amzn_stocks.yml" in code
+    assert "$" not in code  # every placeholder filled in
     text = yaml_path.read_text()
     assert 'name: ""' in text and 'description: ""' in text and 'schedule: ""' in text
     spec = load_job_yaml(fill_in(yaml_path))
@@ -137,7 +141,7 @@ def test_cli_generate_prints_files_and_next_step(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "amzn_stocks.yml" in done.stdout and "amzn_stocks.py" in done.stdout
     assert "odin deploy -f amzn_stocks.yml" in done.stdout
-    assert (tmp_path / "amzn_stocks.py").read_bytes() == b""
+    assert "import pyodin" in (tmp_path / "amzn_stocks.py").read_text()
 
 
 def test_cli_alias_and_errors_are_one_line_with_exit_codes(tmp_path: Path) -> None:
@@ -158,3 +162,77 @@ def test_cli_help_lists_languages(tmp_path: Path) -> None:
     done = run_odin("generate", "--help", cwd=tmp_path)
     assert done.returncode == 0
     assert "python, go or node" in done.stdout and "python3" in done.stdout
+
+
+# --- the example jobs run as written --------------------------------------------------
+
+SDK = Path(__file__).resolve().parent.parent / "sdk"
+GO_MODULE = "github.com/theycallmemac/odin/odin-libraries/go/odinlib"
+ODD_NAME = 'it\'s "odd" \\ é.yml'
+
+
+def example_records(records: list[dict[str, object]]) -> list[tuple[object, object]]:
+    """The (type, desc) of each record; checks the values the example job records."""
+    assert isinstance(records[0]["value"], str) and records[0]["value"][:2] == "20"
+    assert records[2]["value"] == ("weekday work" if records[1]["value"] else "weekend work")
+    assert records[3]["value"] == 0
+    return [(r["type"], r["desc"]) for r in records]
+
+
+EXAMPLE = [
+    ("watch", "started at"),
+    ("condition", "today is a weekday"),
+    ("watch", "plan"),
+    ("result", "done"),
+]
+
+
+def by_hand(code_path: Path, language: Language) -> subprocess.CompletedProcess[str]:
+    """Run a generated job by hand, as a user would, from its folder (no Odin)."""
+    folder = code_path.parent
+    env = {"PATH": os.environ["PATH"], "HOME": str(folder), "LANG": "C.UTF-8"}
+    if language is Language.PYTHON:
+        command = ["/usr/bin/python3", code_path.name]
+        env["PYTHONPATH"] = str(SDK / "python")
+    elif language is Language.NODE:
+        command = ["node", code_path.name]
+        env["NODE_PATH"] = str(SDK / "node")
+    else:
+        (folder / "go.mod").write_text(
+            f"module job\n\ngo 1.19\n\nrequire {GO_MODULE} v0.0.0\n\n"
+            f"replace {GO_MODULE} => {SDK / 'go' / 'odinlib'}\n"
+        )
+        env.update(GOFLAGS="-mod=mod", GOPROXY="off", GOCACHE=str(folder / ".gocache"))
+        vet = subprocess.run(["go", "vet", "."], cwd=folder, env=env, capture_output=True)
+        assert vet.returncode == 0, vet.stderr
+        command = ["go", "run", "."]
+    return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+
+
+def tool_for(language: Language) -> str:
+    return {Language.PYTHON: "python3", Language.GO: "go", Language.NODE: "node"}[language]
+
+
+@pytest.mark.parametrize("language", list(Language))
+@pytest.mark.parametrize("name", ["backup.yml", ODD_NAME])
+def test_the_example_job_runs_by_hand_and_records(
+    tmp_path: Path, language: Language, name: str
+) -> None:
+    if shutil.which(tool_for(language)) is None:
+        pytest.skip(f"{tool_for(language)} is not installed")
+    _, code_path = generate(tmp_path / name, language.value)
+    if language is Language.GO:
+        assert subprocess.run(["gofmt", "-l", str(code_path)], capture_output=True).stdout == b""
+    done = by_hand(code_path, language)
+    assert done.returncode == 0, done.stderr
+    lines = [line.removeprefix("odin: ") for line in done.stderr.splitlines()]
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    assert example_records(records) == EXAMPLE
+
+
+def test_the_example_job_names_its_own_yaml_file(tmp_path: Path) -> None:
+    """By hand the SDK reads the YAML the template names: a missing one is an error."""
+    yaml_path, code_path = generate(tmp_path / "named.yml", "python")
+    yaml_path.rename(tmp_path / "other.yml")
+    done = by_hand(code_path, Language.PYTHON)
+    assert done.returncode != 0 and "named.yml" in done.stderr

@@ -76,6 +76,7 @@ RECORDS_SUMMARY_BYTES: Final = 4 * KIB
 RECORD_BYTES_KEPT_PER_USER: Final = 256 * MIB
 OUTPUT_BYTES_KEPT_PER_USER: Final = 1024 * MIB  # output a node's run store keeps per user
 STORE_TRIM_BYTES: Final = 16 * MIB  # bytes saved for a job or user between two trims at most
+STORE_CHECKPOINT_BYTES: Final = 1 * MIB  # output and records saved: then the WAL is emptied
 # Free space kept on the data disk (and Raft's): below it deploys and new runs are refused and
 # the run store keeps only output tails, so that Raft and a restart always find room. The
 # reserve is DISK_RESERVE_FRACTION of the disk, at least DISK_RESERVE_MIN_BYTES, at most
@@ -155,6 +156,7 @@ RAFT_MEMBERSHIP_TIMEOUT_S: Final = 10.0
 # Schedules (odin.schedule, odin schedule).
 MAX_SCHEDULE_PERIOD_S: Final = 366 * 24 * 3600  # longest "every N seconds|minutes|hours|days"
 MAX_SCHEDULE_PREVIEW: Final = 1000  # most fire times `odin schedule --count` lists
+MAX_PAST_THE_HOUR_STEP_H: Final = 23  # longest step of "every N hours at :MM" (hours from midnight)
 MIN_DURATION_S: Final = 0.001  # shortest accepted duration; keeps formatted durations exact
 # CGO_ENABLED for Go builds. Measured cold (new user cache) for a net/http job: 17.9 s with
 # cgo off (std's net is recompiled), 1.5 s with cgo on (Debian's precompiled std; needs gcc).
@@ -166,6 +168,9 @@ DASHBOARD_MAX_PENDING_LINKS: Final = 1000  # unredeemed links kept; the oldest a
 DASHBOARD_SESSION_TTL_S: Final = 12 * 3600.0  # a session ends this long after its login
 DASHBOARD_MAX_SESSIONS: Final = 10_000  # stored sessions; expired ones are purged first
 DASHBOARD_POLL_S: Final = 1.0  # how often a page's event stream looks for changes
+# A page's fingerprint computed this recently serves every stream of that page and caller
+# (odin.dashboard.live.SharedPolls): 25 streams of one page cost at most 2 computations a second.
+DASHBOARD_SHARED_POLL_S: Final = DASHBOARD_POLL_S / 2
 DASHBOARD_RUNS_SHOWN: Final = 50  # runs in a job page's table and charts
 DASHBOARD_SUCCESS_WINDOW: Final = 20  # runs behind the jobs page's success rate
 DASHBOARD_LIVE_QUEUE: Final = 1024  # output chunks buffered for one live viewer
@@ -196,6 +201,7 @@ SUSPECT_S: Final = 0.35
 NODE_WATCH_S: Final = 0.1
 RAFT_PING_S: Final = 0.1  # every node tells every other it is here, and how far it applied
 NODE_JOIN_TIMEOUT_S: Final = 60.0  # how long `odin nodes add` waits for a node to catch up
+NODE_RECORDS_TIMEOUT_S: Final = 30.0  # a node sending a run's whole records (odin stats)
 
 # Signed node-to-node HTTP requests (odin.engine.nodeauth; docs/cluster.md). The nodes' clocks
 # are assumed to agree within NODE_CLOCK_SKEW_S: a request whose signed time is further from the

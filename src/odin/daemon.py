@@ -19,6 +19,7 @@ import socket
 import stat
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from odin.cluster.state import Event, JobChanged
 from odin.engine import memory
 from odin.engine.cluster import Membership
 from odin.engine.launcher import LaunchContext, Launcher
+from odin.engine.loopwatch import LoopWatch
 from odin.engine.node import EngineNode
 from odin.engine.nodes import NodeAdmin
 from odin.engine.service import Service
@@ -258,12 +260,18 @@ class Engine:
         ticker.leadership(node.is_leader())
         _register(node.is_leader(), node, me)
         membership.start()
+        watch = LoopWatch()
+        watch.start()
+        remote_calls = ThreadPoolExecutor(
+            config.REMOTE_OUTPUT_THREADS, thread_name_prefix="odin-remote"
+        )
         service = Service(
             node,
             store,
             default_timezone=host_timezone(),
             prepare=builder,
-            remote_output=lambda run: _remote_output(membership, run),
+            remote_output=lambda run: _remote_output(membership, remote_calls, run),
+            remote_records=membership.fetch_records,
         )
         admin = NodeAdmin(
             node,
@@ -273,13 +281,15 @@ class Engine:
             stopping=self.stopping,
         )
         self._api_sockets = [unix, tcp]
-        servers = self._server(service, launcher, admin)
+        servers = self._server(service, launcher, admin, watch)
         serve = asyncio.ensure_future(servers.serve())
         log.info("odin-engine %s: node %s ready on %s", __version__, cfg.name, cfg.socket_path)
         print(f"odin-engine {__version__}: node {cfg.name} serving {cfg.socket_path}", flush=True)
         await self.stopping.wait()
         servers.stop()
         await serve
+        await watch.stop()
+        remote_calls.shutdown(wait=False, cancel_futures=True)
         await membership.stop()
         await ticker.stop()
         await launcher.stop()
@@ -317,14 +327,17 @@ class Engine:
             python_start=python_start,
         )
 
-    def _server(self, service: Service, launcher: Launcher, admin: NodeAdmin) -> Any:
+    def _server(
+        self, service: Service, launcher: Launcher, admin: NodeAdmin, watch: LoopWatch
+    ) -> Any:
         import uvicorn
 
-        from odin.api.app import create_app
+        from odin.api.app import create_app, loop_router
         from odin.api.peercred import PeerCredProtocol
 
         node_info = admin.rows
         app = create_app(service, launcher, admin)
+        app.include_router(loop_router(watch))
         api = _QuietServer(
             uvicorn.Config(
                 app,
@@ -353,6 +366,7 @@ class Engine:
             data_dir=self.cfg.data_dir,
             settings=settings,
             minter=minter,
+            loop_watch=watch,
         )
         dash = _QuietServer(
             uvicorn.Config(
@@ -419,7 +433,17 @@ def _prebuild(event: Event, builder: Callable[[Job], Any]) -> None:
         _background(builder(event.job))
 
 
-def _remote_output(membership: Membership, run: Run) -> dict[str, Any] | None:
+async def _remote_output(
+    membership: Membership, calls: Executor, run: Run
+) -> dict[str, Any] | None:
+    """The output of a run kept on another node, asked of it on a thread of ``calls``: a node
+    that does not answer holds that thread up to the call's timeout, never the event loop."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(calls, _fetch_output, membership, run)
+
+
+def _fetch_output(membership: Membership, run: Run) -> dict[str, Any] | None:
+    """Blocking: the run's output from its node, or None if it cannot be had."""
     member = membership.by_name(run.node)
     if member is None:
         return None

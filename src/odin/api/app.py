@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
@@ -24,6 +25,7 @@ from odin.api.errors import error_body, status_for
 from odin.api.peercred import PEER_KEY, PeerCredentials
 from odin.engine.identity import Caller, caller_from_uid
 from odin.engine.launcher import Launcher, add_records
+from odin.engine.loopwatch import LoopWatch
 from odin.engine.nodeauth import AUTH_HEADER, NodeAuth
 from odin.engine.nodes import NodeAdmin, NodeRequest, local_address
 from odin.engine.service import DeployRequest, Service
@@ -175,15 +177,15 @@ def create_app(service: Service, launcher: Launcher, admin: NodeAdmin) -> FastAP
 
     @app.get("/v1/runs/{run_id}")
     async def run_detail(who: CallerDep, run_id: str) -> dict[str, Any]:
-        return run_view(service.run(who, run_id))
+        return run_view(await asyncio.to_thread(service.run, who, run_id))  # it may read the store
 
     @app.get("/v1/runs/{run_id}/output")
     async def output(who: CallerDep, run_id: str) -> dict[str, Any]:
-        return service.output(who, run_id)
+        return await service.output(who, run_id)
 
     @app.get("/v1/runs/{run_id}/follow")
     async def follow(who: CallerDep, run_id: str) -> StreamingResponse:
-        service.run(who, run_id)
+        await asyncio.to_thread(service.run, who, run_id)
         return StreamingResponse(_follow(launcher, run_id), media_type="application/octet-stream")
 
     @app.post("/v1/runs/{run_id}/records")
@@ -214,12 +216,32 @@ def create_app(service: Service, launcher: Launcher, admin: NodeAdmin) -> FastAP
 
     @app.get("/v1/internal/runs/{run_id}/output")
     async def node_output(_: NodeDep, run_id: str) -> dict[str, Any]:
-        return service.local_output(run_id)
+        return await asyncio.to_thread(service.local_output, run_id)
+
+    @app.get("/v1/internal/jobs/{job_id}/records", response_class=JSONResponse)
+    async def node_records(
+        _: NodeDep,
+        job_id: str,
+        owner: Annotated[int, Query(ge=0)],
+        run: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> Response:
+        return _json(await asyncio.to_thread(service.local_records, job_id, owner, run))
 
     from odin.api.admin_routes import admin_router  # it imports CallerDep from here
 
     app.include_router(admin_router(service.node))
     return app
+
+
+def loop_router(watch: LoopWatch) -> APIRouter:
+    """``GET /v1/loop``: how long this engine's event loop was held (``odin.engine.loopwatch``)."""
+    router = APIRouter()
+
+    @router.get("/v1/loop")
+    async def loop_stalls(who: CallerDep) -> dict[str, Any]:
+        return watch.stalls(time.time()).to_dict()
+
+    return router
 
 
 async def _follow(launcher: Launcher, run_id: str) -> AsyncIterator[bytes]:

@@ -17,8 +17,9 @@ import click
 
 from odin import config
 from odin.cli.common import client_for, port_option
-from odin.cli.output import output_option, print_json
+from odin.cli.output import output_option, print_json, progress
 from odin.errors import InvalidInput, LimitExceeded
+from odin.jobs._text import show
 
 FILE_HELP = "The backup file ('-' for standard output)."
 
@@ -60,15 +61,17 @@ def backup(path: Path, port: str | None) -> None:
     The file is JSON, mode 0600: it holds every user's code. Restore it with:
       odin restore -f FILE
     """
-    document = client_for(port).request("GET", "/v1/admin/snapshot")
-    data = json.dumps(document, separators=(",", ":")).encode() + b"\n"
+    with progress("Taking a snapshot of every job..."):
+        document = client_for(port).request("GET", "/v1/admin/snapshot")
+        data = json.dumps(document, separators=(",", ":")).encode() + b"\n"
     if str(path) == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
         click.echo(f"backed up {_summary(document)}", err=True)
         return
     try:
-        write_private(path, data)
+        with progress(f"Writing {show(str(path))}..."):
+            write_private(path, data)
     except OSError as error:
         raise InvalidInput(f"cannot write {path}: {error.strerror or error}") from None
     click.echo(f"backed up {_summary(document)} to {path} ({len(data)} bytes)")
@@ -127,7 +130,8 @@ def restore(path: Path, map_owner: tuple[str, ...], port: str | None, fmt: str) 
     except OSError as error:
         raise InvalidInput(f"cannot read {path}: {error.strerror}") from None
     query = {"map_owner": list(map_owner)}
-    result = client_for(port).request("POST", "/v1/admin/restore", body=document, query=query)
+    with progress(f"Restoring the jobs and links of {show(str(path))}...", fmt=fmt):
+        result = client_for(port).request("POST", "/v1/admin/restore", body=document, query=query)
     if fmt == "json":
         print_json(result)
         return

@@ -27,19 +27,21 @@ from odin.jobs.language import accepted_languages
     help=f"The job's language: {accepted_languages()}.",
 )
 def generate(yaml_file: Path, language: str) -> None:
-    """Create a job's YAML file and an empty code file beside it.
+    """Create a job's YAML file and, beside it, a small job that uses the SDK.
 
     \b
     Examples:
       odin generate -f amzn_stocks.yml -l python   # amzn_stocks.yml + amzn_stocks.py
       odin generate -f jobs/backup.yml -l go       # jobs/backup.yml + jobs/backup.go
 
-    Existing files are never overwritten.
+    The code file is a commented example (watch, condition, result) that deploys
+    and runs as written: replace it with your own work. Existing files are never
+    overwritten.
     """
     from odin.jobs.generate import generate as write_files
 
     yaml_path, code_path = write_files(yaml_file, language)
     click.echo(f"Created {yaml_path} and {code_path}.")
     click.echo(f"Next: fill in name, description and schedule in {yaml_path},")
-    click.echo(f"write your code in {code_path}, then run:")
+    click.echo(f"replace the example job in {code_path} with your code, then run:")
     click.echo(f"  odin deploy -f {yaml_path}")

@@ -11,8 +11,9 @@ import click
 
 from odin.cli.client import quote_id
 from odin.cli.common import client_for, id_option, local_time, port_option
-from odin.cli.output import output_option, print_json, print_table
+from odin.cli.output import output_option, print_json, print_table, progress
 from odin.errors import Conflict, InvalidInput, JobFileError
+from odin.jobs._text import show
 
 
 def _read_text(path: Path, what: str) -> str:
@@ -56,12 +57,7 @@ def deploy(yaml_path: Path, port: str | None, fmt: str) -> None:
         )
     code = _read_text(code_path, "the code file")
     client = client_for(port)
-    if str(spec.language) == "go" and fmt != "json":
-        from rich.console import Console
-
-        with Console(stderr=True).status("Compiling the Go job..."):
-            result = client.request("POST", "/v1/jobs", {"yaml": text, "code": code})
-    else:
+    with _deploying(str(spec.language), spec.file, fmt):
         result = client.request("POST", "/v1/jobs", {"yaml": text, "code": code})
     if fmt == "json":
         print_json(result)
@@ -71,6 +67,13 @@ def deploy(yaml_path: Path, port: str | None, fmt: str) -> None:
     click.echo(f"{verb} job {job['id']} ({job['name'] or 'unnamed'}): {job['schedule_text']}")
     if job.get("next_run"):
         click.echo(f"Next run: {local_time(job['next_run'])}")
+
+
+def _deploying(language: str, file: str, fmt: str) -> contextlib.AbstractContextManager[None]:
+    """A spinner while the engine compiles a Go job (the first build takes seconds)."""
+    if language != "go":
+        return contextlib.nullcontext()
+    return progress(f"Compiling the Go job {show(file)}...", fmt=fmt)
 
 
 def _links(job: dict[str, Any]) -> str:

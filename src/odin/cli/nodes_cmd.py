@@ -8,7 +8,8 @@ import click
 
 from odin.cli.client import quote_id
 from odin.cli.common import client_for, port_option
-from odin.cli.output import output_option, print_json, print_table
+from odin.cli.output import output_option, print_json, print_table, progress
+from odin.jobs._text import show
 
 
 @click.group("nodes")
@@ -76,15 +77,12 @@ def get(port: str | None, fmt: str) -> None:
 @output_option()
 def add(name: str, http: str, raft: str, port: str | None, fmt: str) -> None:
     """Add a node to the cluster and wait until it has caught up (root only)."""
-    client = client_for(port)
     body = {"name": name, "http": http, "raft": raft}
+    with progress(f"Adding {show(name)} and waiting for it to catch up...", fmt=fmt):
+        result = client_for(port).request("POST", "/v1/nodes", body)
     if fmt == "json":
-        print_json(client.request("POST", "/v1/nodes", body))
+        print_json(result)
         return
-    from rich.console import Console
-
-    with Console(stderr=True).status(f"Adding {name} and waiting for it to catch up..."):
-        result = client.request("POST", "/v1/nodes", body)
     node = result["node"]
     how = "started and joined" if result["started"] else "joined"
     click.echo(f"Node {node['name']} {how} the cluster (http {node['http']}, raft {node['raft']})")
@@ -99,7 +97,8 @@ def remove(name: str, port: str | None, fmt: str) -> None:
 
     A leader is stopped first, so that the others elect a new one.
     """
-    result = client_for(port).request("DELETE", f"/v1/nodes/{quote_id(name)}")
+    with progress(f"Removing node {show(name)}...", fmt=fmt):
+        result = client_for(port).request("DELETE", f"/v1/nodes/{quote_id(name)}")
     if fmt == "json":
         print_json(result)
         return

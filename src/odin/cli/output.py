@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import click
@@ -69,6 +70,23 @@ def _rich_table(columns: Sequence[str], cells: list[list[str]], title: str | Non
     for row in cells:
         table.add_row(*row)
     Console().print(table)
+
+
+@contextlib.contextmanager
+def progress(message: str, *, fmt: str = "table") -> Iterator[None]:
+    """Show a spinner with ``message`` on stderr while the block runs, on a terminal only.
+
+    Nothing is shown with ``-o json`` or when stderr is not a terminal (a pipe, a file,
+    a dumb terminal), so scripts and logs never see it; the spinner is erased when done.
+    """
+    if fmt == "json" or not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console  # only here: a command without a spinner need not load it
+    from rich.text import Text  # plain text: a '[' in a file name is no markup
+
+    with Console(stderr=True).status(Text(message)):
+        yield
 
 
 def print_error(message: str, *, fmt: str = "table") -> None:

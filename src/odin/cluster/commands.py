@@ -14,14 +14,17 @@ from typing import Any
 import orjson
 
 from odin.cluster.model import SCHEMA_VERSION, Job, NodeInfo, Record, Run, RunStatus, fields_of
+from odin.cluster.quotas import UserQuotas
 from odin.errors import InvalidInput
 
 
 @dataclasses.dataclass(frozen=True)
 class PutJob:
-    """Create a job, or replace it when the id exists (a redeploy)."""
+    """Create a job, or replace it when the id exists (a redeploy), within the ``quotas`` it
+    carries (None, as for a restore or an older entry: unchecked)."""
 
     job: Job
+    quotas: UserQuotas | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +83,8 @@ class FinishRun:
     output_tail: str = ""
     output_bytes: int = 0
     dropped_bytes: int = 0
-    records: tuple[Record, ...] = ()
+    records: tuple[Record, ...] = ()  # at most a summary (odin.cluster.summary)
+    record_count: int = 0  # how many records the run made (all in its node's run store)
     pid: int | None = None  # for a run that ended before its StartRun was due
     unsure: bool = False  # lost while its node may still report how it really ended
 
@@ -168,7 +172,8 @@ def replayable(command: Command) -> bool:
 
 def _body(command: Command) -> dict[str, Any]:
     if isinstance(command, PutJob):
-        return {"job": command.job.to_dict()}
+        quotas = None if command.quotas is None else command.quotas.to_dict()
+        return {"job": command.job.to_dict(), "quotas": quotas}
     if isinstance(command, AddNode):
         return {"node": command.node.to_dict()}
     if isinstance(command, PlanRuns):
@@ -210,7 +215,10 @@ def decode(data: bytes) -> Command:
     except (ValueError, KeyError, TypeError) as error:
         raise InvalidInput(f"not an Odin command: {error}") from error
     if cls is PutJob:
-        return PutJob(Job.from_dict(body["job"]))
+        quotas = body.get("quotas")
+        return PutJob(
+            Job.from_dict(body["job"]), None if quotas is None else UserQuotas.from_dict(quotas)
+        )
     if cls is AddNode:
         return AddNode(NodeInfo.from_dict(body["node"]))
     if cls is PlanRuns:

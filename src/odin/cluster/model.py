@@ -158,7 +158,8 @@ class Run:
     output_tail: str = ""
     output_bytes: int = 0
     dropped_bytes: int = 0
-    records: tuple[Record, ...] = ()
+    records: tuple[Record, ...] = ()  # a bounded summary when they were many (odin.cluster.summary)
+    record_count: int = 0  # records the run made: all of them are in its node's run store
     trigger: str | None = None  # the run that caused a link or retry run
     moved_from: str | None = None  # the node it was first planned on, if another runs it
     moved_why: str = ""
@@ -168,6 +169,11 @@ class Run:
     def result_desc(self) -> str | None:
         results = [r for r in self.records if r.type == "result"]
         return results[-1].desc if results else None
+
+    @property
+    def summarized(self) -> bool:
+        """Whether ``records`` holds only a summary: the whole is in its node's run store."""
+        return self.record_count > len(self.records)
 
     @property
     def duration(self) -> float | None:

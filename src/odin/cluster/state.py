@@ -29,7 +29,9 @@ from odin.cluster.model import (
     run_id,
 )
 from odin.cluster.placement import eligible, stranded
-from odin.errors import Conflict, InvalidInput, NotFound
+from odin.cluster.quotas import code_bytes, deploy_verdict
+from odin.cluster.summary import sizes_of, summarize
+from odin.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +114,7 @@ class StateMachine:
         self.active: set[str] = set()  # ids of planned and running runs
         self.active_of: dict[str, set[str]] = {}  # the same, by job id
         self.owned: Counter[int] = Counter()  # jobs per owner uid
+        self.code_owned: Counter[int] = Counter()  # bytes of code per owner uid
         self.applied = 0
         self._handlers: dict[type[Any], Callable[[Any], tuple[Any, list[Event]]]] = {
             c.PutJob: self._put_job,
@@ -152,10 +155,24 @@ class StateMachine:
             if dataclasses.replace(job, created_at=old.created_at, version=old.version) == old:
                 return old, []  # the same command again (a proposer's retry): nothing new
             job = dataclasses.replace(job, created_at=old.created_at, version=old.version + 1)
-        else:
+        change = code_bytes(job.code) - (0 if old is None else code_bytes(old.code))
+        self._check_quotas(cmd, old is None, change)
+        if old is None:
             self.owned[job.owner_uid] += 1
+        self.code_owned[job.owner_uid] += change
         self.jobs[job.id] = job
         return job, [JobChanged(job)]
+
+    def _check_quotas(self, cmd: c.PutJob, new: bool, code_change: int) -> None:
+        """Refuse a deploy over the quotas its command carries, before anything changes."""
+        if cmd.quotas is None:
+            return
+        uid = cmd.job.owner_uid
+        verdict = deploy_verdict(
+            cmd.quotas, self.owned[uid], self.code_owned[uid], new, code_change
+        )
+        if verdict is not None:
+            raise LimitExceeded(verdict)
 
     def _patch_job(self, cmd: c.PatchJob) -> tuple[Any, list[Event]]:
         job = self._job(cmd.job_id)
@@ -180,6 +197,7 @@ class StateMachine:
         job = self._job(cmd.job_id)
         del self.jobs[job.id]
         self.owned[job.owner_uid] -= 1
+        self.code_owned[job.owner_uid] -= code_bytes(job.code)
         for rid in self.active_of.pop(job.id, set()):
             self.active.discard(rid)
             self.runs.pop(rid, None)
@@ -291,7 +309,8 @@ class StateMachine:
             output_tail=cmd.output_tail,
             output_bytes=cmd.output_bytes,
             dropped_bytes=cmd.dropped_bytes,
-            records=cmd.records,
+            records=summarize(cmd.records, sizes_of(cmd.records), config.RECORDS_SUMMARY_BYTES),
+            record_count=max(cmd.record_count, len(cmd.records)),
         )
         self.runs[run.id] = run
         self._settle(run)
@@ -431,4 +450,7 @@ class StateMachine:
             if not run.status.finished:
                 self._activate(run)
         self.owned = Counter(j.owner_uid for j in self.jobs.values())
+        self.code_owned = Counter()
+        for job in self.jobs.values():
+            self.code_owned[job.owner_uid] += code_bytes(job.code)
         self.applied = int(data["applied"])

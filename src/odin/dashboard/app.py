@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +28,13 @@ from odin.dashboard import metrics as m
 from odin.dashboard import views
 from odin.dashboard.auth import LinkMinter, SessionStore, csrf_token, private_token
 from odin.dashboard.headers import SecurityHeaders
+from odin.dashboard.live import SharedPolls
 from odin.dashboard.oidc import OidcLogin
 from odin.dashboard.settings import DashboardSettings
 from odin.dashboard.throttle import PasswordGate
 from odin.engine.identity import Caller, caller_from_uid
 from odin.engine.launcher import Launcher
+from odin.engine.loopwatch import LoopWatch
 from odin.engine.service import Service
 from odin.errors import NotAMember, OdinError, PermissionDenied
 
@@ -59,6 +62,8 @@ class Dashboard:
     metrics_token: str
     oidc: OidcLogin | None
     passwords: PasswordGate
+    loop_watch: LoopWatch
+    polls: SharedPolls
 
     def caller(self, request: Request) -> Caller:
         """The logged-in caller; membership is checked again at every request."""
@@ -87,9 +92,10 @@ def create_dashboard(
     data_dir: Path,
     settings: DashboardSettings,
     minter: LinkMinter,
+    loop_watch: LoopWatch,
 ) -> FastAPI:
     """The dashboard app, to be served on its own TCP address (default 127.0.0.1:4200)."""
-    dash = _dashboard(service, launcher, node_info, data_dir, settings, minter)
+    dash = _dashboard(service, launcher, node_info, data_dir, settings, minter, loop_watch)
     app = FastAPI(
         title="Odin dashboard",
         version=__version__,
@@ -124,6 +130,7 @@ def _dashboard(
     data_dir: Path,
     settings: DashboardSettings,
     minter: LinkMinter,
+    loop_watch: LoopWatch,
 ) -> Dashboard:
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["local_time"] = views.local_time
@@ -147,6 +154,8 @@ def _dashboard(
         metrics_token=private_token(data_dir / METRICS_TOKEN_FILE),
         oidc=oidc,
         passwords=PasswordGate(settings.pam_service),
+        loop_watch=loop_watch,
+        polls=SharedPolls(),
     )
 
 
@@ -182,9 +191,14 @@ def _metrics_route(app: FastAPI, dash: Dashboard) -> None:
                 status_code=401,
                 headers={"WWW-Authenticate": 'Bearer realm="odin"'},
             )
-        facts = await asyncio.to_thread(cluster_facts, dash)
-        text = m.render(dash.metrics, _jobs(dash), _watches(dash), facts, visible)
+        text = await asyncio.to_thread(_metrics_text, dash, visible)
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _metrics_text(dash: Dashboard, visible: Callable[[int], bool]) -> str:
+    """The exposition text, built on a worker thread: it walks every job and replicated run,
+    and asks the Raft thread for its facts."""
+    return m.render(dash.metrics, _jobs(dash), _watches(dash), cluster_facts(dash), visible)
 
 
 def _metrics_reader(request: Request, dash: Dashboard) -> Callable[[int], bool] | None:
@@ -235,4 +249,5 @@ def cluster_facts(dash: Dashboard) -> m.ClusterFacts:
         members=members,
         raft=raft,
         running=len(dash.launcher.live),
+        stalls=dash.loop_watch.stalls(time.time()),
     )

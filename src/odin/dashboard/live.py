@@ -3,8 +3,11 @@
 A page stream polls what the page shows (a fingerprint computed through the
 service, for the session's caller) every ``DASHBOARD_POLL_S`` and sends
 ``changed`` when it differs from what the page was rendered with; htmx then
-fetches the fragment again. The output stream attaches a watcher to the run's
-``LiveRun`` on this node and sends each chunk, HTML-escaped, until ``end``.
+fetches the fragment again. The fingerprint is computed on a worker thread, once
+for all the streams of the same page and caller (``SharedPolls``): with 1,500
+jobs one costs tens of ms, which 25 streams each computing it on the event loop
+took from every launch and request. The output stream attaches a watcher to the
+run's ``LiveRun`` on this node and sends each chunk, HTML-escaped, until ``end``.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import codecs
 import html
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 
 from fastapi import Request
 from fastapi.responses import StreamingResponse
@@ -35,10 +39,48 @@ def stream(events: AsyncIterator[str]) -> StreamingResponse:
     return StreamingResponse(events, media_type="text/event-stream", headers=HEADERS)
 
 
+def _retrieved(future: asyncio.Future[str]) -> None:
+    """Mark a shared computation's error as seen, even when every stream left before it ended."""
+    if not future.cancelled():
+        future.exception()
+
+
+class SharedPolls:
+    """What the page streams poll, computed on a worker thread once for all that ask alike.
+
+    A poll joins the computation under way for its key (page and caller), or takes the
+    answer of one that began less than ``fresh_s`` ago; else it starts one.
+    """
+
+    def __init__(self, fresh_s: float = config.DASHBOARD_SHARED_POLL_S) -> None:
+        self.fresh_s = fresh_s
+        self._polls: dict[Hashable, tuple[float, asyncio.Future[str]]] = {}
+
+    async def get(self, key: Hashable, compute: Callable[[], str]) -> str:
+        """``compute()``'s answer for ``key``, shared (a stream that leaves cancels no one)."""
+        now = time.monotonic()
+        entry = self._polls.get(key)
+        if entry is None or (entry[1].done() and now - entry[0] >= self.fresh_s):
+            self._forget_stale(now)
+            entry = (now, asyncio.ensure_future(asyncio.to_thread(compute)))
+            entry[1].add_done_callback(_retrieved)
+            self._polls[key] = entry
+        return await asyncio.shield(entry[1])
+
+    def _forget_stale(self, now: float) -> None:
+        stale = [
+            key
+            for key, (began, future) in self._polls.items()
+            if future.done() and now - began >= self.fresh_s
+        ]
+        for key in stale:
+            del self._polls[key]
+
+
 async def changes(
     request: Request,
     caller: Callable[[Request], Caller],
-    compute: Callable[[Caller], str],
+    compute: Callable[[Caller], Awaitable[str]],
     since: str,
 ) -> AsyncIterator[str]:
     """``changed`` each time ``compute`` gives a new fingerprint; ends if the session does."""
@@ -46,7 +88,7 @@ async def changes(
     yield ": open\n\n"
     while not await request.is_disconnected():
         try:
-            now = compute(caller(request))
+            now = await compute(caller(request))
         except OdinError:
             yield sse("changed", "gone")
             return
@@ -59,14 +101,14 @@ async def changes(
 async def output(
     request: Request,
     live_runs: dict[str, LiveRun],
-    finished: Callable[[], bool],
+    finished: Callable[[], Awaitable[bool]],
     run_id: str,
 ) -> AsyncIterator[str]:
     """The run's output so far (its kept tail), then as it comes; ``end`` once it is over."""
     yield ": open\n\n"
     live = live_runs.get(run_id)
     while live is None:
-        if finished() or await request.is_disconnected():
+        if await finished() or await request.is_disconnected():
             yield sse("end", "")
             return
         await asyncio.sleep(config.DASHBOARD_POLL_S / 4)

@@ -4,7 +4,7 @@ Counters and histograms grow from ``RunFinished`` events this node applies
 (every node applies every run, so each node reports the whole cluster), seeded
 at start from the replicated window of finished runs. Gauges are read at
 scrape time: the last numeric ``watch`` value of each series, leadership,
-membership and the Raft commit index.
+membership, the Raft commit index and how long the event loop was held.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 from odin.cluster.model import Job, Run
 from odin.cluster.state import Event, RunFinished
+from odin.engine.loopwatch import Stalls
 
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
 LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0)
@@ -78,6 +79,7 @@ class ClusterFacts:
     members: tuple[str, ...]
     raft: Mapping[str, Any]
     running: int
+    stalls: Stalls | None = None  # this engine's event-loop watch (odin.engine.loopwatch)
 
 
 def _label(value: object) -> str:
@@ -193,5 +195,32 @@ def _cluster_lines(cluster: ClusterFacts) -> list[str]:
         "# HELP odin_runs_running Runs executing on this node now.",
         "# TYPE odin_runs_running gauge",
         f"odin_runs_running{_labels(node=node)} {cluster.running}",
+    ]
+    if cluster.stalls is not None:
+        lines += _stall_lines(node, cluster.stalls)
+    return lines
+
+
+def _stall_lines(node: str, stalls: Stalls) -> list[str]:
+    """The event loop's worst stalls (gauges) and how late its watch woke (a histogram)."""
+    lines = [
+        "# HELP odin_loop_stall_max_seconds Longest the engine's event loop was held, since start.",
+        "# TYPE odin_loop_stall_max_seconds gauge",
+        f"odin_loop_stall_max_seconds{_labels(node=node)} {stalls.worst_s!r}",
+        f"# HELP odin_loop_stall_recent_seconds Longest the event loop was held in the last "
+        f"{stalls.window_s} s.",
+        "# TYPE odin_loop_stall_recent_seconds gauge",
+        f"odin_loop_stall_recent_seconds{_labels(node=node)} {stalls.recent_s!r}",
+        "# HELP odin_loop_stall_seconds How late the event loop's watch woke.",
+        "# TYPE odin_loop_stall_seconds histogram",
+    ]
+    for bound, count in zip(stalls.bounds, stalls.counts, strict=True):
+        lines.append(
+            f"odin_loop_stall_seconds_bucket{_labels(node=node, le=_number(bound))} {count}"
+        )
+    lines += [
+        f"odin_loop_stall_seconds_bucket{_labels(node=node, le='+Inf')} {stalls.wakes}",
+        f"odin_loop_stall_seconds_sum{_labels(node=node)} {stalls.total_s!r}",
+        f"odin_loop_stall_seconds_count{_labels(node=node)} {stalls.wakes}",
     ]
     return lines

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
@@ -53,6 +54,7 @@ def jobs_print(dash: Dashboard, who: Caller) -> str:
 def job_model(dash: Dashboard, who: Caller, job_id: str) -> dict[str, Any]:
     job = dash.service.describe(who, job_id)
     runs = dash.service.runs(who, job_id, config.DASHBOARD_RUNS_SHOWN)
+    runs = dash.service.with_full_records(who, job_id, runs)  # the state keeps summaries
     return {
         "job": job,
         "runs": views.run_rows(runs),
@@ -82,6 +84,11 @@ def cluster_print(dash: Dashboard, who: Caller) -> str:
 
 
 # -- routes ---------------------------------------------------------------------------
+#
+# A page or fragment is built and rendered on a worker thread (with 1,500 jobs that takes
+# tens of ms, and a job's runs are read from the store), so that the event loop, which also
+# launches runs and serves the API, is never held by it. A stream's poll is shared by the
+# streams of the same page and caller (``live.SharedPolls``).
 
 
 def routes(app: FastAPI, dash: Dashboard) -> None:
@@ -91,27 +98,40 @@ def routes(app: FastAPI, dash: Dashboard) -> None:
     _cluster_routes(app, dash)
 
 
+def _poll(
+    dash: Dashboard, page: tuple[str, ...], fingerprint: Callable[[Caller], str]
+) -> Callable[[Caller], Awaitable[str]]:
+    """A page stream's poll: one computation of ``fingerprint`` for every stream of the page
+    and caller (keyed by the caller's uid: what a caller sees depends on it alone)."""
+    return lambda who: dash.polls.get((*page, who.uid), lambda: fingerprint(who))
+
+
 def _jobs_routes(app: FastAPI, dash: Dashboard) -> None:
     @app.get("/jobs")
     async def jobs_page(
         request: Request, q: Text = "", sort: Text = "name", desc: bool = False
     ) -> Response:
         who = dash.caller(request)
-        model = jobs_model(dash, who, q, sort, desc)
-        since = jobs_print(dash, who)
-        return dash.render(request, "jobs.html", user=who, active="jobs", since=since, **model)
+
+        def page() -> Response:
+            model = jobs_model(dash, who, q, sort, desc)
+            since = jobs_print(dash, who)
+            return dash.render(request, "jobs.html", user=who, active="jobs", since=since, **model)
+
+        return await asyncio.to_thread(page)
 
     @app.get("/jobs/table")
     async def jobs_table(
         request: Request, q: Text = "", sort: Text = "name", desc: bool = False
     ) -> Response:
         who = dash.caller(request)
-        return dash.render(request, "_jobs_table.html", **jobs_model(dash, who, q, sort, desc))
+        model = await asyncio.to_thread(jobs_model, dash, who, q, sort, desc)
+        return await asyncio.to_thread(dash.render, request, "_jobs_table.html", **model)
 
     @app.get("/events/jobs")
     async def jobs_events(request: Request, since: Text = "") -> Response:
         dash.caller(request)
-        compute = lambda who: jobs_print(dash, who)  # noqa: E731
+        compute = _poll(dash, ("jobs",), lambda who: jobs_print(dash, who))
         return live.stream(live.changes(request, dash.caller, compute, since))
 
 
@@ -119,19 +139,24 @@ def _job_routes(app: FastAPI, dash: Dashboard) -> None:
     @app.get("/jobs/{job_id}")
     async def job_page(request: Request, job_id: str) -> Response:
         who = dash.caller(request)
-        model = job_model(dash, who, job_id)
-        since = job_print(dash, who, job_id)
-        return dash.render(request, "job.html", user=who, active="jobs", since=since, **model)
+
+        def page() -> Response:
+            model = job_model(dash, who, job_id)
+            since = job_print(dash, who, job_id)
+            return dash.render(request, "job.html", user=who, active="jobs", since=since, **model)
+
+        return await asyncio.to_thread(page)
 
     @app.get("/jobs/{job_id}/live")
     async def job_fragment(request: Request, job_id: str) -> Response:
         who = dash.caller(request)
-        return dash.render(request, "_job_live.html", **job_model(dash, who, job_id))
+        model = await asyncio.to_thread(job_model, dash, who, job_id)
+        return await asyncio.to_thread(dash.render, request, "_job_live.html", **model)
 
     @app.get("/events/jobs/{job_id}")
     async def job_events(request: Request, job_id: str, since: Text = "") -> Response:
         dash.caller(request)
-        compute = lambda who: job_print(dash, who, job_id)  # noqa: E731
+        compute = _poll(dash, ("job", job_id), lambda who: job_print(dash, who, job_id))
         return live.stream(live.changes(request, dash.caller, compute, since))
 
     @app.post("/jobs/{job_id}/run")
@@ -160,38 +185,49 @@ def _run_routes(app: FastAPI, dash: Dashboard) -> None:
     @app.get("/runs/{run_id}")
     async def run_page(request: Request, run_id: str) -> Response:
         who = dash.caller(request)
-        run = dash.service.run(who, run_id)
-        job = dash.service.describe(who, run.job_id)
-        return dash.render(
-            request,
-            "run.html",
-            user=who,
-            active="jobs",
-            job=job,
-            run=views.run_rows([_view(run)])[0],
-            records=views.record_history([_view(run)], ("watch", "condition", "result")),
-            live=not run.status.finished,
-            output=_output(dash, who, run_id),
-        )
+        output = await _output(dash, who, run_id)
+        return await asyncio.to_thread(_run_page, dash, request, who, run_id, output)
 
     @app.get("/runs/{run_id}/output")
     async def run_output(request: Request, run_id: str) -> Response:
         who = dash.caller(request)
-        return dash.render(request, "_output.html", output=_output(dash, who, run_id))
+        output = await _output(dash, who, run_id)
+        return await asyncio.to_thread(dash.render, request, "_output.html", output=output)
 
     @app.get("/events/runs/{run_id}")
     async def run_events(request: Request, run_id: str) -> Response:
         who = dash.caller(request)
-        dash.service.run(who, run_id)
+        await asyncio.to_thread(dash.service.run, who, run_id)
 
-        def finished() -> bool:
-            return dash.service.run(who, run_id).status.finished
+        async def finished() -> bool:
+            run = await asyncio.to_thread(dash.service.run, who, run_id)
+            return run.status.finished
 
         return live.stream(live.output(request, dash.launcher.live, finished, run_id))
 
 
-def _output(dash: Dashboard, who: Caller, run_id: str) -> dict[str, Any]:
-    answer = dash.service.output(who, run_id)
+def _run_page(
+    dash: Dashboard, request: Request, who: Caller, run_id: str, output: dict[str, Any]
+) -> Response:
+    """The Run page (blocking: the run may come from the store, its records from its node)."""
+    run = dash.service.run(who, run_id)
+    job = dash.service.describe(who, run.job_id)
+    [view] = dash.service.with_full_records(who, run.job_id, [_view(run)], run.id)
+    return dash.render(
+        request,
+        "run.html",
+        user=who,
+        active="jobs",
+        job=job,
+        run=views.run_rows([view])[0],
+        records=views.record_history([view], ("watch", "condition", "result")),
+        live=not run.status.finished,
+        output=output,
+    )
+
+
+async def _output(dash: Dashboard, who: Caller, run_id: str) -> dict[str, Any]:
+    answer = await dash.service.output(who, run_id)
     return views.clip_output(answer, config.DASHBOARD_MAX_OUTPUT_SHOWN)
 
 
@@ -205,21 +241,28 @@ def _cluster_routes(app: FastAPI, dash: Dashboard) -> None:
     @app.get("/cluster")
     async def cluster_page(request: Request) -> Response:
         who = dash.caller(request)
-        facts = await asyncio.to_thread(cluster_facts, dash)
-        model = cluster_model(dash, who, facts)
-        since = cluster_print(dash, who)
-        return dash.render(
-            request, "cluster.html", user=who, active="cluster", since=since, **model
-        )
+
+        def page() -> Response:
+            model = cluster_model(dash, who, cluster_facts(dash))
+            since = cluster_print(dash, who)
+            return dash.render(
+                request, "cluster.html", user=who, active="cluster", since=since, **model
+            )
+
+        return await asyncio.to_thread(page)
 
     @app.get("/cluster/table")
     async def cluster_table(request: Request) -> Response:
         who = dash.caller(request)
-        facts = await asyncio.to_thread(cluster_facts, dash)
-        return dash.render(request, "_cluster_table.html", **cluster_model(dash, who, facts))
+
+        def table() -> Response:
+            model = cluster_model(dash, who, cluster_facts(dash))
+            return dash.render(request, "_cluster_table.html", **model)
+
+        return await asyncio.to_thread(table)
 
     @app.get("/events/cluster")
     async def cluster_events(request: Request, since: Text = "") -> Response:
         dash.caller(request)
-        compute = lambda who: cluster_print(dash, who)  # noqa: E731
+        compute = _poll(dash, ("cluster",), lambda who: cluster_print(dash, who))
         return live.stream(live.changes(request, dash.caller, compute, since))

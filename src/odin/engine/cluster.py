@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from odin import config
 from odin.cluster import commands as c
@@ -59,6 +60,22 @@ class Membership:
 
     def by_name(self, name: str) -> NodeInfo | None:
         return next((n for n in self.members() if n.name == name), None)
+
+    def fetch_records(
+        self, node: str, job_id: str, owner_uid: int, run: str | None
+    ) -> dict[str, list[Any]] | None:
+        """The whole records ``node`` keeps of a job's runs (of ``run`` only, if given), or None
+        if it cannot say; blocking (up to ``NODE_RECORDS_TIMEOUT_S``): call it from a thread."""
+        member = self.by_name(node)
+        if member is None:
+            return None
+        query = {"owner": str(owner_uid)} | ({} if run is None else {"run": run})
+        path = f"/v1/internal/jobs/{quote(job_id, safe='')}/records?{urlencode(query)}"
+        try:
+            answer = self.call(member, "GET", path, timeout=config.NODE_RECORDS_TIMEOUT_S)
+            return dict(answer["records"])
+        except (OSError, OdinError, ValueError, KeyError, TypeError):
+            return None
 
     def health(self, name: str) -> Health:
         if name == self.me.name:

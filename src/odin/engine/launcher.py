@@ -3,7 +3,8 @@
 A ``RunPlanned`` event for this node arms a timer for the run's instant; the
 launch itself waits for no Raft round trip (the plan was committed ahead). The
 start and the finish are proposed afterwards. Each live run has a token that
-its SDK presents to add records; the records travel with ``FinishRun``.
+its SDK presents to add records; they go whole to this node's run store, and a
+bounded summary of them travels with ``FinishRun`` (``odin.cluster.summary``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import orjson
 from odin import config
 from odin.cluster import commands as c
 from odin.cluster.model import Job, Record, Run, RunReason, RunStatus
+from odin.cluster.quotas import human_bytes
 from odin.cluster.state import (
     Event,
     JobRemoved,
@@ -34,6 +36,7 @@ from odin.cluster.state import (
     RunStarted,
     StateRestored,
 )
+from odin.cluster.summary import record_size, summarize
 from odin.engine.node import EngineNode
 from odin.engine.started import StartedFile
 from odin.errors import ExecutionError, InvalidInput, LimitExceeded, OdinError, PermissionDenied
@@ -60,6 +63,7 @@ class LiveRun:
     pgid: int | None = None
     started_at: float | None = None
     records: list[Record] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)  # each record's bytes (record_size)
     watchers: list[Watcher] = field(default_factory=list)
     recent: bytearray = field(default_factory=bytearray)
 
@@ -128,6 +132,7 @@ class Launcher:
         self._ending: list[tuple[c.FinishRun, asyncio.Future[None]]] = []  # not yet proposed
         self._ending_records = 0  # SDK records in those ends
         self._born = time.time()  # what other nodes recorded as running before may be stale
+        self.record_bytes: Counter[int] = Counter()  # records held by live runs, per owner uid
 
     # -- events ------------------------------------------------------------
 
@@ -336,11 +341,16 @@ class Launcher:
             await prepared.held.discard()  # nothing is held while the lease is out
             if not await self._lease_back(run.id):
                 return  # moved to another node meanwhile, or ended: not this node's to start
-        live = LiveRun(run=run, token=prepared.token)
-        self.live[run.id] = live
         if self.started.due():
             self.started.rewrite(self._unsettled)
-        self.started.add(run.id)  # before the start: a restart must never start it again
+        try:
+            self.started.add(run.id)  # before the start: a restart must never start it again
+        except ExecutionError as error:
+            await prepared.held.discard()
+            await self._finish(run, RunStatus.FAILED, f"could not start: {error}", time.time())
+            return
+        live = LiveRun(run=run, token=prepared.token)
+        self.live[run.id] = live
         self._unsettled.add(run.id)
         try:
             outcome = await prepared.held.run(
@@ -349,10 +359,18 @@ class Launcher:
                 cancel=live.cancel,
             )
         except OdinError as error:
-            self.live.pop(run.id, None)
+            self._forget(live)
             await self._finish(run, RunStatus.FAILED, f"could not start: {error}", time.time())
             return
         await self._report(live, outcome)
+
+    def _forget(self, live: LiveRun) -> None:
+        """A run is no longer live here: its records no longer count in its owner's bytes."""
+        self.live.pop(live.run.id, None)
+        owner = live.run.owner_uid
+        self.record_bytes[owner] -= sum(live.sizes)
+        if self.record_bytes[owner] <= 0:
+            del self.record_bytes[owner]
 
     def _may_start(self, run_id: str) -> bool:
         """The lease rule (``odin.cluster.lease``), checked right before a gate opens: this
@@ -448,7 +466,7 @@ class Launcher:
 
     async def _report(self, live: LiveRun, outcome: RunOutcome) -> None:
         run = live.run
-        self.live.pop(run.id, None)
+        self._forget(live)
         status, message = _status_of(outcome, live.records)
         self.store.later(
             self.store.save_output,
@@ -457,7 +475,12 @@ class Launcher:
             outcome.output,
             outcome.output_bytes,
             outcome.dropped_bytes,
+            run.owner_uid,
         )
+        if live.records:
+            self.store.later(
+                self.store.save_records, run.id, run.job_id, run.owner_uid, tuple(live.records)
+            )
         tail = outcome.output[-config.OUTPUT_TAIL_BYTES :].decode("utf-8", errors="replace")
         command = c.FinishRun(
             run_id=run.id,
@@ -469,7 +492,8 @@ class Launcher:
             output_tail=tail,
             output_bytes=outcome.output_bytes,
             dropped_bytes=outcome.dropped_bytes,
-            records=tuple(live.records),
+            records=summarize(live.records, live.sizes, config.RECORDS_SUMMARY_BYTES),
+            record_count=len(live.records),
             pid=live.pgid,
         )
         for watcher in list(live.watchers):
@@ -680,8 +704,28 @@ def add_records(launcher: Launcher, run_id: str, token: str, peer_pid: int | Non
     fresh = [r for r in records if (r.seq, r.ts, r.type, r.desc) not in seen]
     if len(live.records) + len(fresh) > config.MAX_RECORDS_PER_RUN:
         raise LimitExceeded(f"a run may make at most {config.MAX_RECORDS_PER_RUN} records")
+    sizes = [record_size(r) for r in fresh]
+    owner = live.run.owner_uid
+    verdict = held_records_verdict(launcher.record_bytes[owner], sum(sizes), launcher.node.name)
+    if verdict is not None:
+        raise LimitExceeded(verdict)
     live.records.extend(fresh)
+    live.sizes.extend(sizes)
+    launcher.record_bytes[owner] += sum(sizes)
     return len(records)
+
+
+def held_records_verdict(held: int, more: int, node: str) -> str | None:
+    """Why ``more`` bytes of records are refused to a user whose live runs here hold ``held``
+    (they are in memory until each run ends), or None."""
+    quota = config.RECORD_BYTES_KEPT_PER_USER
+    if held + more <= quota:
+        return None
+    return (
+        f"over the quota of {quota} bytes ({human_bytes(quota)}) of records per user "
+        f"(RECORD_BYTES_KEPT_PER_USER): your runs on node {node} hold {held} bytes of records "
+        f"and these are {more} more"
+    )
 
 
 def _in_run(pid: int, pgid: int) -> bool:

@@ -40,6 +40,7 @@ class EngineNode:
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         self.name = name
+        self.raft_dir = data_dir  # its disk keeps a reserve (odin.disk)
         self.state = StateMachine()
         self.lock = threading.RLock()
         self.loop = loop

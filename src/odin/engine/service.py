@@ -7,17 +7,21 @@ from this node's replicated state and its local store; writes go through Raft.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from odin import config
 from odin.cluster import commands as c
 from odin.cluster.model import Job, LinkOn, Run, RunReason, run_id
 from odin.cluster.placement import unknown_nodes, unknown_nodes_message
+from odin.cluster.quotas import UserQuotas, code_bytes, deploy_verdict
+from odin.disk import check_room
 from odin.engine.identity import Caller
 from odin.engine.node import EngineNode
 from odin.engine.views import NextRunMemo, job_detail, job_summary, run_view
@@ -27,6 +31,8 @@ from odin.jobs.spec import JobSpec, load_job_yaml
 from odin.store.sqlite import Store
 
 Builder = Callable[[Job], Any]
+RemoteRecords = Callable[[str, str, int, str | None], dict[str, list[Any]] | None]
+"""(node, job id, owner uid, run id or None) -> the whole records that node keeps (blocking)."""
 
 
 @dataclass(frozen=True)
@@ -45,10 +51,12 @@ class Service:
         *,
         default_timezone: str,
         prepare: Callable[[Job], Any] | None = None,
-        remote_output: Callable[[Run], dict[str, Any] | None] | None = None,
+        remote_output: Callable[[Run], Awaitable[dict[str, Any] | None]] | None = None,
+        remote_records: RemoteRecords | None = None,
     ) -> None:
         self.node = node
         self.store = store
+        self.remote_records = remote_records
         self.default_timezone = default_timezone
         self.prepare = prepare
         self.remote_output = remote_output
@@ -81,6 +89,10 @@ class Service:
         unknown = unknown_nodes(job.nodes, members)
         if unknown:
             raise JobFileError(unknown_nodes_message(unknown, members), field="job.nodes")
+
+    def _disks(self) -> tuple[Path, ...]:
+        """Where a deploy writes: the run store's directory (code, builds) and Raft's."""
+        return (self.store.path.parent, self.node.raft_dir)
 
     def _last_run(self, job_id: str) -> Run | None:
         window = self.node.state.finished.get(job_id)
@@ -128,13 +140,18 @@ class Service:
         with self.node.lock:
             existing = self.node.state.jobs.get(job.id)
             count = self.node.state.owned[caller.uid]
+            code = self.node.state.code_owned[caller.uid]
         if existing is not None and existing.owner_uid != caller.uid:
             raise PermissionDenied(f"job id {job.id} belongs to another user; generate a new id")
-        if existing is None and count >= config.MAX_JOBS_PER_USER:
-            raise LimitExceeded(f"you have {count} jobs, the limit is {config.MAX_JOBS_PER_USER}")
+        quotas = UserQuotas.configured()
+        change = code_bytes(job.code) - (0 if existing is None else code_bytes(existing.code))
+        verdict = deploy_verdict(quotas, count, code, existing is None, change)
+        if verdict is not None:  # the state machine checks again, against the state it holds
+            raise LimitExceeded(verdict)
+        check_room(self._disks(), "deploy")
         if self.prepare is not None:
             await self.prepare(job)
-        saved: Job = await self.node.propose(c.PutJob(job))
+        saved: Job = await self.node.propose(c.PutJob(job, quotas))
         return {"job": self.describe_job(saved, now), "updated": existing is not None}
 
     def list_jobs(self, caller: Caller) -> list[dict[str, Any]]:
@@ -190,7 +207,7 @@ class Service:
     async def remove(self, caller: Caller, job_id: str) -> dict[str, Any]:
         job = self._owned(caller, job_id)
         await self.node.propose(c.RemoveJob(job.id))
-        self.store.forget_job(job.id)
+        await asyncio.to_thread(self.store.forget_job, job.id)  # it waits for queued saves
         return {"removed": job.id, "name": job.name}
 
     def recover(self, caller: Caller, job_id: str) -> dict[str, Any]:
@@ -225,6 +242,7 @@ class Service:
 
     async def run_now(self, caller: Caller, job_id: str) -> dict[str, Any]:
         job = self._owned(caller, job_id)
+        check_room((self.node.raft_dir,), "a new run")
         now = time.time()
         run = Run(
             id=run_id(job.id, round(now, 3)),
@@ -260,11 +278,13 @@ class Service:
             raise NotFound(f"no run with id {run_id_}")
         return run
 
-    def output(self, caller: Caller, run_id_: str) -> dict[str, Any]:
-        run = self.run(caller, run_id_)
-        stored = self.store.output(run.id)
+    async def output(self, caller: Caller, run_id_: str) -> dict[str, Any]:
+        """A run's output: kept here, else asked of its node, else its replicated tail; the
+        store is read on a worker thread (a read first waits for queued saves)."""
+        run = await asyncio.to_thread(self.run, caller, run_id_)
+        stored = await asyncio.to_thread(self.store.output, run.id)
         if stored is None and run.node != self.node.name and self.remote_output is not None:
-            fetched = self.remote_output(run)
+            fetched = await self.remote_output(run)
             if fetched is not None:
                 return fetched
         if stored is None:
@@ -302,10 +322,42 @@ class Service:
         }
 
     def stats(self, caller: Caller, job_id: str, only_run: str | None) -> list[dict[str, Any]]:
-        """The SDK records of a job's runs, oldest run first (or of one run)."""
+        """The SDK records of a job's runs, oldest run first (or of one run); blocking."""
         views = self.runs(caller, job_id, config.RUNS_KEPT_IN_STORE_PER_JOB)
         if only_run is not None:
             views = [v for v in views if v["id"] == only_run]
             if not views:
                 raise NotFound(f"no run with id {only_run} for job {job_id}")
+        views = self.with_full_records(caller, job_id, views, only_run)
         return [{"run": v["id"], **record} for v in reversed(views) for record in v["records"]]
+
+    def with_full_records(
+        self, caller: Caller, job_id: str, views: list[dict[str, Any]], only_run: str | None = None
+    ) -> list[dict[str, Any]]:
+        """``views`` of the job's runs with all their records where the state has a summary:
+        from this node's run store, or asked of the node that ran them (blocking)."""
+        job = self._owned(caller, job_id)
+        partial: dict[str, list[str]] = {}
+        for view in views:
+            if view.get("record_count", 0) > len(view["records"]):
+                partial.setdefault(view["node"], []).append(view["id"])
+        whole: dict[str, list[Any]] = {}
+        for node, ids in partial.items():
+            found = self._records_on(node, job, ids, only_run)
+            whole.update((run, found[run]) for run in ids if run in found)
+        return [{**v, "records": whole[v["id"]]} if v["id"] in whole else v for v in views]
+
+    def _records_on(
+        self, node: str, job: Job, ids: list[str], only_run: str | None
+    ) -> dict[str, list[Any]]:
+        """The whole records ``node`` keeps of these runs of ``job`` (none if it cannot say)."""
+        if node == self.node.name:
+            return self.store.job_records(job.id, job.owner_uid, ids)
+        if self.remote_records is None:
+            return {}
+        return self.remote_records(node, job.id, job.owner_uid, only_run) or {}
+
+    def local_records(self, job_id: str, owner_uid: int, run_id_: str | None) -> dict[str, Any]:
+        """The whole records this node keeps of a job's runs (for another node asking)."""
+        ids = None if run_id_ is None else [run_id_]
+        return {"records": self.store.job_records(job_id, owner_uid, ids)}

@@ -8,17 +8,22 @@ and start it a second time. So each start is first appended to a local file
 planned run found there was started already and is marked lost instead.
 
 The file only grows by one line per run and is rewritten, keeping the runs
-still going, once it passes ``STARTED_FILE_MAX_BYTES``.
+still going, once it passes ``STARTED_FILE_MAX_BYTES``. A start that cannot be
+noted (a full disk) raises: such a run must not start, or a restart could start
+it again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
 from odin import config
+from odin.disk import mount_point
+from odin.errors import ExecutionError
 
 _FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
 
@@ -37,10 +42,28 @@ class StartedFile:
         self._size = os.fstat(self._fd).st_size
 
     def add(self, run_id: str) -> None:
+        """Note a start; ExecutionError, naming the disk, if it cannot be noted whole."""
         line = f"{run_id}\n".encode()
-        with contextlib.suppress(OSError):  # a full disk must not stop the run
-            os.write(self._fd, line)
-            self._size += len(line)
+        try:
+            written = os.write(self._fd, line)
+        except OSError as error:
+            raise ExecutionError(self._unwritable(error.strerror or str(error))) from None
+        if written < len(line):  # the disk filled up in the middle of the line
+            self._take_back(written)
+            raise ExecutionError(self._unwritable(os.strerror(errno.ENOSPC)))
+        self._size += written
+
+    def _take_back(self, written: int) -> None:
+        """Cut a partial line off the end, so that the next start is noted on a line of its own."""
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, os.fstat(self._fd).st_size - written)
+
+    def _unwritable(self, reason: str) -> str:
+        return (
+            f"the start could not be noted in {self.path} on the disk of "
+            f"{mount_point(self.path)} ({reason}); a run this node cannot note is not started, "
+            "so that a restart never starts it twice: free space on that disk"
+        )
 
     def due(self) -> bool:
         return self._size > config.STARTED_FILE_MAX_BYTES

@@ -3,7 +3,8 @@
 Only the leader runs it. Becoming leader rebuilds the planner from the ledger
 (catch-up per job policy); losing leadership stops the loop. Runs are proposed
 ``PLAN_LOOKAHEAD_S`` before their instant so that consensus is off the launch
-path, in one ``PlanRuns`` command per batch.
+path, in one ``PlanRuns`` command per batch. While the disk of the leader's Raft
+journal is below its reserve (``odin.disk``), due runs are skipped, not planned.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from odin import config
 from odin.cluster import commands as c
 from odin.cluster.model import Job, Run, run_id
 from odin.cluster.state import Event, JobChanged, JobRemoved
+from odin.disk import short_of_room
 from odin.engine.node import EngineNode
 from odin.engine.planner import Due, Planner
 from odin.errors import OdinError
@@ -42,6 +44,7 @@ class Ticker:
         self.planner = Planner()
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._skipped = 0  # due runs not planned since the Raft disk went below its reserve
 
     def leadership(self, is_leader: bool) -> None:
         if is_leader and self._task is None:
@@ -86,7 +89,25 @@ class Ticker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
+    def _short_of_room(self, count: int) -> bool:
+        """Whether ``count`` due runs are skipped for want of room on the Raft disk (logged
+        when that starts and when it ends, not at every tick)."""
+        found = short_of_room((self.node.raft_dir,))
+        if found is not None:
+            if not self._skipped:
+                log.warning("due runs are skipped, not planned, from now on: %s", found)
+            self._skipped += count
+            return True
+        if self._skipped:
+            log.warning(
+                "planning runs again, after %d were skipped for want of room", self._skipped
+            )
+            self._skipped = 0
+        return False
+
     async def _propose(self, due: list[Due]) -> None:
+        if due and self._short_of_room(len(due)):
+            return
         for start in range(0, len(due), MAX_RUNS_PER_PROPOSAL):
             batch = due[start : start + MAX_RUNS_PER_PROPOSAL]
             runs, ledger = self._runs(batch)

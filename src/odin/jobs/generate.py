@@ -1,9 +1,10 @@
-"""``odin generate``: a fresh job's YAML template and its empty code file.
+"""``odin generate``: a fresh job's YAML template and a small job beside it.
 
 What must hold: both files are new (an existing file is never touched, and if
 either exists nothing is written), the YAML carries a fresh id and loads as
 soon as the user fills in ``name`` and ``schedule``, and the code file sits
-beside the YAML with the language's extension.
+beside the YAML with the language's extension: a commented job that uses the
+language's SDK (watch, condition, result), deploys unchanged and succeeds.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import string
+from importlib import resources
 from pathlib import Path
 
 from odin.errors import Conflict, InvalidInput
@@ -50,7 +53,7 @@ job:
 
 
 def generate(yaml_path: Path, language: str) -> tuple[Path, Path]:
-    """Write ``NAME.yml`` and an empty ``NAME.<ext>``; return both paths.
+    """Write ``NAME.yml`` and an example job ``NAME.<ext>``; return both paths.
 
     Raises ``InvalidInput`` for a bad file name, language or folder and
     ``Conflict`` when either file already exists (then nothing is written).
@@ -63,7 +66,7 @@ def generate(yaml_path: Path, language: str) -> tuple[Path, Path]:
         _refuse_existing(path)
     _create(yaml_path, render_template(yaml_path, code_path, chosen))
     try:
-        _create(code_path, "")
+        _create(code_path, render_code(yaml_path, code_path, chosen))
     except BaseException:
         with contextlib.suppress(OSError):
             yaml_path.unlink()
@@ -85,8 +88,39 @@ def render_template(yaml_path: Path, code_path: Path, language: Language) -> str
     )
 
 
+def render_code(yaml_path: Path, code_path: Path, language: Language) -> str:
+    """The example job in ``language``: it names its YAML file and records with the SDK."""
+    template = resources.files("odin.jobs") / "templates" / f"job{language.extension}.tmpl"
+    return string.Template(template.read_text(encoding="utf-8")).substitute(
+        name=_printable(yaml_path.stem),
+        yaml=_printable(yaml_path.name),
+        code=_printable(code_path.name),
+        config=_literal(yaml_path.name, language),
+    )
+
+
+def _literal(text: str, language: Language) -> str:
+    """``text`` as a string literal of ``language`` (single-quoted in JavaScript)."""
+    quote = "'" if language is Language.NODE else '"'
+    return quote + "".join(_literal_char(ch, quote, language) for ch in text) + quote
+
+
+def _literal_char(ch: str, quote: str, language: Language) -> str:
+    """One character of a string literal: itself, or an escape ``language`` reads back."""
+    code = ord(ch)
+    if ch in (quote, "\\"):
+        return "\\" + ch
+    if ch.isprintable():
+        return ch
+    if language is Language.GO and 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"  # a byte of an undecodable name (surrogateescape)
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    return f"\\u{{{code:x}}}" if language is Language.NODE else f"\\U{code:08x}"
+
+
 def _printable(text: str) -> str:
-    """``text`` safe inside a one-line YAML comment."""
+    """``text`` safe inside a one-line comment (YAML or code)."""
     return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 

@@ -4,7 +4,8 @@ Storage only moves bytes: it knows nothing of permissions or schedules. One
 connection guarded by a lock serves every thread; WAL keeps readers off the
 writer's back. Retention bounds each job by run count and output bytes. The
 launcher's saves go through ``later`` to one writer thread (no thread hop per
-save on the event loop); reads and removals drain that queue first.
+save on the event loop); reads and removals drain that queue first, so they may wait
+for a batch of saves: the engine calls them on worker threads, never on its event loop.
 
 A full disk must not stop runs: the run's status travels through Raft, and
 what this store cannot keep is given up, never raised into the launcher.
@@ -12,7 +13,12 @@ what this store cannot keep is given up, never raised into the launcher.
 fit, and nothing (the replicated tail remains) when even that fails; writes
 work again as soon as space returns (each statement is its own transaction,
 so a failed one leaves nothing half done). ``degraded`` says whether the last
-write failed.
+write failed. Below the disk's reserve (``odin.disk``) output and records are
+not written whole either, so that Raft and a restart keep their room.
+
+A run's SDK records are kept whole here, by the node that ran it (the replicated
+state has a bounded summary of them). Retention also bounds each user by the
+output and the record bytes kept, and each job's records by run count.
 """
 
 from __future__ import annotations
@@ -27,8 +33,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from odin import config
-from odin.cluster.model import Run
+from odin.cluster.model import Record, Run, fields_of
+from odin.disk import short_of_room
 from odin.errors import Unavailable
 
 log = logging.getLogger("odin.store")
@@ -52,10 +61,28 @@ CREATE TABLE IF NOT EXISTS outputs (
     job_id TEXT NOT NULL,
     bytes INTEGER NOT NULL,
     dropped INTEGER NOT NULL,
-    data BLOB NOT NULL
+    data BLOB NOT NULL,
+    owner_uid INTEGER NOT NULL DEFAULT -1
 );
 CREATE INDEX IF NOT EXISTS outputs_by_job ON outputs (job_id);
+CREATE TABLE IF NOT EXISTS records (
+    run_id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    owner_uid INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_by_job ON records (job_id);
+CREATE INDEX IF NOT EXISTS records_by_owner ON records (owner_uid);
 """
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Give a store an older engine made what this one needs (outputs' owner, for retention)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(outputs)")}
+    if "owner_uid" not in columns:
+        db.execute("ALTER TABLE outputs ADD COLUMN owner_uid INTEGER NOT NULL DEFAULT -1")
+    db.execute("CREATE INDEX IF NOT EXISTS outputs_by_owner ON outputs (owner_uid)")
 
 
 class Store:
@@ -68,6 +95,7 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+            _migrate(self._db)
             verdict = self._db.execute("PRAGMA quick_check").fetchone()
             if verdict is None or verdict[0] != "ok":
                 raise sqlite3.DatabaseError(f"integrity check failed: {verdict}")
@@ -78,7 +106,10 @@ class Store:
             ) from error
         self._lock = threading.Lock()
         self._saves: Counter[tuple[str, str]] = Counter()
+        self._saved_bytes: Counter[tuple[str, str]] = Counter()  # since the key's last trim
         self.degraded = False
+        self._short = False  # the disk was below its reserve at the last whole save
+        self._unchecked = 0  # bytes of output and records saved since the last checkpoint
         self._pending: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
         self._draining = threading.Lock()
         self._wake = threading.Event()
@@ -127,8 +158,20 @@ class Store:
                     if len(batch) == 1 or not self._in_one_commit(batch):
                         for step, args in batch:
                             self._run(step, args)
+                self._checkpoint_if_due()
             finally:
                 self._drainer = None
+
+    def _checkpoint_if_due(self) -> None:
+        """Once big saves piled up in the WAL, move them into the database and cut the WAL
+        to nothing: else a stop would do it, on a disk that may have no room left by then."""
+        if self._unchecked < config.STORE_CHECKPOINT_BYTES:
+            return
+        self._unchecked = 0
+        try:
+            self._write("PRAGMA wal_checkpoint(TRUNCATE)", ())
+        except sqlite3.Error as error:
+            log.warning("the run store %s could not checkpoint its WAL: %s", self.path, error)
 
     def _in_one_commit(self, batch: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> bool:
         """Run a batch of saves as one transaction: one commit instead of one per save
@@ -200,11 +243,38 @@ class Store:
         self._saves[key] += 1
         return self._saves[key] % config.STORE_TRIM_EVERY == 1
 
-    def _quietly(self, step: Any, job_id: str) -> None:
+    def _due_after(self, key: tuple[str, str], size: int) -> bool:
+        """Trim every few saves of ``key``, or sooner once ``STORE_TRIM_BYTES`` were saved."""
+        self._saved_bytes[key] += size
+        if self._due(key) or self._saved_bytes[key] >= config.STORE_TRIM_BYTES:
+            self._saved_bytes[key] = 0
+            return True
+        return False
+
+    def _quietly(self, step: Any, key: str | int) -> None:
         try:
-            step(job_id)
+            step(key)
         except sqlite3.Error as error:
-            log.warning("the run store %s could not trim job %s: %s", self.path, job_id, error)
+            log.warning("the run store %s could not trim %s: %s", self.path, key, error)
+
+    def _roomy(self, what: str, size: int) -> bool:
+        """Whether the store's disk stays above its reserve with a whole save of ``what``
+        (``size`` bytes, counted twice: they go to the WAL, then into the database file)."""
+        found = short_of_room((self.path.parent,), 2 * size)
+        if found is not None and not self._short:
+            log.warning("the run store %s keeps only tails, from %s on: %s", self.path, what, found)
+        elif found is None and self._short:
+            log.warning("the run store %s has room again", self.path)
+        self._short = found is not None
+        return found is None
+
+    def _drop_beyond(self, rows: list[tuple[Any, ...]], budget: int, delete: str) -> None:
+        """Delete the rows (run id, size; newest first) past the first ``budget`` bytes."""
+        kept = 0
+        for run_id, size in rows:
+            kept += size
+            if kept > budget:
+                self._write(delete, (run_id,))
 
     def _trim_runs(self, job_id: str) -> None:
         self._write(
@@ -238,24 +308,41 @@ class Store:
         with self._draining:  # and not inside a batch of saves, which may be rolled back
             self._write("DELETE FROM runs WHERE job_id = ?", (job_id,))
             self._write("DELETE FROM outputs WHERE job_id = ?", (job_id,))
+            self._write("DELETE FROM records WHERE job_id = ?", (job_id,))
 
     # -- output -----------------------------------------------------------
 
-    def save_output(self, run_id: str, job_id: str, data: bytes, total: int, dropped: int) -> bool:
+    def save_output(
+        self, run_id: str, job_id: str, data: bytes, total: int, dropped: int, owner_uid: int = -1
+    ) -> bool:
         """Keep a run's output; on a full disk its tail with a note; False if not even that."""
         sql = (
-            "INSERT OR REPLACE INTO outputs (run_id, job_id, bytes, dropped, data) "
-            "VALUES (?,?,?,?,?)"
+            "INSERT OR REPLACE INTO outputs (run_id, job_id, bytes, dropped, data, owner_uid) "
+            "VALUES (?,?,?,?,?,?)"
         )
-        if self._try(f"the output of {run_id}", sql, (run_id, job_id, total, dropped, data)):
-            if self._due(("outputs", job_id)):
+        what = f"the output of {run_id}"
+        args = (run_id, job_id, total, dropped, data, owner_uid)
+        if self._roomy(what, len(data)) and self._try(what, sql, args):
+            self._unchecked += len(data)
+            if self._due_after(("outputs", job_id), len(data)):
                 self._quietly(self._trim_output, job_id)
+            if owner_uid >= 0 and self._due_after(("outputs of", str(owner_uid)), len(data)):
+                self._quietly(self._trim_user_output, owner_uid)
             return True
         tail = data[-config.OUTPUT_TAIL_BYTES :]
         note = FULL_NOTE.format(kept=len(tail)).encode()
         short = note + tail
         lost = dropped + len(data) - len(tail)
-        return self._try(f"the tail of {run_id}", sql, (run_id, job_id, total, lost, short))
+        short_args = (run_id, job_id, total, lost, short, owner_uid)
+        return self._try(f"the tail of {run_id}", sql, short_args)
+
+    def _trim_user_output(self, owner_uid: int) -> None:
+        rows = self._read(
+            "SELECT run_id, length(data) FROM outputs WHERE owner_uid = ? ORDER BY rowid DESC",
+            (owner_uid,),
+        )
+        delete = "DELETE FROM outputs WHERE run_id = ?"
+        self._drop_beyond(rows, config.OUTPUT_BYTES_KEPT_PER_USER, delete)
 
     def _trim_output(self, job_id: str) -> None:
         rows = self._read(
@@ -276,3 +363,58 @@ class Store:
             return None
         data, total, dropped = rows[0]
         return bytes(data), int(total), int(dropped)
+
+    # -- records ----------------------------------------------------------
+
+    def save_records(
+        self, run_id: str, job_id: str, owner_uid: int, records: Sequence[Record]
+    ) -> bool:
+        """Keep all of a run's SDK records; False (its replicated summary remains) if not."""
+        if not records:
+            return True
+        what = f"the records of {run_id}"
+        data = orjson.dumps([fields_of(record) for record in records])
+        if not self._roomy(what, len(data)):
+            return False
+        sql = (
+            "INSERT OR REPLACE INTO records (run_id, job_id, owner_uid, bytes, data) "
+            "VALUES (?,?,?,?,?)"
+        )
+        if not self._try(what, sql, (run_id, job_id, owner_uid, len(data), data)):
+            return False
+        self._unchecked += len(data)
+        if self._due_after(("records", job_id), len(data)):
+            self._quietly(self._trim_job_records, job_id)
+        if self._due_after(("records of", str(owner_uid)), len(data)):
+            self._quietly(self._trim_user_records, owner_uid)
+        return True
+
+    def _trim_job_records(self, job_id: str) -> None:
+        self._write(
+            "DELETE FROM records WHERE job_id = ? AND rowid NOT IN "
+            "(SELECT rowid FROM records WHERE job_id = ? ORDER BY rowid DESC LIMIT ?)",
+            (job_id, job_id, config.RUNS_KEPT_IN_STORE_PER_JOB),
+        )
+
+    def _trim_user_records(self, owner_uid: int) -> None:
+        rows = self._read(
+            "SELECT run_id, bytes FROM records WHERE owner_uid = ? ORDER BY rowid DESC",
+            (owner_uid,),
+        )
+        delete = "DELETE FROM records WHERE run_id = ?"
+        self._drop_beyond(rows, config.RECORD_BYTES_KEPT_PER_USER, delete)
+
+    def job_records(
+        self, job_id: str, owner_uid: int, run_ids: Sequence[str] | None = None
+    ) -> dict[str, list[Any]]:
+        """The whole records this node keeps of a job's runs (of ``run_ids`` only, if given)."""
+        sql = "SELECT run_id, data FROM records WHERE job_id = ? AND owner_uid = ?"
+        if run_ids is None:
+            rows = self._read(sql, (job_id, owner_uid))
+        else:
+            rows = []
+            for start in range(0, len(run_ids), _IDS_PER_QUERY):
+                chunk = tuple(run_ids[start : start + _IDS_PER_QUERY])
+                marks = ",".join("?" * len(chunk))
+                rows += self._read(f"{sql} AND run_id IN ({marks})", (job_id, owner_uid, *chunk))
+        return {run_id: orjson.loads(data) for run_id, data in rows}
