@@ -45,6 +45,14 @@ PER_FORM = [
     "every Monday and Friday at 10:00 in Europe/Dublin",
     "every 23rd at 13:05",
     "every January 4th at 13:15",
+    # Second edition: the new English forms, bare cron and systemd calendar events.
+    "every 10 minutes on weekdays",
+    "every 2 hours at :15",
+    "every day at 09:00:30",
+    "every first Monday at 09:00",
+    "*/15 9-17 * * 1-5",
+    "Mon..Fri *-*-* 09:00 Europe/Dublin",
+    "*-*-* *:0/15",
 ]
 
 
@@ -112,8 +120,10 @@ def run(quick: bool) -> list[Figure]:
     for text in PER_FORM:
         schedule = parse(text)
         ours = per_call_us(schedule, per_form)
-        theirs = cronsim_per_call_us(schedule, per_form)
-        figures.append(Figure(f'next_after "{text}"', ours, "µs", note=f"cronsim: {theirs:.1f} µs"))
+        note = "no cron form"
+        if schedule.cron() is not None:
+            note = f"cronsim: {cronsim_per_call_us(schedule, per_form):.1f} µs"
+        figures.append(Figure(f'next_after "{text}"', ours, "µs", note=note))
     return figures
 
 

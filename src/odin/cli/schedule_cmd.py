@@ -59,7 +59,7 @@ def explain(schedule: Schedule, start: datetime, count: int) -> dict[str, Any]:
     """The JSON shape of ``odin schedule -o json``."""
     return {
         "schedule": schedule.text,
-        "description": schedule.describe(),
+        "description": schedule.explain(),
         "cron": schedule.cron(),
         "timezone": schedule.timezone,
         "next": [fire.isoformat() for fire in schedule.next_n(start, count)],

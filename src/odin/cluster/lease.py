@@ -1,11 +1,12 @@
 """Who may start a planned run, and until when: the lease rules, as pure functions.
 
 A node may open a run's start gate only while it holds its *lease*: within
-``START_LEASE_S`` it heard from a majority of the voters (itself included), counting a
-partner only once this node had applied as much of the log as that partner had when it
-spoke. Every node pings every other ten times a second with how far it has applied (the
-leader's heartbeats say its commit index), so a node in touch with a majority keeps its
-lease through an election, and a node that wakes from a freeze or comes back from a
+``START_LEASE_S`` it was in touch with a majority of the voters (itself included). Every
+node pings every other ten times a second, echoing the send time of the last ping it got
+from that node and saying how far it has applied the log; contact dates from the echoed
+send time (a ping held up by a cut network renews nothing when it heals) and counts only
+once this node has applied as much as that partner had. So a node in touch with a
+majority keeps its lease through an election, and a node that wakes from a freeze or comes back from a
 partition learns of every run moved away from it before it may start anything. A lone
 node always holds its lease.
 

@@ -468,7 +468,8 @@ class ReplicatedLog:
         # Start leases (odin.cluster.lease), kept on the raft thread and read from any:
         self._born = time.monotonic()
         self._heard_at: dict[str, float] = {}  # partner -> monotonic time of its last message
-        self._claimed: dict[str, tuple[float, int]] = {}  # partner -> (when, what it had applied)
+        self._echo_for: dict[str, float] = {}  # partner -> send time of its last ping (its clock)
+        self._claimed: dict[str, tuple[float, int]] = {}  # partner -> (echo, what it had applied)
         self._contact_at: dict[str, float] = {}  # partner -> last such message applied up to here
         self._pinged = 0.0
         self._dumps = ForkedWriter(config.RAFT_DUMP_TIMEOUT_S, self._tuning.dump_retry_s)
@@ -705,32 +706,40 @@ class ReplicatedLog:
         return self._tuning.tick_s if node.otherNodes else self._tuning.lone_tick_s
 
     def _heard(self, node: Any, message: Any) -> bool:
-        """Note a partner's message (raft thread): when it last spoke and, for a message that
-        says what it had applied (a ping, its leader's heartbeat), that too; True for a ping,
-        which is this module's own and PySyncObj never sees."""
+        """Note a partner's message (raft thread): when it last spoke and, for a ping, what
+        it echoes; True for a ping, which is this module's own and PySyncObj never sees.
+
+        A ping echoes the send time (this node's clock) of the last ping it got from here,
+        and says how far its sender had applied the log: contact with that partner dates
+        from the echoed time, never from when the ping arrived, so a ping held up in a
+        network that was cut, and delivered when it heals, renews nothing.
+        """
         addr = _addr(node)
         if addr is None or not isinstance(message, dict):
             return False
-        now = time.monotonic()
-        self._heard_at[addr] = now
-        kind = message.get("type")
-        if kind == PING:
-            self._claimed[addr] = (now, int(message.get("applied") or 0))
-            return True
-        leader = self._node._getLeader() if self._node is not None else None
-        if kind == "append_entries" and leader is node:
-            self._claimed[addr] = (now, int(message.get("commit_index") or 0))
-        return False
+        self._heard_at[addr] = time.monotonic()
+        if message.get("type") != PING:
+            return False
+        self._echo_for[addr] = float(message.get("sent") or 0.0)
+        echo = message.get("echo")
+        if isinstance(echo, float) and echo > self._contact_at.get(addr, float("-inf")):
+            self._claimed[addr] = (echo, int(message.get("applied") or 0))
+        return True
 
     def _ping(self, node: _SyncNode) -> None:
-        """Tell every partner, every ``RAFT_PING_S``, that this node is here and how far it
-        has applied the log (followers of PySyncObj speak only to their leader otherwise)."""
+        """Tell every partner, every ``RAFT_PING_S``, that this node is here, how far it has
+        applied the log, and the send time of the partner's last ping (its echo)."""
         now = time.monotonic()
         if now - self._pinged < config.RAFT_PING_S:
             return
         self._pinged = now
-        message = {"type": PING, "applied": self._applied_index}
         for partner in list(node.otherNodes):
+            message = {
+                "type": PING,
+                "sent": now,
+                "applied": self._applied_index,
+                "echo": self._echo_for.get(partner.id),
+            }
             node._SyncObj__transport.send(partner, message)
 
     def _after_tick(self, node: _SyncNode) -> None:
@@ -740,7 +749,7 @@ class ReplicatedLog:
             _run_call(call, future)
         for addr, (at, applied) in list(self._claimed.items()):
             if self._applied_index >= applied:  # caught up with what it knew when it spoke
-                self._contact_at[addr] = at
+                self._contact_at[addr] = max(at, self._contact_at.get(addr, float("-inf")))
                 del self._claimed[addr]
         self._ping(node)
         leader = _addr(node._getLeader())

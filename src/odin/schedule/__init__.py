@@ -1,4 +1,11 @@
-"""Odin's English schedule language: text → ``Schedule`` → ``next_after(t)``.
+"""Odin's schedules: text → ``Schedule`` → ``next_after(t)``.
+
+Three syntaxes, told apart without ambiguity (``docs/schedules.md``):
+
+- cron, when the text starts with ``cron:`` or ``@``, or its first two fields
+  are made of digits, ``*``, ``/``, ``,`` and ``-`` (``odin.schedule.cron``);
+- Odin's English, for any other text it reads (``odin.schedule.parser``);
+- a systemd calendar event, for what English cannot read (``odin.schedule.oncalendar``).
 
 Pure: no clock, no I/O of ours (zone data is read by ``zoneinfo``), no asyncio.
 ``parse`` raises ``ScheduleError`` and nothing else, whatever the input.
@@ -8,33 +15,40 @@ Pure: no clock, no I/O of ours (zone data is read by ``zoneinfo``), no asyncio.
     'every Monday and Friday at 10:00'
     >>> s.cron()
     ['0 10 * * 1,5']
+    >>> parse("*/15 9-17 * * 1-5").explain()
+    'every 15th minute from 09:00 through 17:59 on Monday through Friday'
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import NoReturn
+from enum import Enum
 from zoneinfo import ZoneInfo
-
-from cronsim import CronSim
 
 from odin import config
 from odin.errors import ScheduleError
+from odin.schedule.cron import is_cron, parse_cron
 from odin.schedule.model import Schedule
+from odin.schedule.oncalendar import looks_like_systemd, parse_event
 from odin.schedule.parser import Parser, Token
-from odin.schedule.rules import CronRule
+from odin.schedule.rules import Rule
 from odin.schedule.wall import load_zone, zone_names
 from odin.schedule.words import suggest
 
-__all__ = ["Schedule", "ScheduleError", "parse"]
+__all__ = ["Schedule", "ScheduleError", "Syntax", "parse", "syntax_of"]
 
-CRON_PREFIX = "cron:"
 ZONE_EXPECTED = "an IANA time zone like Europe/Dublin"
-CRON_PROBE_START = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class Syntax(Enum):
+    """The three ways to write a schedule."""
+
+    ENGLISH = "english"
+    CRON = "cron"
+    SYSTEMD = "systemd"
 
 
 def parse(text: str, default_tz: str = "UTC") -> Schedule:
-    """Parse an English schedule; ``in ZONE`` in the text overrides ``default_tz``."""
+    """Parse a schedule in any syntax; a zone named in the text overrides ``default_tz``."""
     if not isinstance(text, str):
         raise ScheduleError("a schedule must be text", text="", expected="text")
     if len(text) > config.MAX_SCHEDULE_CHARS:
@@ -53,13 +67,34 @@ def parse(text: str, default_tz: str = "UTC") -> Schedule:
         raise ScheduleError("the schedule is too complex", text=text) from error
 
 
+def syntax_of(text: str) -> Syntax:
+    """Which syntax reads ``text``; ScheduleError when none does."""
+    return _read(text)[0]
+
+
 def _parse(text: str, default_tz: str) -> Schedule:
-    if text.lstrip().lower().startswith(CRON_PREFIX):
-        return _parse_cron(text, default_tz)
-    parsed = Parser(text).schedule()
-    zone_name = default_tz if parsed.zone is None else parsed.zone.text
-    timezone, zone = _zone(text, zone_name, parsed.zone)
-    return Schedule(text=text, timezone=timezone, rules=parsed.rules, zone=zone)
+    _, rules, zone_token = _read(text)
+    zone_name = default_tz if zone_token is None else zone_token.text
+    timezone, zone = _zone(text, zone_name, zone_token)
+    return Schedule(text=text, timezone=timezone, rules=rules, zone=zone)
+
+
+def _read(text: str) -> tuple[Syntax, tuple[Rule, ...], Token | None]:
+    """Cron by its shape; else English if English reads it; else a systemd calendar event."""
+    if is_cron(text):
+        rule, zone_token = parse_cron(text)
+        return Syntax.CRON, (rule,), zone_token
+    try:
+        parsed = Parser(text).schedule()
+    except ScheduleError as english_error:
+        try:
+            event, zone_token = parse_event(text)
+        except ScheduleError as systemd_error:
+            if looks_like_systemd(text):
+                raise systemd_error from None
+            raise english_error from None
+        return Syntax.SYSTEMD, (event,), zone_token
+    return Syntax.ENGLISH, parsed.rules, parsed.zone
 
 
 def _zone(text: str, name: str, token: Token | None) -> tuple[str, ZoneInfo]:
@@ -79,36 +114,3 @@ def _zone(text: str, name: str, token: Token | None) -> tuple[str, ZoneInfo]:
             suggestion=hint,
         )
     return zone.key, zone
-
-
-def _parse_cron(text: str, default_tz: str) -> Schedule:
-    """``cron: <5 or 6 fields> [in ZONE]``, checked by cronsim to fire at least once."""
-    start = text.lower().index(CRON_PREFIX) + len(CRON_PREFIX)
-    fields = text[start:].split()
-    zone_token = None
-    if len(fields) >= 2 and fields[-2].lower() == "in":
-        zone_token = Token(fields[-1], fields[-1].lower(), text.rindex(fields[-1]))
-        fields = fields[:-2]
-    expression = " ".join(fields)
-    if len(fields) not in (5, 6):
-        _cron_error(text, start, f"a cron expression has 5 or 6 fields, not {len(fields)}")
-    try:
-        next(CronSim(expression, CRON_PROBE_START))
-    except StopIteration:
-        _cron_error(text, start, "this cron expression never fires")
-    except Exception as error:  # cronsim raises several types on bad fields
-        _cron_error(text, start, f"invalid cron expression ({error})")
-    zone_name = default_tz if zone_token is None else zone_token.text
-    timezone, zone = _zone(text, zone_name, zone_token)
-    rule = CronRule(expression)
-    return Schedule(text=text, timezone=timezone, rules=(rule,), zone=zone)
-
-
-def _cron_error(text: str, position: int, message: str) -> NoReturn:
-    expected = '5 or 6 cron fields, like "*/5 * * * *"'
-    raise ScheduleError(
-        f"{message} (position {position}): expected {expected}",
-        text=text,
-        position=position,
-        expected=expected,
-    )

@@ -150,4 +150,64 @@ class EveryNDays:
         return None
 
 
-DaySpec = EveryDay | Weekdays | MonthDays | YearDates | EveryNDays
+def nth_weekday(year: int, month: int, nth: int, weekday: int) -> int | None:
+    """The day of the month of its ``nth`` ``weekday`` (``LAST_NTH`` for the last), if any."""
+    first_weekday, length = calendar.monthrange(year, month)
+    first = 1 + (weekday - first_weekday) % 7
+    if nth == words.LAST_NTH:
+        return first + (length - first) // 7 * 7
+    day = first + (nth - 1) * 7
+    return day if day <= length else None
+
+
+@dataclass(frozen=True)
+class NthWeekdays:
+    """Weekdays by their place in the month, as (nth, weekday) pairs: (1, 0) is the first Monday."""
+
+    items: frozenset[tuple[int, int]]
+
+    def next_date(self, d: date) -> date | None:
+        year, month, start = d.year, d.month, d.day
+        for _ in range(MONTHS_TO_SCAN):
+            days = [nth_weekday(year, month, nth, weekday) for nth, weekday in self.items]
+            found = [day for day in days if day is not None and day >= start]
+            if found:
+                return date(year, month, min(found))
+            year, month, start = year + month // 12, month % 12 + 1, 1
+            if year > MAXYEAR:
+                return None
+        return None
+
+    def matches(self, d: date) -> bool:
+        return any(nth_weekday(d.year, d.month, n, w) == d.day for n, w in self.items)
+
+    def describe(self) -> str:
+        """``every first and third Monday and last Friday of the month``."""
+        groups = []
+        for weekday in sorted({w for _, w in self.items}):
+            nths = sorted((n for n, w in self.items if w == weekday), key=_nth_order)
+            names = words.join_list([words.NTH_NAMES[n] for n in nths])
+            groups.append(f"{names} {words.WEEKDAY_NAMES[weekday]}")
+        return "every " + words.join_list(groups) + " of the month"
+
+    def cron_days(self) -> list[str] | None:
+        terms = []
+        for nth, weekday in sorted(self.items, key=lambda item: (item[1], _nth_order(item[0]))):
+            number = (weekday + 1) % 7
+            terms.append(f"{number}L" if nth == words.LAST_NTH else f"{number}#{nth}")
+        return ["* * " + ",".join(terms)]
+
+
+def _nth_order(nth: int) -> int:
+    return 6 if nth == words.LAST_NTH else nth
+
+
+DaySpec = EveryDay | Weekdays | MonthDays | YearDates | EveryNDays | NthWeekdays
+
+
+def describe_on(spec: DaySpec) -> str:
+    """The days as a filter after an interval: ``on weekdays``, ``on the 1st``, ``on July 4th``."""
+    if isinstance(spec, Weekdays) and spec.days == words.WORKDAYS:
+        return "on weekdays"
+    the = "the " if isinstance(spec, MonthDays | NthWeekdays) else ""
+    return f"on {the}{spec.describe().removeprefix('every ')}"

@@ -55,10 +55,16 @@ class Schedule:
         return fires
 
     def describe(self) -> str:
-        """Canonical English; parsing it again (same zone) gives equal rules."""
+        """Canonical text (English, ``cron: ...`` or systemd's normalized form) that parses back the same."""
         if self.is_never:
             return "never"
         return " and ".join(rule.describe() for rule in self.rules)
+
+    def explain(self) -> str:
+        """What the schedule does in plain English for people, even for cron and systemd text."""
+        if self.is_never:
+            return "never"
+        return " and ".join(rule.explain() for rule in self.rules)
 
     def cron(self) -> list[str] | None:
         """Cron lines that fire at exactly these instants in ``timezone``, or None."""

@@ -2,19 +2,26 @@
 
 Grammar (case-insensitive; ``[]`` optional, ``|`` choice)::
 
-    schedule := "never" [zone] | "cron:" FIELDS{5,6} [zone] | rule (("and" | ",") rule)* [zone]
+    schedule := "never" [zone] | rule (("and" | ",") rule)* [zone]
     zone     := "in" IANA-NAME
     rule     := "at" times [days] | ["every" | "each" | "on"] ["the"] body
-    body     := N unit [window] | "other" unit | unit [window] | "hourly" [window]
-              | days [["at"] times]
-    days     := "day" | "everyday" | "daily" | N "days" | weekday-list | month-days | year-dates
+    body     := N unit [filters] | "other" unit | unit [filters] | "hourly" [filters]
+              | (N "hours" | "hour" | "hourly") past [filters] | days [["at"] times]
+    past     := "at" OFFSET (("," | "and") OFFSET)*          OFFSET is :MM or :MM:SS
+    filters  := window [on] | on [window]
+    on       := "on" ["the" | "every" | "each"] days
+    days     := "day" | "everyday" | "daily" | N "days" | weekday-list | month-days
+              | year-dates | nth-weekdays
+    nth-weekdays := nth (("," | "and") nth)* WEEKDAY (...)* ["of" ["the" | "every"] "month"]
+    nth      := "first" | "second" | "third" | "fourth" | "fifth" | "1st" ... "5th" | "last"
     window   := "between" time "and" time | "from" time ("to" | "until") time
-    times    := time (("," | "and") time)*
+    times    := time (("," | "and") time)*                  time is HH[:MM[:SS]] [am|pm]
 
 "and" is read three ways: inside a list (days, times) when the word after it
 continues the list, inside a window after "between", and otherwise between
 rules. Lists are greedy, so "every Monday and Friday at 10:00" is one rule and
-"every Monday at 09:30 and every Friday at 17:00" two.
+"every Monday at 09:30 and every Friday at 17:00" two. Cron and systemd calendar
+events are read elsewhere (``odin.schedule.cron``, ``odin.schedule.oncalendar``).
 """
 
 from __future__ import annotations
@@ -26,11 +33,21 @@ from typing import NoReturn
 from odin import config
 from odin.errors import ScheduleError
 from odin.schedule import words
-from odin.schedule.days import DaySpec, EveryDay, EveryNDays, MonthDays, Weekdays, YearDates
+from odin.schedule.clock import ClockRule, HourlyRule
+from odin.schedule.days import (
+    DaySpec,
+    EveryDay,
+    EveryNDays,
+    MonthDays,
+    NthWeekdays,
+    Weekdays,
+    YearDates,
+)
 from odin.schedule.rules import CalendarRule, IntervalRule, Rule, Window, describe_period
 
 _CHUNK = re.compile(r",|[^\s,]+")
-_TIME = re.compile(r"(\d{1,2})(?::(\d{2}))?(am|pm|a\.m\.|p\.m\.)?", re.ASCII)
+_TIME = re.compile(r"(\d{1,2})(?::(\d{2})(?::(\d{2}))?)?(am|pm|a\.m\.|p\.m\.)?", re.ASCII)
+_OFFSET = re.compile(r":(\d{2})(?::(\d{2}))?", re.ASCII)
 _ORDINAL = re.compile(r"(\d{1,2})(?:st|nd|rd|th)", re.ASCII)
 _NUMBER = re.compile(r"\d{1,9}", re.ASCII)
 _MERIDIEM = ("am", "pm", "a.m.", "p.m.")
@@ -40,6 +57,8 @@ RULE_START = (
     "an interval (every 10 minutes), a day (Monday, 23rd, January 4th) or a time (at 09:00)"
 )
 TIME = "a time like 09:30, 6pm, noon or midnight"
+OFFSET = "minutes past the hour, like :30 or :30:15"
+NTH = "first, second, third, fourth, fifth or last"
 
 
 @dataclass(frozen=True)
@@ -137,6 +156,10 @@ class Parser:
 
     def _is_item(self, kind: str, ahead: int) -> bool:
         word = self.word(ahead)
+        if kind == "nth":
+            return self._nth_run(ahead)
+        if kind == "offset":
+            return bool(_OFFSET.fullmatch(word))
         if kind == "weekday":
             return word in words.WEEKDAYS
         if kind == "monthday":
@@ -153,8 +176,24 @@ class Parser:
         match = _TIME.fullmatch(word)
         if match is None:
             return False
-        clock_like = match.group(2) is not None or match.group(3) is not None
+        clock_like = match.group(2) is not None or match.group(4) is not None
         return clock_like or self.word(ahead + 1) in _MERIDIEM
+
+    def _nth_run(self, ahead: int) -> bool:
+        """Do the words from ``ahead`` read "first [and third] Monday"?"""
+        index = ahead
+        if self.word(index) not in words.NTH_WORDS:
+            return False
+        while True:
+            index += 1
+            if self.word(index) in words.SINGLE_WEEKDAYS:
+                return True
+            if self.word(index) not in (",", "and"):
+                return False
+            index += self.word(index + 1) == "and"  # ", and"
+            if self.word(index + 1) not in words.NTH_WORDS:
+                return False
+            index += 1
 
     # -- grammar ---------------------------------------------------------------------------
 
@@ -182,11 +221,13 @@ class Parser:
     def rule(self) -> Rule:
         if self.take_if("at"):
             times = self.times()
-            return CalendarRule(self.optional_days(), times)
+            return self.at_times(self.optional_days(), times)
         if not self.take_if("every", "each"):
             self.take_if("on")
         self.take_if("the")
         word = self.word()
+        if self._nth_run(0):  # before the units: "every second Tuesday of the month"
+            return self.calendar(self.days(RULE_START))
         if _NUMBER.fullmatch(word) or word == "other":
             return self.counted()
         if word in words.UNITS and word in words.SINGULAR_UNITS and word != "day":
@@ -222,38 +263,97 @@ class Parser:
         return self.interval(period)
 
     def interval(self, period: int) -> Rule:
-        window = self.window()
-        if window is not None and window.length_seconds() < period:
-            token = self.tokens[self.i - 1]
+        if self.word() == "at":
+            return self.past_the_hour(period)
+        window, days = self.filters(period)
+        return IntervalRule(period, window, days)
+
+    def past_the_hour(self, period: int) -> Rule:
+        """``every 2 hours at :15``: wall-clock minutes past every ``N``-th hour from midnight."""
+        at = self.take('"at"')
+        if period % 3600 or period > config.MAX_PAST_THE_HOUR_STEP_H * 3600:
             every = describe_period(period)
-            self.invalid(token, f"the window is shorter than {every}", "a longer window")
-        return IntervalRule(period, window)
+            limit = config.MAX_PAST_THE_HOUR_STEP_H
+            self.invalid(
+                at, f'"at :MM" needs whole hours, not every {every}', f"1 to {limit} hours"
+            )
+        offsets = {self.offset()}
+        while self.continues("offset"):
+            offsets.add(self.offset())
+        window, days = self.filters(None)
+        rule = HourlyRule(period // 3600, tuple(sorted(offsets)), window, days)
+        if not rule.fires:
+            token = self.tokens[self.i - 1]
+            self.invalid(token, "none of the times falls in the window", "a wider window")
+        return rule
+
+    def offset(self) -> int:
+        token = self.take(OFFSET)
+        match = _OFFSET.fullmatch(token.word)
+        if match is None:
+            self.fail(OFFSET, token)
+        minute, second = int(match.group(1)), int(match.group(2) or 0)
+        if minute > 59 or second > 59:
+            self.invalid(token, f'"{token.text}" is not a time past the hour', ":00 to :59:59")
+        return minute * 60 + second
+
+    def filters(self, period: int | None) -> tuple[Window | None, DaySpec | None]:
+        """An optional window and an optional ``on DAYS``, in either order."""
+        window: Window | None = None
+        days: DaySpec | None = None
+        for _ in range(2):
+            if window is None and self.word() in ("between", "from"):
+                window = self.window()
+                if window is not None and period is not None and window.length_seconds() < period:
+                    token = self.tokens[self.i - 1]
+                    every = describe_period(period)
+                    self.invalid(token, f"the window is shorter than {every}", "a longer window")
+            elif days is None and self.take_if("on"):
+                self.take_if("the", "every", "each")
+                spec = self.days("a day (weekdays, Monday, 23rd, January 4th)")
+                days = None if isinstance(spec, EveryDay) else spec
+        return window, days
 
     def window(self) -> Window | None:
         if self.take_if("between"):
-            start = self.time()
+            start = self.window_minute()
             self.expect('"and"', "and")
         elif self.take_if("from"):
-            start = self.time()
+            start = self.window_minute()
             self.expect('"to" or "until"', "to", "until")
         else:
             return None
         end_token = self.peek()
-        end = self.time()
+        end = self.window_minute()
         if end == start and end_token is not None:
             self.invalid(end_token, "the window is empty", "an end time after the start")
         return Window(start, end)
+
+    def window_minute(self) -> int:
+        token = self.peek()
+        second = self.time()
+        if second % 60 and token is not None:
+            self.invalid(token, f'"{token.text}" has seconds; a window is whole minutes', TIME)
+        return second // 60
 
     def calendar(self, days: DaySpec) -> Rule:
         times: tuple[int, ...] = (0,)
         if self.take_if("at") or self._is_time(0):
             times = self.times()
-        return CalendarRule(days, times)
+        return self.at_times(days, times)
+
+    def at_times(self, days: DaySpec, times: tuple[int, ...]) -> Rule:
+        """Whole minutes make a ``CalendarRule``; a time with seconds, a ``ClockRule``."""
+        if all(second % 60 == 0 for second in times):
+            return CalendarRule(days, tuple(second // 60 for second in times))
+        return ClockRule(days, times)
 
     def days(self, expected: str) -> DaySpec:
         word = self.word()
         if self.take_if("day", "everyday", "daily"):
             return EveryDay()
+        if self._nth_run(0):
+            return self.nth_weekdays()
         if word in words.WEEKDAYS:
             return self.weekdays()
         dated = _ORDINAL.fullmatch(word) and self.word(1) == "of" and self.word(2) in words.MONTHS
@@ -271,6 +371,38 @@ class Parser:
                 break
             self.take_if("the")
         return EveryDay() if len(chosen) == 7 else Weekdays(frozenset(chosen))
+
+    def nth_weekdays(self) -> DaySpec:
+        """``first and third Monday and last Friday [of the month]``."""
+        chosen: set[tuple[int, int]] = set()
+        ambiguous: Token | None = None
+        while True:
+            nths: list[int] = []
+            while self.word() not in words.SINGLE_WEEKDAYS:
+                if nths:
+                    self.take_if(",")
+                    self.take_if("and")
+                token = self.take(NTH)
+                if token.word not in words.NTH_WORDS:
+                    self.fail(NTH, token)
+                nths.append(words.NTH_WORDS[token.word])
+                ambiguous = ambiguous or (token if nths[-1] == 2 else None)
+            weekday = words.SINGLE_WEEKDAYS[self.take("a weekday").word]
+            chosen.update((nth, weekday) for nth in nths)
+            if not self.continues("nth"):
+                break
+            self.take_if("the")
+        if self.take_if("of"):
+            self.take_if("the", "every", "each")
+            self.expect('"month"', "month")
+        elif ambiguous is not None:
+            self.invalid(
+                ambiguous,
+                f'"{ambiguous.text}" alone could mean every other week; '
+                'say "of the month" for the monthly one',
+                f'"{ambiguous.text} ... of the month"',
+            )
+        return NthWeekdays(frozenset(chosen))
 
     def month_days(self) -> DaySpec:
         chosen: set[int] = set()
@@ -331,26 +463,28 @@ class Parser:
         return month, day
 
     def times(self) -> tuple[int, ...]:
+        """Seconds of the day, sorted."""
         chosen = {self.time()}
         while self.continues("time"):
             chosen.add(self.time())
         return tuple(sorted(chosen))
 
     def time(self) -> int:
+        """A time of day, in seconds from midnight."""
         token = self.take(TIME)
         if token.word in ("noon", "midnight"):
-            return 720 if token.word == "noon" else 0
+            return 12 * 3600 if token.word == "noon" else 0
         match = _TIME.fullmatch(token.word)
         if match is None:
             self.fail(TIME, token)
-        hour, minute = int(match.group(1)), int(match.group(2) or 0)
-        meridiem = match.group(3)
+        hour, minute, second = (int(match.group(g) or 0) for g in (1, 2, 3))
+        meridiem = match.group(4)
         if meridiem is None and self.word() in _MERIDIEM:
             meridiem = self.take(TIME).word
         if meridiem is not None:
-            if not (1 <= hour <= 12 and minute <= 59):
+            if not (1 <= hour <= 12 and minute <= 59 and second <= 59):
                 self.invalid(token, f'"{token.text}" is not a 12-hour time', TIME)
             hour = hour % 12 + (12 if meridiem.startswith("p") else 0)
-        elif hour > 23 or minute > 59:
-            self.invalid(token, f'"{token.text}" is not a time of day', "00:00 to 23:59")
-        return hour * 60 + minute
+        elif hour > 23 or minute > 59 or second > 59:
+            self.invalid(token, f'"{token.text}" is not a time of day', "00:00 to 23:59:59")
+        return (hour * 60 + minute) * 60 + second

@@ -2,11 +2,16 @@
 
 - ``IntervalRule``: exact elapsed time. It fires at every instant that is a
   multiple of ``period`` seconds after 1970-01-01T00:00Z, so fire times do not
-  depend on when the engine started; an optional wall-clock window filters them.
+  depend on when the engine started; an optional wall-clock window and an
+  optional day filter keep some of them (a window that passes midnight belongs
+  to the day it opens on).
 - ``CalendarRule``: wall times on chosen days, mapped to instants by the DST
   rule of ``odin.schedule.wall``. Computed directly (no cron engine) because it
   is the common case; the tests check it against cronsim and a brute-force scan.
-- ``CronRule``: a raw cron expression, evaluated by cronsim.
+- ``CronRule``: a raw cron expression, evaluated and explained by cronsim.
+
+The wall-clock rules to the second (``odin.schedule.clock``) and systemd
+calendar events (``odin.schedule.systemd``) live in modules of their own.
 
 ``next_after(t, t_ts, zone)`` returns the first fire strictly after ``t``
 (``t_ts`` is ``t.timestamp()``, computed once by the caller), in ``zone``.
@@ -21,7 +26,9 @@ from zoneinfo import ZoneInfo
 from cronsim import CronSim
 
 from odin.schedule import words
-from odin.schedule.days import DaySpec
+from odin.schedule.clock import ClockRule, HourlyRule
+from odin.schedule.days import DaySpec, describe_on
+from odin.schedule.systemd import OnCalendarRule
 from odin.schedule.wall import (
     ONE_DAY,
     epoch_floor,
@@ -31,42 +38,59 @@ from odin.schedule.wall import (
     resolve,
     second_of_day,
 )
+from odin.schedule.window import Window
+
+__all__ = [
+    "CalendarRule",
+    "ClockRule",
+    "CronRule",
+    "HourlyRule",
+    "IntervalRule",
+    "OnCalendarRule",
+    "Rule",
+    "Window",
+    "describe_period",
+]
 
 MAX_WINDOW_HOPS = 4000  # days a windowed interval may look ahead (DST gaps can eat a day)
 MAX_DATES_TRIED = 4  # the second matching date always has a fire after t; 4 is slack
 MAX_CRON_STEPS = 4  # cronsim may return a wall time at or before t in a fall-back hour
-
-
-@dataclass(frozen=True)
-class Window:
-    """Wall-clock minutes of the day, both ends included; ``start > end`` wraps midnight."""
-
-    start: int
-    end: int
-
-    def contains(self, second: int) -> bool:
-        low, high = self.start * 60, self.end * 60
-        if low <= high:
-            return low <= second <= high
-        return second >= low or second <= high
-
-    def length_seconds(self) -> int:
-        return ((self.end - self.start) % (24 * 60)) * 60
-
-    def describe(self) -> str:
-        return f"between {format_minute(self.start)} and {format_minute(self.end)}"
+CRON_EXPLAIN_START = datetime(2000, 1, 1)  # cronsim wants a start even to explain
 
 
 @dataclass(frozen=True)
 class IntervalRule:
     period: int
     window: Window | None = None
+    days: DaySpec | None = None  # never EveryDay: the parser drops a filter that keeps all
 
     def next_after(self, t: datetime, t_ts: float, zone: ZoneInfo) -> datetime | None:
         tick = (epoch_floor(t) // self.period + 1) * self.period
+        if self.days is not None:
+            return self._next_on_days(tick, zone, self.days)
         if self.window is None:
             return from_epoch(tick, zone)
         return self._next_in_window(tick, zone, self.window)
+
+    def _next_on_days(self, tick: int, zone: ZoneInfo, days: DaySpec) -> datetime | None:
+        """The first tick from ``tick`` inside a window (if any) that opened on a chosen day."""
+        window = self.window
+        for _ in range(MAX_WINDOW_HOPS):
+            fire = from_epoch(tick, zone)
+            second, today = second_of_day(fire), fire.date()
+            opened = today if window is None else window.opened_on(today, second)
+            if opened is not None and days.matches(opened):
+                return fire
+            if window is None:
+                day, opening_minute = days.next_date(today + ONE_DAY), 0
+            else:
+                first = today if second < window.start * 60 else today + ONE_DAY
+                day, opening_minute = days.next_date(first), window.start
+            if day is None:
+                return None
+            opening = epoch_floor(resolve(day, opening_minute, zone))
+            tick = max(-(-opening // self.period) * self.period, tick + self.period)
+        return None
 
     def _next_in_window(self, tick: int, zone: ZoneInfo, window: Window) -> datetime | None:
         for _ in range(MAX_WINDOW_HOPS):
@@ -82,7 +106,12 @@ class IntervalRule:
 
     def describe(self) -> str:
         text = "every " + describe_period(self.period)
-        return text if self.window is None else f"{text} {self.window.describe()}"
+        if self.window is not None:
+            text = f"{text} {self.window.describe()}"
+        return text if self.days is None else f"{text} {describe_on(self.days)}"
+
+    def explain(self) -> str:
+        return self.describe()
 
     def cron(self, zone: ZoneInfo) -> list[str] | None:
         """Cron lines, only when they fire at exactly the same instants in ``zone``."""
@@ -90,8 +119,16 @@ class IntervalRule:
             return None
         fields = _interval_fields(self.period)
         if fields is None or self.window is None:
-            return None if fields is None else [fields]
-        return _windowed_cron(self.period, self.window)
+            lines = None if fields is None else [fields]
+        else:
+            lines = _windowed_cron(self.period, self.window)
+        if lines is None or self.days is None:
+            return lines
+        day_parts = self.days.cron_days()
+        if day_parts is None:
+            return None
+        # Every line ends in "* * *" (day of month, month, day of week): put the days there.
+        return [line.rsplit(" ", 3)[0] + " " + part for line in lines for part in day_parts]
 
 
 def _interval_fields(period: int) -> str | None:
@@ -150,6 +187,9 @@ class CalendarRule:
             f"{self.days.describe()} at {words.join_list([format_minute(m) for m in self.times])}"
         )
 
+    def explain(self) -> str:
+        return self.describe()
+
     def cron(self, zone: ZoneInfo) -> list[str] | None:
         day_parts = self.days.cron_days()
         if day_parts is None:
@@ -184,8 +224,13 @@ class CronRule:
     def describe(self) -> str:
         return f"cron: {self.expression}"
 
+    def explain(self) -> str:
+        """cronsim's English for the expression, starting in lower case like Odin's own."""
+        text: str = CronSim(self.expression, CRON_EXPLAIN_START).explain()
+        return text[:1].lower() + text[1:]
+
     def cron(self, zone: ZoneInfo) -> list[str] | None:
         return [self.expression]
 
 
-Rule = IntervalRule | CalendarRule | CronRule
+Rule = IntervalRule | CalendarRule | CronRule | ClockRule | HourlyRule | OnCalendarRule

@@ -25,6 +25,7 @@ ONE_DAY = timedelta(days=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EPOCH_ORDINAL = EPOCH.date().toordinal()
 MAX_GAP_MINUTES = 24 * 60  # no zone has ever skipped a whole day of wall time
+SECONDS_PER_DAY = 24 * 3600
 _ZONE_NAME = re.compile(r"[A-Za-z0-9_+\-]+(?:/[A-Za-z0-9_+\-]+)*", re.ASCII)
 
 
@@ -81,6 +82,34 @@ def resolve(day: date, minute_of_day: int, zone: ZoneInfo) -> datetime:
     return wall
 
 
+def resolve_second(day: date, second_of_day: int, zone: ZoneInfo) -> datetime:
+    """The instant at which the wall time ``second_of_day`` (to the second) on ``day`` fires."""
+    minute_of_day, second = divmod(second_of_day, 60)
+    if second == 0:
+        return resolve(day, minute_of_day, zone)
+    hour, minute = divmod(minute_of_day, 60)
+    wall = datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=zone)
+    if exists(wall):
+        return wall
+    return resolve(day, minute_of_day, zone)  # the whole minute is in the gap too: its end
+
+
+def first_second_after(day: date, low: int, t_ts: float, zone: ZoneInfo) -> int:
+    """The first second of ``day`` from ``low`` whose wall time fires after ``t_ts`` (or 86400).
+
+    ``resolve_second`` never decreases as the second grows, so a binary search
+    finds it; it is needed only when ``t`` lies in an hour that fall-back repeats.
+    """
+    high = SECONDS_PER_DAY
+    while low < high:
+        middle = (low + high) // 2
+        if resolve_second(day, middle, zone).timestamp() > t_ts:
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
 def second_of_day(instant: datetime) -> int:
     """Seconds since local midnight of an aware datetime, by its wall clock."""
     return instant.hour * 3600 + instant.minute * 60 + instant.second
@@ -99,6 +128,13 @@ def from_epoch(seconds: int, zone: ZoneInfo) -> datetime:
 def format_minute(minute_of_day: int) -> str:
     hour, minute = divmod(minute_of_day, 60)
     return f"{hour:02d}:{minute:02d}"
+
+
+def format_second(second_of_day: int) -> str:
+    """``09:00``, or ``09:00:30`` when the seconds are not zero."""
+    minute_of_day, second = divmod(second_of_day, 60)
+    clock = format_minute(minute_of_day)
+    return clock if second == 0 else f"{clock}:{second:02d}"
 
 
 def offsets_seconds(zone: ZoneInfo) -> frozenset[int]:

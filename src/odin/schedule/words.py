@@ -50,7 +50,15 @@ def _month_words() -> dict[str, int]:
 
 
 WEEKDAYS = _weekday_words()
+SINGLE_WEEKDAYS = {word: min(days) for word, days in WEEKDAYS.items() if len(days) == 1}
 MONTHS = _month_words()
+
+# "every first Monday", "the last Friday of the month": a weekday's place in its month.
+LAST_NTH = -1
+NTH_NAMES = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth", LAST_NTH: "last"}
+NTH_WORDS = {name: nth for nth, name in NTH_NAMES.items()} | {
+    f"{nth}{suffix}": nth for nth, suffix in ((1, "st"), (2, "nd"), (3, "rd"), (4, "th"), (5, "th"))
+}
 
 # unit word -> seconds; "day" is a calendar day, not 86400 s (see the parser).
 UNITS: dict[str, int] = {}
@@ -89,6 +97,10 @@ KEYWORDS = (
     "pm",
     "other",
     "cron:",
+    "first",
+    "third",
+    "fourth",
+    "fifth",
 )
 
 
