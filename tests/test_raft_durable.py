@@ -31,6 +31,8 @@ def _instrument(log: ReplicatedLog, recorder: Recorder) -> None:
     durable = node.durable
     journal = node._SyncObj__raftLog
     sync, send = durable.sync, node._SyncObj__sendNextNodeIdx
+    if not durable._dirty and len(journal):  # what was flushed before the recording began
+        recorder.flushed = journal[-1][1]
 
     def recorded_sync() -> None:
         dirty = durable._dirty
