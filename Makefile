@@ -38,10 +38,10 @@ test: check
 	PYTHON="$(PYTHON)" bash scripts/test.sh $(PYTEST_ARGS)
 
 bench: setup
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m bench
+	PYTHON="$(PYTHON)" bash scripts/bench.sh
 
 bench-quick: setup
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m bench --quick
+	PYTHON="$(PYTHON)" bash scripts/bench.sh --quick
 
 fuzz: setup
 	bash scripts/test-users.sh
