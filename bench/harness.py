@@ -10,6 +10,7 @@ take seconds and the deploy rate itself is a figure.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import signal
@@ -40,10 +41,26 @@ class BenchError(Exception):
     """A benchmark could not be set up (not a figure that missed its goal)."""
 
 
+_PORTS = itertools.count(20000 + (os.getpid() * 97) % 10000)
+_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port below the kernel's ephemeral range, free now and never given twice.
+
+    A port from ``bind(0)`` can be taken by an outgoing connection before the engine binds it.
+    """
+    while True:
+        port = 20000 + (next(_PORTS) - 20000) % 12000
+        if port in _GIVEN:
+            continue
+        _GIVEN.add(port)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+        return port
 
 
 def wait_for(

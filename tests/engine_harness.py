@@ -7,6 +7,7 @@ through ``runuser``, so the engine learns who calls from the kernel.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import pwd
@@ -27,10 +28,27 @@ T = TypeVar("T")
 needs_root = os.geteuid() != 0
 
 
+_PORTS = itertools.count(20000 + (os.getpid() * 97) % 10000)
+_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port outside the kernel's ephemeral range (32768-60999), free now, never given twice.
+
+    A port the kernel picked for ``bind(0)`` can be taken by an outgoing connection before the
+    engine binds it (a CI run failed that way), so ports come from below that range.
+    """
+    while True:
+        port = 20000 + (next(_PORTS) - 20000) % 12000
+        if port in _GIVEN:
+            continue
+        _GIVEN.add(port)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+        return port
 
 
 def wait_for(
