@@ -46,11 +46,11 @@ bench-quick: setup
 fuzz: setup
 	bash scripts/test-users.sh
 	ODIN_FUZZ_EXAMPLES=20000 ODIN_FUZZ_API_EXAMPLES=500 ODIN_FUZZ_SECONDS=900 ODIN_LOAD_SECONDS=60 \
-	  PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -q -s tests/test_fuzz_inputs.py tests/test_fuzz_api.py tests/test_hardening_load.py
+	  PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -q -s tests/jobs/test_fuzz_inputs.py tests/api/test_fuzz_api.py tests/cluster/test_cluster_load.py
 
 fuzz-quick: setup
 	bash scripts/test-users.sh
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -q tests/test_fuzz_inputs.py tests/test_fuzz_api.py tests/test_hardening_load.py
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -q tests/jobs/test_fuzz_inputs.py tests/api/test_fuzz_api.py tests/cluster/test_cluster_load.py
 
 PREFIX ?= /opt/odin
 install:

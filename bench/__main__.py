@@ -25,6 +25,7 @@ MODULES = [
     "bench.bench_raft",
     "bench.bench_cluster",
     "bench.bench_faults",
+    "bench.bench_burst",
 ]
 REPORT = Path(__file__).parent / "results" / "REPORT.md"
 LIMITS = Path(__file__).parent / "limits.md"

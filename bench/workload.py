@@ -24,6 +24,7 @@ from pathlib import Path
 
 from bench.harness import BenchError, JobDef, job_id
 from odin.executor import interpreters
+from odin.jobs.language import Language
 from odin.schedule import parse
 
 PY_CODE = "import time\nprint('T', repr(time.time()), flush=True)\n"
@@ -235,7 +236,7 @@ class Programs:
         if job.language == "python":
             path = self.root / f"job{index}.py"
             path.write_text(job.code)
-            return interpreters.command_for("python", str(path))
+            return interpreters.command_for(Language.PYTHON, str(path))
         if job.language == "go":
             return (str(build_go(job.code, self.root / f"go{index}")),)
         raise BenchError(f"no bench runner for {job.language}")

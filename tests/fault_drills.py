@@ -1,6 +1,6 @@
 """Fault drills on a cluster of hosts (network namespaces), with a ledger the jobs write.
 
-Shared by tests/test_multihost_faults.py (one short round in CI) and bench/bench_faults.py
+Shared by tests/cluster/test_multihost_faults.py (one short round in CI) and bench/bench_faults.py
 (many rounds, faults of varied lengths): deploy jobs that append ``<run id> <node> <start>``
 to a ledger, apply faults (kill, freeze, cut off; leader or follower), then judge every
 tick of the window from the ledger alone (tests/tick_ledger.py).

@@ -90,6 +90,9 @@ PLAN_LOOKAHEAD_S: Final = 1.0  # runs are committed this far ahead of their inst
 TICK_INTERVAL_S: Final = 0.1
 GC_THRESHOLDS: Final = (20_000, 20, 20)  # the engine's cycle collector: fewer, larger young passes
 HOLD_AHEAD_S: Final = 1.0  # a run's process is made this long before its instant, held at its gate
+# A node makes and starts at most LAUNCH_SLOTS runs' processes at once (odin.engine.admission);
+# the rest wait, manual runs first, then in instant order. Measured in bench/bench_burst.py.
+LAUNCH_SLOTS: Final = 64
 # At most this many held runs start their interpreter early (odin.executor.pystart), about
 # 3 MB of memory each while they wait; the others wait at the gate, before their exec.
 EARLY_HELD_MAX: Final = 256

@@ -1,7 +1,8 @@
 """``odin-engine``: the composition root that wires one node together.
 
-Order of start: directories and secret → Raft (journal replay) → launcher and
-ticker → API on the Unix socket and the TCP port. Order of stop: the reverse.
+Order of start: directories → the executor (start gate, prelude, reaper) → store,
+secret and Raft (journal replay) → launcher and ticker → API on the Unix socket and the
+TCP port. Order of stop: the reverse, of whatever was started, also when a start fails.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import socket
 import stat
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from odin.cluster.commands import AddNode
 from odin.cluster.model import Job, NodeInfo, Run
 from odin.cluster.state import Event, JobChanged
 from odin.engine import memory
+from odin.engine.admission import Admission
 from odin.engine.cluster import Membership
 from odin.engine.launcher import LaunchContext, Launcher
 from odin.engine.loopwatch import LoopWatch
@@ -40,11 +42,10 @@ from odin.engine.nodes import NodeAdmin
 from odin.engine.service import Service
 from odin.engine.started import StartedFile
 from odin.engine.ticker import Ticker
-from odin.engine.users import owner_of
+from odin.engine.users import Owners
 from odin.errors import OdinError, Unavailable
-from odin.executor import early, gate, nursery, spawn
-from odin.executor.gobuild import build_go
-from odin.executor.reaper import Reaper, set_child_subreaper
+from odin.executor import Executor, ExecutorPort, Reaper, build_go, install_prelude
+from odin.jobs.language import Language
 from odin.store.sqlite import Store
 
 log = logging.getLogger("odin.engine")
@@ -59,6 +60,7 @@ class EngineConfig:
     socket_path: Path
     join: tuple[str, ...]
     dashboard: tuple[str, int] | None = None
+    launch_slots: int = config.LAUNCH_SLOTS
 
 
 def host_timezone() -> str:
@@ -194,18 +196,20 @@ class Engine:
     def __init__(self, cfg: EngineConfig) -> None:
         self.cfg = cfg
         self.stopping = asyncio.Event()
+        self.owners = Owners()  # job owners as the host knows them, cached briefly
         self._api_sockets: list[socket.socket] = []
 
-    def _go_builder(self) -> Callable[[Job], Any]:
+    def _go_builder(self, executor: ExecutorPort) -> Callable[[Job], Any]:
         cache = self.cfg.data_dir / "builds"
         sdk_go = self.cfg.data_dir / "sdk" / "go" / "odinlib"
 
         async def build(job: Job) -> Path:
-            if job.language != "go":
+            if job.language is not Language.GO:
                 return Path()
-            owner = owner_of(job)
+            owner = self.owners.of(job)
             return await build_go(
                 job.code,
+                executor=executor,
                 filename=job.filename,
                 uid=owner.uid,
                 gid=owner.gid,
@@ -217,19 +221,34 @@ class Engine:
         return build
 
     async def run(self) -> None:
+        """Start the node's parts in order and serve until ``stopping`` is set; then stop
+        every part that was started, in the reverse order, also when a start failed."""
+        cfg = self.cfg
+        async with contextlib.AsyncExitStack() as parts:
+            await self._start(parts)
+            log.info("odin-engine %s: node %s ready on %s", __version__, cfg.name, cfg.socket_path)
+            print(
+                f"odin-engine {__version__}: node {cfg.name} serving {cfg.socket_path}", flush=True
+            )
+            await self.stopping.wait()
+
+    async def _start(self, parts: contextlib.AsyncExitStack) -> None:
+        """Start each part in turn, registering on ``parts`` how to stop it once started."""
         cfg = self.cfg
         loop = asyncio.get_running_loop()
+        uid = os.geteuid()
         _prepare_dirs(cfg.data_dir)
-        if os.geteuid() == 0:  # only a root engine holds runs at a gate
-            gate.use(await asyncio.to_thread(gate.build, cfg.data_dir / "bin"))
+        executor = await Executor.for_host(uid=uid, bin_dir=cfg.data_dir / "bin")
+        parts.push_async_callback(executor.close)
         sdk = cfg.data_dir / "sdk"
         python_start = await asyncio.to_thread(
-            early.install, sdk / "start", (sdk / "python",), shared=os.geteuid() == 0
+            install_prelude, sdk / "start", (sdk / "python",), shared=executor.root
         )
-        set_child_subreaper(True)
-        reaper = Reaper(followed=spawn.FOLLOWED)
+        reaper = Reaper(followed=executor.followed)
         reaper.start()
+        parts.push_async_callback(reaper.stop)
         store = Store(cfg.data_dir / "store.db")
+        parts.callback(store.close)
         secret = _secret(cfg.data_dir)
         me = NodeInfo(cfg.name, _addr(cfg.http), _addr(cfg.raft))
         node = EngineNode(
@@ -240,19 +259,28 @@ class Engine:
             secret=secret,
             loop=loop,
         )
+        parts.callback(node.stop)
         membership = Membership(node, me, secret)
-        builder = self._go_builder()
+        builder = self._go_builder(executor)
         started = StartedFile(cfg.data_dir / "raft" / "started-runs")
-        launcher = Launcher(node, store, self._launch_context(builder, python_start), started)
+        context = self._launch_context(builder, python_start)
+        admission = Admission(self.cfg.launch_slots, clock=time.time)
+        launcher = Launcher(
+            node, store, context, started, executor, self.owners, admission, clock=time.time
+        )
+        parts.push_async_callback(launcher.stop)
         ticker = Ticker(node, membership.pick, membership.load)
+        parts.push_async_callback(ticker.stop)
         node.on_event(launcher.handle)
         node.on_event(ticker.handle)
         node.on_event(lambda event: _prebuild(event, builder))
         node.on_leadership(ticker.leadership)
         node.on_leadership(lambda leading: _register(leading, node, me))
         unix = _unix_socket(cfg.socket_path)
+        parts.callback(_remove_socket, unix, cfg.socket_path, cfg.http[1])
         _alias_socket(cfg.socket_path, cfg.http[1])
         tcp = _tcp_socket(*cfg.http)
+        parts.callback(tcp.close)
         node.start()
         await self._wait_ready(node)
         _tune_gc()
@@ -260,11 +288,14 @@ class Engine:
         ticker.leadership(node.is_leader())
         _register(node.is_leader(), node, me)
         membership.start()
-        watch = LoopWatch()
-        watch.start()
-        remote_calls = ThreadPoolExecutor(
+        parts.push_async_callback(membership.stop)
+        remote_calls = futures.ThreadPoolExecutor(
             config.REMOTE_OUTPUT_THREADS, thread_name_prefix="odin-remote"
         )
+        parts.callback(remote_calls.shutdown, wait=False, cancel_futures=True)
+        watch = LoopWatch()
+        watch.start()
+        parts.push_async_callback(watch.stop)
         service = Service(
             node,
             store,
@@ -283,23 +314,7 @@ class Engine:
         self._api_sockets = [unix, tcp]
         servers = self._server(service, launcher, admin, watch)
         serve = asyncio.ensure_future(servers.serve())
-        log.info("odin-engine %s: node %s ready on %s", __version__, cfg.name, cfg.socket_path)
-        print(f"odin-engine {__version__}: node {cfg.name} serving {cfg.socket_path}", flush=True)
-        await self.stopping.wait()
-        servers.stop()
-        await serve
-        await watch.stop()
-        remote_calls.shutdown(wait=False, cancel_futures=True)
-        await membership.stop()
-        await ticker.stop()
-        await launcher.stop()
-        await nursery.POOL.close()
-        await reaper.stop()
-        node.stop()
-        store.close()
-        for path in (cfg.socket_path, _alias_path(cfg.socket_path, cfg.http[1])):
-            with contextlib.suppress(OSError):
-                path.unlink()
+        parts.push_async_callback(_stop_serving, servers, serve)
 
     async def _wait_ready(self, node: EngineNode) -> None:
         """Wait for the journal replay and a leader; a joining node waits to be added."""
@@ -401,12 +416,25 @@ def _alias_socket(socket_path: Path, port: int) -> None:
         alias.symlink_to(socket_path.name)
 
 
+def _remove_socket(sock: socket.socket, socket_path: Path, port: int) -> None:
+    """Close the API's Unix socket and remove it and its alias."""
+    sock.close()
+    for path in (socket_path, _alias_path(socket_path, port)):
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+async def _stop_serving(servers: _Servers, serve: asyncio.Future[None]) -> None:
+    """Stop the API and dashboard servers and wait until they have."""
+    servers.stop()
+    await serve
+
+
 def _register(leading: bool, node: EngineNode, me: NodeInfo) -> None:
     """The leader makes sure it is listed among the members (the first node lists itself)."""
     if not leading:
         return
-    with node.lock:
-        known = node.state.nodes.get(me.name)
+    known = node.members().get(me.name)
     if known is None or known.raft != me.raft:
         info = NodeInfo(me.name, me.http, me.raft, time.time())
         _background(node.propose(AddNode(info)))
@@ -429,12 +457,12 @@ def _background(awaitable: Any) -> None:
 
 def _prebuild(event: Event, builder: Callable[[Job], Any]) -> None:
     """Compile a changed Go job on every node ahead of its first run here."""
-    if isinstance(event, JobChanged) and event.job.language == "go":
+    if isinstance(event, JobChanged) and event.job.language is Language.GO:
         _background(builder(event.job))
 
 
 async def _remote_output(
-    membership: Membership, calls: Executor, run: Run
+    membership: Membership, calls: futures.Executor, run: Run
 ) -> dict[str, Any] | None:
     """The output of a run kept on another node, asked of it on a thread of ``calls``: a node
     that does not answer holds that thread up to the call's timeout, never the event loop."""
@@ -532,6 +560,13 @@ def _QuietServer(uv_config: Any) -> Any:
 )
 @click.option("--no-dashboard", is_flag=True, help="Do not serve the web dashboard.")
 @click.option(
+    "--launch-slots",
+    type=click.IntRange(1, 4096),
+    default=config.LAUNCH_SLOTS,
+    show_default=True,
+    help="Runs whose processes this node makes and starts at once; the rest wait their turn.",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -547,6 +582,7 @@ def main(
     join: tuple[str, ...],
     dashboard: str,
     no_dashboard: bool,
+    launch_slots: int,
     log_level: str,
 ) -> None:
     """Run an Odin engine node: the scheduler, its API and its Raft peer.
@@ -574,6 +610,7 @@ def main(
         socket_path=socket_path or paths.socket_for_port(http_addr[1], engine_uid=os.geteuid()),
         join=join_addrs,
         dashboard=dashboard_addr,
+        launch_slots=launch_slots,
     )
     try:
         asyncio.run(_serve(cfg))

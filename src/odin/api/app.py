@@ -3,6 +3,12 @@
 Who calls comes from the kernel (SO_PEERCRED, see ``peercred``) or, for an
 SDK inside a run, from the run's token; never from the request body. Every
 ``OdinError`` becomes a JSON error with the status from ``api.errors``.
+
+Every answer has a type (the service's are in ``odin.engine.views``, the few of
+this module's own below), so the OpenAPI document at ``/openapi.json`` describes
+each operation's answer and its errors, and the schema fuzz test
+(``tests/api/test_fuzz_api.py``) checks real answers against it. A list goes out as
+JSON bytes made by orjson (``_json``), its type given as ``response_model``.
 """
 
 from __future__ import annotations
@@ -10,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
@@ -18,18 +25,37 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
 
 from odin import __version__, config
 from odin.api.bodylimit import BodyLimit
-from odin.api.errors import error_body, status_for
+from odin.api.errors import ERROR_RESPONSES, error_body, http_error_body, status_for
 from odin.api.peercred import PEER_KEY, PeerCredentials
 from odin.engine.identity import Caller, caller_from_uid
-from odin.engine.launcher import Launcher, add_records
-from odin.engine.loopwatch import LoopWatch
+from odin.engine.launcher import Launcher
+from odin.engine.loopwatch import LoopWatch, Stalls
 from odin.engine.nodeauth import AUTH_HEADER, NodeAuth
 from odin.engine.nodes import NodeAdmin, NodeRequest, local_address
+from odin.engine.records import add_records
 from odin.engine.service import DeployRequest, Service
-from odin.engine.views import run_view
+from odin.engine.views import (
+    Deployed,
+    JobDetail,
+    JobFiles,
+    JobSummary,
+    LinkAdded,
+    LinkRemoved,
+    NodeAdded,
+    NodeRecords,
+    NodeRemoved,
+    NodeRow,
+    PlannedRun,
+    RecordRow,
+    RemovedJob,
+    RunOutput,
+    RunView,
+    run_view,
+)
 from odin.errors import OdinError, PermissionDenied
 
 log = logging.getLogger("odin.api")
@@ -63,6 +89,58 @@ class RecordsBody(BaseModel):
     records: list[Any] = Field(max_length=config.MAX_RECORDS_PER_RUN)
 
 
+# -- this module's own answers (the service's are in odin.engine.views) ----------------
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    version: str
+    node: str
+
+
+@dataclass(frozen=True)
+class WhoAmI:
+    uid: int
+    gid: int
+    user: str
+    root: bool
+
+
+@dataclass(frozen=True)
+class RecordsAccepted:
+    accepted: int  # records in the request (those already held are not kept twice)
+
+
+@dataclass(frozen=True)
+class Stopping:
+    stopping: str  # the node's name
+
+
+@dataclass(frozen=True)
+class LoopReport:
+    """How long this engine's event loop was held (``odin.engine.loopwatch.Stalls``)."""
+
+    worst_s: float
+    recent_s: float
+    window_s: int
+    # Pairs as two-item arrays (a tuple type would be "prefixItems", which schemathesis
+    # reads as OpenAPI 3.0's invalid array-valued "items"):
+    buckets: Sequence[Sequence[int | float]]  # [bound in seconds, wakes at most that late]
+    wakes: int
+    total_s: float
+    peaks: Sequence[Sequence[int | float]]  # [Unix second, worst delay in it], oldest first
+
+
+FOLLOW_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The run's output as it is written, until it ends (nothing if it "
+        "is not running on this node)",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
 def peer_of(request: Request) -> PeerCredentials | None:
     peer: PeerCredentials | None = request.scope.get("extensions", {}).get(PEER_KEY)
     return peer
@@ -93,7 +171,7 @@ NodeDep = Annotated[None, Depends(from_node)]
 
 def create_app(service: Service, launcher: Launcher, admin: NodeAdmin) -> FastAPI:
     """The API over ``service``; ``admin`` lists and changes the cluster's nodes."""
-    app = FastAPI(title="Odin engine API", version=__version__)
+    app = FastAPI(title="Odin engine API", version=__version__, responses=ERROR_RESPONSES)
     app.state.node_auth = admin.membership.auth
     app.add_middleware(BodyLimit, node_auth=admin.membership.auth)  # before any body is read
 
@@ -108,28 +186,34 @@ def create_app(service: Service, launcher: Launcher, admin: NodeAdmin) -> FastAP
         body = {"error": {"type": "InvalidInput", "message": f"{where}: {first.get('msg')}"}}
         return JSONResponse(body, status_code=400)
 
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, error: HTTPException) -> Response:
+        """No such path, or a method it does not take: the same error body as the rest."""
+        body = http_error_body(error.status_code, str(error.detail))
+        return JSONResponse(body, status_code=error.status_code, headers=error.headers)
+
     @app.get("/v1/health")
-    async def health() -> dict[str, Any]:
-        return {"ok": True, "version": __version__, "node": service.node.name}
+    async def health() -> Health:
+        return Health(ok=True, version=__version__, node=service.node.name)
 
     @app.get("/v1/whoami")
-    async def whoami(who: CallerDep) -> dict[str, Any]:
-        return {"uid": who.uid, "gid": who.gid, "user": who.user, "root": who.is_root}
+    async def whoami(who: CallerDep) -> WhoAmI:
+        return WhoAmI(uid=who.uid, gid=who.gid, user=who.user, root=who.is_root)
 
     @app.post("/v1/jobs")
-    async def deploy(who: CallerDep, body: DeployBody) -> dict[str, Any]:
+    async def deploy(who: CallerDep, body: DeployBody) -> Deployed:
         return await service.deploy(who, DeployRequest(yaml=body.yaml, code=body.code))
 
-    @app.get("/v1/jobs", response_class=JSONResponse)
+    @app.get("/v1/jobs", response_model=list[JobSummary])
     async def list_jobs(who: CallerDep) -> Response:
         return _json(await asyncio.to_thread(service.list_jobs, who))
 
     @app.get("/v1/jobs/{job_id}")
-    async def describe(who: CallerDep, job_id: str) -> dict[str, Any]:
+    async def describe(who: CallerDep, job_id: str) -> JobDetail:
         return service.describe(who, job_id)
 
     @app.patch("/v1/jobs/{job_id}")
-    async def modify(who: CallerDep, job_id: str, body: ModifyBody) -> dict[str, Any]:
+    async def modify(who: CallerDep, job_id: str, body: ModifyBody) -> JobDetail:
         return await service.modify(
             who,
             job_id,
@@ -140,31 +224,31 @@ def create_app(service: Service, launcher: Launcher, admin: NodeAdmin) -> FastAP
         )
 
     @app.delete("/v1/jobs/{job_id}")
-    async def remove(who: CallerDep, job_id: str) -> dict[str, Any]:
+    async def remove(who: CallerDep, job_id: str) -> RemovedJob:
         return await service.remove(who, job_id)
 
     @app.get("/v1/jobs/{job_id}/files")
-    async def recover(who: CallerDep, job_id: str) -> dict[str, Any]:
+    async def recover(who: CallerDep, job_id: str) -> JobFiles:
         return service.recover(who, job_id)
 
     @app.post("/v1/jobs/{job_id}/runs")
-    async def run_now(who: CallerDep, job_id: str) -> dict[str, Any]:
+    async def run_now(who: CallerDep, job_id: str) -> PlannedRun:
         return await service.run_now(who, job_id)
 
-    @app.get("/v1/jobs/{job_id}/runs", response_class=JSONResponse)
+    @app.get("/v1/jobs/{job_id}/runs", response_model=list[RunView])
     async def runs(
         who: CallerDep, job_id: str, limit: Annotated[int, Query(ge=1, le=1000)] = 20
     ) -> Response:
         return _json(await asyncio.to_thread(service.runs, who, job_id, limit))
 
-    @app.get("/v1/jobs/{job_id}/stats", response_class=JSONResponse)
+    @app.get("/v1/jobs/{job_id}/stats", response_model=list[RecordRow])
     async def stats(
         who: CallerDep, job_id: str, run: Annotated[str | None, Query(max_length=200)] = None
     ) -> Response:
         return _json(await asyncio.to_thread(service.stats, who, job_id, run))
 
     @app.post("/v1/links")
-    async def link(who: CallerDep, body: LinkBody) -> dict[str, Any]:
+    async def link(who: CallerDep, body: LinkBody) -> LinkAdded:
         return await service.link(who, body.source, body.target, body.on)
 
     @app.delete("/v1/links")
@@ -172,53 +256,55 @@ def create_app(service: Service, launcher: Launcher, admin: NodeAdmin) -> FastAP
         who: CallerDep,
         source: Annotated[str, Query(max_length=64)],
         target: Annotated[str, Query(max_length=64)],
-    ) -> dict[str, Any]:
+    ) -> LinkRemoved:
         return await service.unlink(who, source, target)
 
     @app.get("/v1/runs/{run_id}")
-    async def run_detail(who: CallerDep, run_id: str) -> dict[str, Any]:
+    async def run_detail(who: CallerDep, run_id: str) -> RunView:
         return run_view(await asyncio.to_thread(service.run, who, run_id))  # it may read the store
 
     @app.get("/v1/runs/{run_id}/output")
-    async def output(who: CallerDep, run_id: str) -> dict[str, Any]:
+    async def output(who: CallerDep, run_id: str) -> RunOutput:
         return await service.output(who, run_id)
 
-    @app.get("/v1/runs/{run_id}/follow")
+    @app.get(
+        "/v1/runs/{run_id}/follow", response_class=StreamingResponse, responses=FOLLOW_RESPONSES
+    )
     async def follow(who: CallerDep, run_id: str) -> StreamingResponse:
         await asyncio.to_thread(service.run, who, run_id)
         return StreamingResponse(_follow(launcher, run_id), media_type="application/octet-stream")
 
     @app.post("/v1/runs/{run_id}/records")
-    async def records(request: Request, run_id: str, body: RecordsBody) -> dict[str, Any]:
+    async def records(request: Request, run_id: str, body: RecordsBody) -> RecordsAccepted:
         token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         peer = peer_of(request)
         accepted = add_records(launcher, run_id, token, peer.pid if peer else None, body.records)
-        return {"accepted": accepted}
+        return RecordsAccepted(accepted=accepted)
 
     @app.get("/v1/nodes")
-    async def nodes(who: CallerDep) -> list[dict[str, Any]]:
+    async def nodes(who: CallerDep) -> list[NodeRow]:
         return admin.rows()
 
     @app.post("/v1/nodes")
-    async def add_node(who: CallerDep, body: NodeBody) -> dict[str, Any]:
+    async def add_node(who: CallerDep, body: NodeBody) -> NodeAdded:
         http, spawn = local_address(body.http)
         raft, _ = local_address(body.raft)
         return await admin.add(who, NodeRequest(body.name, http, raft), spawn=spawn)
 
     @app.delete("/v1/nodes/{name}")
-    async def remove_node(who: CallerDep, name: str) -> dict[str, Any]:
+    async def remove_node(who: CallerDep, name: str) -> NodeRemoved:
         return await admin.remove(who, name)
 
     @app.post("/v1/internal/shutdown")
-    async def shutdown(_: NodeDep) -> dict[str, Any]:
+    async def shutdown(_: NodeDep) -> Stopping:
         admin.stopping.set()
-        return {"stopping": service.node.name}
+        return Stopping(stopping=service.node.name)
 
     @app.get("/v1/internal/runs/{run_id}/output")
-    async def node_output(_: NodeDep, run_id: str) -> dict[str, Any]:
+    async def node_output(_: NodeDep, run_id: str) -> RunOutput:
         return await asyncio.to_thread(service.local_output, run_id)
 
-    @app.get("/v1/internal/jobs/{job_id}/records", response_class=JSONResponse)
+    @app.get("/v1/internal/jobs/{job_id}/records", response_model=NodeRecords)
     async def node_records(
         _: NodeDep,
         job_id: str,
@@ -229,7 +315,7 @@ def create_app(service: Service, launcher: Launcher, admin: NodeAdmin) -> FastAP
 
     from odin.api.admin_routes import admin_router  # it imports CallerDep from here
 
-    app.include_router(admin_router(service.node))
+    app.include_router(admin_router(service))
     return app
 
 
@@ -238,10 +324,22 @@ def loop_router(watch: LoopWatch) -> APIRouter:
     router = APIRouter()
 
     @router.get("/v1/loop")
-    async def loop_stalls(who: CallerDep) -> dict[str, Any]:
-        return watch.stalls(time.time()).to_dict()
+    async def loop_stalls(who: CallerDep) -> LoopReport:
+        return loop_report(watch.stalls(time.time()))
 
     return router
+
+
+def loop_report(stalls: Stalls) -> LoopReport:
+    return LoopReport(
+        worst_s=stalls.worst_s,
+        recent_s=stalls.recent_s,
+        window_s=stalls.window_s,
+        buckets=[[b, n] for b, n in zip(stalls.bounds, stalls.counts, strict=True)],
+        wakes=stalls.wakes,
+        total_s=stalls.total_s,
+        peaks=[[second, worst] for second, worst in stalls.peaks],
+    )
 
 
 async def _follow(launcher: Launcher, run_id: str) -> AsyncIterator[bytes]:
@@ -269,6 +367,8 @@ async def _follow(launcher: Launcher, run_id: str) -> AsyncIterator[bytes]:
 
 
 def _json(data: Any) -> Response:
-    """Lists as JSON bytes directly: FastAPI's per-item validation of a ``list[dict]``
-    answer, and even the standard encoder, cost more than building it (100,000 jobs)."""
+    """Lists as JSON bytes directly (orjson writes the dataclasses of ``odin.engine.views``
+    as they are): FastAPI's per-item validation of a list answer, and even the standard
+    encoder, cost more than building it (100,000 jobs). The route's ``response_model``
+    still describes it in the OpenAPI document."""
     return Response(orjson.dumps(data), media_type="application/json")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from odin import errors as e
@@ -35,3 +36,37 @@ def error_body(error: e.OdinError) -> dict[str, Any]:
         if value is not None:
             body[extra] = value
     return {"error": body}
+
+
+@dataclass(frozen=True)
+class ErrorDetail:
+    """An error as the API sends it; the optional fields are left out when they have no
+    value (``error_body``)."""
+
+    type: str  # the OdinError class: NotFound, PermissionDenied...
+    message: str
+    field: str | None = None  # JobFileError: where in the job YAML
+    line: int | None = None
+    position: int | None = None  # ScheduleError: where in the schedule text
+    expected: str | None = None
+    suggestion: str | None = None
+    leader: str | None = None  # NotLeader: the new leader, if known
+
+
+@dataclass(frozen=True)
+class ErrorBody:
+    """Every error answer's body (described in the OpenAPI document; ``error_body`` makes it)."""
+
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "default": {"model": ErrorBody, "description": "An error (the status is in HTTP_STATUS)"}
+}
+"""What every operation answers on an error, for ``FastAPI(responses=...)``."""
+
+
+def http_error_body(status: int, detail: str) -> dict[str, Any]:
+    """The body of an error the web framework raised itself (no such path, wrong method)."""
+    kind = "NotFound" if status == 404 else "InvalidInput" if status < 500 else "OdinError"
+    return {"error": {"type": kind, "message": detail}}

@@ -7,7 +7,7 @@ import datetime as dt
 import click
 
 from odin.cli.client import quote_id
-from odin.cli.common import client_for, port_option
+from odin.cli.common import client_for, port_option, seconds
 from odin.cli.output import output_option, print_json, print_table, progress
 from odin.jobs._text import show
 
@@ -34,16 +34,18 @@ def _seen(value: float | None) -> str:
 @port_option
 @output_option()
 def get(port: str | None, fmt: str) -> None:
-    """List the nodes: name, addresses, role, health, start lease, runs now, last seen.
+    """List the nodes: name, addresses, role, health, start lease, runs now, launch queue.
 
     LEASE: held (it may start its runs), lost (this node: no quorum, it starts nothing),
     expiring or expired (silent as the leader sees it: expired nodes' runs move elsewhere),
-    - (asked of a follower about another node)."""
+    - (asked of a follower about another node). WAITING: runs due there that have not
+    started yet (a burst waiting for launch slots); BEHIND: how long the oldest has waited."""
     members = client_for(port).request("GET", "/v1/nodes")
     if fmt == "json":
         print_json(members)
         return
-    columns = ["NAME", "HTTP", "RAFT", "ROLE", "STATUS", "LEASE", "RUNNING", "LAST SEEN"]
+    columns = ["NAME", "HTTP", "RAFT", "ROLE", "STATUS", "LEASE", "RUNNING", "WAITING", "BEHIND"]
+    columns.append("LAST SEEN")
     rows = [
         [
             m["name"],
@@ -53,6 +55,8 @@ def get(port: str | None, fmt: str) -> None:
             m["status"],
             m.get("lease", "-"),
             m["running"],
+            m.get("waiting", 0),
+            seconds(m.get("behind") or None),
             _seen(m["last_seen"]),
         ]
         for m in members

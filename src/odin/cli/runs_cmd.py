@@ -25,6 +25,7 @@ LOG_COLUMNS = [
     "NODE",
     "EXIT",
     "DURATION",
+    "WAIT",
     "RUN",
 ]
 
@@ -59,6 +60,7 @@ def _row(run: dict[str, Any], job: dict[str, Any]) -> list[Any]:
         run["node"],
         exit_code,
         seconds(run["duration"]),
+        seconds(run.get("lag")),  # from its instant to its start: time spent waiting its turn
         run["id"],
     ]
 

@@ -208,12 +208,21 @@ def encode(command: Command) -> bytes:
 
 
 def decode(data: bytes) -> Command:
+    """The command ``encode`` made: its policies and statuses, plain strings on the wire
+    (as every journal holds them), come back as their enums."""
     try:
         payload = orjson.loads(data)
         cls = _TYPES[payload["type"]]
         body = payload["body"]
     except (ValueError, KeyError, TypeError) as error:
         raise InvalidInput(f"not an Odin command: {error}") from error
+    try:
+        return _command(cls, body)
+    except (ValueError, KeyError, TypeError) as error:  # e.g. a policy no version knows
+        raise InvalidInput(f"not a valid {cls.__name__} command: {error}") from error
+
+
+def _command(cls: type[Any], body: dict[str, Any]) -> Command:
     if cls is PutJob:
         quotas = body.get("quotas")
         return PutJob(

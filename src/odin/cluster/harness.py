@@ -362,7 +362,8 @@ class NodeProcess:
         error = Unavailable(f"node {self.addr} exited; its log ends:\n{self.log_tail()}")
         with self._pending_lock:
             for future in self._pending.values():
-                future.set_exception(error)
+                if not future.done():  # answered, its caller not yet back to collect it
+                    future.set_exception(error)
 
     def log_tail(self, lines: int = 20) -> str:
         """The end of the node's stderr log (for failure messages)."""

@@ -63,9 +63,10 @@ def quorum_contact(heard: Iterable[float], voters: int) -> float | None:
     return times[needed - 1] if len(times) >= needed else None
 
 
-def holds_lease(now: float, contact: float | None, caught_up: bool) -> bool:
-    """Whether a node may open a start gate at ``now`` (monotonic)."""
-    if contact is None or not caught_up:
+def holds_lease(now: float, contact: float | None) -> bool:
+    """Whether a node last in touch with a quorum at ``contact`` (monotonic; None: never)
+    may open a start gate at ``now``."""
+    if contact is None:
         return False
     return now - contact < config.START_LEASE_S
 
@@ -81,13 +82,13 @@ def unreachable(silent_s: float) -> bool:
     return silent_s > config.SUSPECT_S
 
 
-def move_reason(node: str, instant: float, heard_wall: float, delivery: str) -> str | None:
+def move_reason(node: str, instant: float, heard_wall: float, delivery: Delivery) -> str | None:
     """Why a planned run of silent ``node``, due at ``instant``, goes to another node, or
     None when it stays: it may have started there and the job wants it at most once."""
     silent = f"node {node} stopped answering at {_clock(heard_wall)}"
     if instant >= surely_stopped_at(heard_wall):
         return f"moved: {silent}, before its lease could let it start this run"
-    if delivery == Delivery.AT_LEAST_ONCE:
+    if delivery is Delivery.AT_LEAST_ONCE:
         return f"moved: {silent}; it may have started this run too (delivery: at-least-once)"
     return None
 

@@ -14,6 +14,9 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Self, TypeVar
 
+from odin.jobs.fields import Catchup, Delivery, Overlap
+from odin.jobs.language import Language
+
 T = TypeVar("T")
 
 SCHEMA_VERSION = 1
@@ -82,7 +85,7 @@ class Job:
     owner: str
     name: str
     description: str
-    language: str
+    language: Language
     filename: str
     schedule: str
     timezone: str
@@ -91,9 +94,9 @@ class Job:
     code_sha: str
     timeout_s: float | None = None
     retries: int = 0
-    overlap: str = "skip"
-    catchup: str = "latest"
-    delivery: str = "at-most-once"  # odin.jobs.fields.Delivery
+    overlap: Overlap = Overlap.SKIP
+    catchup: Catchup = Catchup.LATEST
+    delivery: Delivery = Delivery.AT_MOST_ONCE
     env: Mapping[str, str] = dataclasses.field(default_factory=dict)
     workdir: str | None = None
     nodes: tuple[str, ...] = ()
@@ -104,19 +107,35 @@ class Job:
 
     def to_dict(self) -> dict[str, Any]:
         data = fields_of(self)
+        data.update({name: str(getattr(self, name)) for name in _POLICIES})
         data["env"] = dict(self.env)
         data["nodes"] = list(self.nodes)
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """The job ``data`` describes; its policies, plain strings in JSON, become their
+        enums here (an unknown value raises ``ValueError``)."""
         job = _from_dict(cls, data)
         shared: dict[str, Any] = {name: sys.intern(getattr(job, name)) for name in _SHARED_TEXT}
-        return dataclasses.replace(job, nodes=tuple(job.nodes), env=dict(job.env), **shared)
+        policies: dict[str, Any] = {
+            name: kind(getattr(job, name)) for name, kind in _POLICIES.items()
+        }
+        return dataclasses.replace(
+            job, nodes=tuple(job.nodes), env=dict(job.env), **shared, **policies
+        )
 
 
-_SHARED_TEXT = ("owner", "language", "timezone", "schedule", "overlap", "catchup", "delivery")
+_SHARED_TEXT = ("owner", "timezone", "schedule")
 """Job fields that many jobs have in common: one copy of each value (100,000 jobs)."""
+
+_POLICIES: dict[str, type[StrEnum]] = {
+    "language": Language,
+    "overlap": Overlap,
+    "catchup": Catchup,
+    "delivery": Delivery,
+}
+"""Job fields held as enums, and as their values (plain strings) on the wire."""
 
 
 @dataclasses.dataclass(frozen=True)

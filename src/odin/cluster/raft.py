@@ -2,8 +2,9 @@
 
 Nothing else in Odin imports ``pysyncobj``. ``ReplicatedLog`` turns PySyncObj's
 replicated-method model into "propose bytes, apply bytes" and owns every
-PySyncObj setting (DESIGN.md §3). What holds (tests/test_raft.py proves each
-with real processes, SIGKILL and restarts):
+PySyncObj setting (where it sits: docs/architecture.md; what a cluster survives:
+docs/cluster.md). What holds (tests/cluster/test_raft.py proves each with real processes,
+SIGKILL and restarts):
 
 - ``apply(command)`` runs once per committed command per process lifetime, in
   log order, on the raft thread, on every node. At start the last snapshot goes
@@ -526,17 +527,10 @@ class ReplicatedLog:
         still be committed later), ``NotLeader`` when the leader changed under it,
         and whatever ``apply`` raised (non-Odin errors wrapped in ``OdinError``).
         """
-        node = self._running()
         if threading.current_thread() is self._thread:
             raise OdinError("propose was called on the raft thread: it would wait for itself")
         waiter = _Waiter()
-        with self._hurrying() as settled:
-
-            def settle(result: object, reason: int) -> None:
-                settled()
-                waiter.settle(result, reason)
-
-            node._apply_entry(command, callback=settle)
+        with self._proposing(command, waiter.settle):
             if not waiter.done.wait(timeout):
                 raise self._timeout(timeout)
         return self._outcome(waiter.result, waiter.reason)
@@ -545,23 +539,34 @@ class ReplicatedLog:
         self, command: bytes, timeout: float = config.RAFT_PROPOSE_TIMEOUT_S
     ) -> object:
         """``propose`` for the event loop: the loop is never blocked."""
-        node = self._running()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[object, int]] = loop.create_future()
 
-        with self._hurrying() as settled:
+        def deliver(result: object, reason: int) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(_resolve, future, (result, reason))
 
-            def settle(result: object, reason: int) -> None:
-                settled()
-                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                    loop.call_soon_threadsafe(_resolve, future, (result, reason))
-
-            node._apply_entry(command, callback=settle)
+        with self._proposing(command, deliver):
             try:
                 result, reason = await asyncio.wait_for(future, timeout)
             except TimeoutError:
                 raise self._timeout(timeout) from None
         return self._outcome(result, reason)
+
+    @contextlib.contextmanager
+    def _proposing(self, command: bytes, deliver: Callable[[object, int], None]) -> Iterator[None]:
+        """Hand ``command`` to PySyncObj; the raft thread passes ``deliver`` the result and
+        PySyncObj's reason code once it settles. The proposal counts as in flight
+        (``_hurrying``) until then or until the caller leaves the ``with`` block."""
+        node = self._running()
+        with self._hurrying() as settled:
+
+            def settle(result: object, reason: int) -> None:
+                settled()
+                deliver(result, reason)
+
+            node._apply_entry(command, callback=settle)
+            yield
 
     # -- membership -----------------------------------------------------------
 
@@ -608,7 +613,7 @@ class ReplicatedLog:
             return True
         contacts = (self._contact_at.get(n.id, float("-inf")) for n in others)
         contact = lease.quorum_contact(contacts, len(others) + 1)
-        return lease.holds_lease(time.monotonic(), contact, True)
+        return lease.holds_lease(time.monotonic(), contact)
 
     def journal_syncs(self) -> SyncStats:
         """How often this node flushed its journal, and the time it took (``bench/``)."""

@@ -396,9 +396,6 @@ class StateMachine:
         removed = self.nodes.pop(cmd.name)
         return removed.to_dict(), [NodesChanged(tuple(self.nodes.values()))]
 
-    def node_by_raft(self, raft: str) -> NodeInfo | None:
-        return next((n for n in self.nodes.values() if n.raft == raft), None)
-
     def retry_node(self, run: Run, job: Job) -> str:
         """Where a retry runs: the same node, unless the run was lost there (then another
         member the job may run on, so that a retry keeps to the job's ``nodes:``)."""

@@ -24,6 +24,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from odin import __version__, config
 from odin.api.errors import status_for
+from odin.cluster.model import Job
 from odin.dashboard import metrics as m
 from odin.dashboard import views
 from odin.dashboard.auth import LinkMinter, SessionStore, csrf_token, private_token
@@ -36,6 +37,7 @@ from odin.engine.identity import Caller, caller_from_uid
 from odin.engine.launcher import Launcher
 from odin.engine.loopwatch import LoopWatch
 from odin.engine.service import Service
+from odin.engine.views import NodeRow
 from odin.errors import NotAMember, OdinError, PermissionDenied
 
 HERE = Path(__file__).parent
@@ -53,7 +55,7 @@ class Dashboard:
 
     service: Service
     launcher: Launcher
-    node_info: Callable[[], list[dict[str, Any]]]
+    node_info: Callable[[], list[NodeRow]]
     settings: DashboardSettings
     minter: LinkMinter
     sessions: SessionStore
@@ -88,7 +90,7 @@ def create_dashboard(
     *,
     service: Service,
     launcher: Launcher,
-    node_info: Callable[[], list[dict[str, Any]]],
+    node_info: Callable[[], list[NodeRow]],
     data_dir: Path,
     settings: DashboardSettings,
     minter: LinkMinter,
@@ -126,7 +128,7 @@ def create_dashboard(
 def _dashboard(
     service: Service,
     launcher: Launcher,
-    node_info: Callable[[], list[dict[str, Any]]],
+    node_info: Callable[[], list[NodeRow]],
     data_dir: Path,
     settings: DashboardSettings,
     minter: LinkMinter,
@@ -136,8 +138,7 @@ def _dashboard(
     templates.env.filters["local_time"] = views.local_time
     templates.env.filters["seconds"] = views.seconds
     run_metrics = m.RunMetrics()
-    with service.node.lock:
-        run_metrics.seed(list(service.node.state.runs.values()))
+    run_metrics.seed(service.node.runs())
     service.node.on_event(run_metrics.handle)
     oidc = None
     if settings.oidc is not None:
@@ -191,14 +192,19 @@ def _metrics_route(app: FastAPI, dash: Dashboard) -> None:
                 status_code=401,
                 headers={"WWW-Authenticate": 'Bearer realm="odin"'},
             )
-        text = await asyncio.to_thread(_metrics_text, dash, visible)
-        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+        accept = ",".join(request.headers.getlist("accept"))
+        body, content_type = await asyncio.to_thread(_metrics_text, dash, visible, accept)
+        return Response(body, media_type=content_type, headers={"Vary": "Accept"})
 
 
-def _metrics_text(dash: Dashboard, visible: Callable[[int], bool]) -> str:
-    """The exposition text, built on a worker thread: it walks every job and replicated run,
-    and asks the Raft thread for its facts."""
-    return m.render(dash.metrics, _jobs(dash), _watches(dash), cluster_facts(dash), visible)
+def _metrics_text(
+    dash: Dashboard, visible: Callable[[int], bool], accept: str
+) -> tuple[bytes, str]:
+    """The exposition and its content type (OpenMetrics if ``accept`` asks for it), built on a
+    worker thread: it walks every job and replicated run, and asks the Raft thread for its facts."""
+    return m.exposition(
+        dash.metrics, _jobs(dash), _watches(dash), cluster_facts(dash), visible, accept
+    )
 
 
 def _metrics_reader(request: Request, dash: Dashboard) -> Callable[[int], bool] | None:
@@ -214,17 +220,13 @@ def _metrics_reader(request: Request, dash: Dashboard) -> Callable[[int], bool] 
         return None
 
 
-def _jobs(dash: Dashboard) -> dict[str, Any]:
-    node = dash.service.node
-    with node.lock:
-        return dict(node.state.jobs)
+def _jobs(dash: Dashboard) -> dict[str, Job]:
+    return dash.service.node.jobs()
 
 
 def _watches(dash: Dashboard) -> dict[m.WatchKey, float]:
     """The last numeric value of each (job, owner, watch series) in the replicated window."""
-    node = dash.service.node
-    with node.lock:
-        runs = sorted(node.state.runs.values(), key=lambda r: r.instant)
+    runs = sorted(dash.service.node.runs(), key=lambda r: r.instant)
     latest: dict[m.WatchKey, tuple[float, float]] = {}
     for run in runs:
         for record in run.records:
@@ -250,4 +252,5 @@ def cluster_facts(dash: Dashboard) -> m.ClusterFacts:
         raft=raft,
         running=len(dash.launcher.live),
         stalls=dash.loop_watch.stalls(time.time()),
+        launches=dash.launcher.admission.view(),
     )

@@ -57,6 +57,15 @@ class LoginLink:
     expires_in: float
 
 
+@dataclass(frozen=True)
+class MintedLink:
+    """The answer of ``POST /v1/dashboard/link`` (``odin dashboard``)."""
+
+    url: str
+    expires_in: float  # seconds
+    user: str  # whom it logs in
+
+
 class LinkMinter:
     """Single-use login tokens, valid ``ttl_s`` seconds; only their hashes are kept.
 
@@ -109,9 +118,9 @@ def login_link_router(minter: LinkMinter) -> APIRouter:
     router = APIRouter()
 
     @router.post("/v1/dashboard/link")
-    async def mint_link(who: Caller = Depends(caller)) -> dict[str, Any]:  # noqa: B008
+    async def mint_link(who: Caller = Depends(caller)) -> MintedLink:  # noqa: B008
         link = minter.mint(who.uid)
-        return {"url": link.url, "expires_in": link.expires_in, "user": who.user}
+        return MintedLink(url=link.url, expires_in=link.expires_in, user=who.user)
 
     return router
 

@@ -1,4 +1,5 @@
-"""``GET /metrics``: Prometheus text exposition, written by hand (no client library).
+"""``GET /metrics``: the Prometheus text format, or OpenMetrics to a scraper that asks for it;
+written by hand (no client library: ``bench/limits.md`` has what one cost per scrape).
 
 Counters and histograms grow from ``RunFinished`` events this node applies
 (every node applies every run, so each node reports the whole cluster), seeded
@@ -16,10 +17,13 @@ from typing import Any
 
 from odin.cluster.model import Job, Run
 from odin.cluster.state import Event, RunFinished
+from odin.engine.admission import QueueView
 from odin.engine.loopwatch import Stalls
 
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
 LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0)
+TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS_FORMAT = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 
 @dataclass
@@ -80,6 +84,45 @@ class ClusterFacts:
     raft: Mapping[str, Any]
     running: int
     stalls: Stalls | None = None  # this engine's event-loop watch (odin.engine.loopwatch)
+    launches: QueueView | None = None  # this node's admission control (odin.engine.admission)
+
+
+def wants_openmetrics(accept: str) -> bool:
+    """Whether an ``Accept`` header prefers OpenMetrics (any version; 1.0.0 is what we write)
+    to the text format, by q-value, a tie going to OpenMetrics. Prometheus sends
+    ``application/openmetrics-text;version=1.0.0;q=0.5,...,text/plain;version=0.0.4;q=0.3,*/*;q=0.2``.
+    """
+    openmetrics = text = 0.0
+    for media_range in accept.lower().split(","):
+        media, *params = (part.strip() for part in media_range.split(";"))
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if media == "application/openmetrics-text":
+            openmetrics = max(openmetrics, q)
+        elif media in ("text/plain", "text/*", "*/*"):
+            text = max(text, q)
+    return openmetrics > 0 and openmetrics >= text
+
+
+def exposition(
+    metrics: RunMetrics,
+    jobs: Mapping[str, Job],
+    watches: Mapping[WatchKey, float],
+    cluster: ClusterFacts,
+    visible: Callable[[int], bool],
+    accept: str = "",
+) -> tuple[bytes, str]:
+    """The body and content type answering ``accept`` (the request's ``Accept`` header):
+    OpenMetrics if it asks for it (``wants_openmetrics``), else the Prometheus text format."""
+    openmetrics = wants_openmetrics(accept)
+    text = render(metrics, jobs, watches, cluster, visible, openmetrics=openmetrics)
+    return text.encode(), OPENMETRICS_FORMAT if openmetrics else TEXT_FORMAT
 
 
 def _label(value: object) -> str:
@@ -95,17 +138,33 @@ def _number(value: float) -> str:
     return repr(float(value)) if not float(value).is_integer() else str(int(value))
 
 
+def _bound(value: float, openmetrics: bool) -> str:
+    """A bucket's ``le``: ``5`` in the text format (as ever), ``5.0`` in OpenMetrics (its rule)."""
+    return repr(float(value)) if openmetrics else _number(value)
+
+
+def _family(name: str, kind: str, help_text: str, openmetrics: bool) -> list[str]:
+    """The ``# HELP`` and ``# TYPE`` lines; an OpenMetrics counter's family drops ``_total``."""
+    if openmetrics and kind == "counter":
+        name = name.removesuffix("_total")
+    return [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+
+
 def _histogram(
-    name: str, series: Mapping[JobKey, Histogram], names: Mapping[str, str]
+    name: str, series: Mapping[JobKey, Histogram], names: Mapping[str, str], openmetrics: bool
 ) -> list[str]:
     lines: list[str] = []
+    ends: dict[tuple[float, ...], list[str]] = {}  # each bound's `le="…"} `, once per scrape
     for (job_id, _owner), hist in sorted(series.items()):
-        base = {"job_id": job_id, "job": names.get(job_id, "")}
-        for bound, count in zip(hist.bounds, hist.counts, strict=True):
-            lines.append(f"{name}_bucket{_labels(**base, le=_number(bound))} {count}")
-        lines.append(f"{name}_bucket{_labels(**base, le='+Inf')} {hist.n}")
-        lines.append(f"{name}_sum{_labels(**base)} {hist.total!r}")
-        lines.append(f"{name}_count{_labels(**base)} {hist.n}")
+        base = f"job_id={_label(job_id)},job={_label(names.get(job_id, ''))}"
+        bucket = f"{name}_bucket{{{base},le="
+        le = ends.get(hist.bounds)
+        if le is None:
+            le = ends[hist.bounds] = [f'"{_bound(b, openmetrics)}"}} ' for b in hist.bounds]
+        lines += [bucket + end + str(count) for end, count in zip(le, hist.counts, strict=True)]
+        lines.append(f'{bucket}"+Inf"}} {hist.n}')
+        lines.append(f"{name}_sum{{{base}}} {hist.total!r}")
+        lines.append(f"{name}_count{{{base}}} {hist.n}")
     return lines
 
 
@@ -115,33 +174,38 @@ def render(
     watches: Mapping[WatchKey, float],
     cluster: ClusterFacts,
     visible: Callable[[int], bool],
+    *,
+    openmetrics: bool = False,
 ) -> str:
-    """The exposition text; series of jobs the reader may not see are left out (watches too)."""
+    """The exposition; series of jobs the reader may not see are left out (watches too)."""
     names = {job_id: job.name for job_id, job in jobs.items()}
     with metrics._lock:
         outcomes = {k: v for k, v in metrics.outcomes.items() if visible(k[1])}
         durations = {k: v for k, v in metrics.durations.items() if visible(k[1])}
         lags = {k: v for k, v in metrics.lags.items() if visible(k[1])}
-    out = [
-        "# HELP odin_runs_total Finished runs by job and outcome, since this engine started.",
-        "# TYPE odin_runs_total counter",
-    ]
+    out = _family(
+        "odin_runs_total",
+        "counter",
+        "Finished runs by job and outcome, since this engine started.",
+        openmetrics,
+    )
     for (job_id, _owner, status), count in sorted(outcomes.items()):
         out.append(
             f"odin_runs_total{_labels(job_id=job_id, job=names.get(job_id, ''), outcome=status)} {count}"
         )
-    out += [
-        "# HELP odin_run_duration_seconds How long runs took.",
-        "# TYPE odin_run_duration_seconds histogram",
-    ]
-    out += _histogram("odin_run_duration_seconds", durations, names)
-    out += [
-        "# HELP odin_run_lag_seconds Dispatch lag: start time minus scheduled instant.",
-        "# TYPE odin_run_lag_seconds histogram",
-    ]
-    out += _histogram("odin_run_lag_seconds", lags, names)
+    out += _family("odin_run_duration_seconds", "histogram", "How long runs took.", openmetrics)
+    out += _histogram("odin_run_duration_seconds", durations, names, openmetrics)
+    out += _family(
+        "odin_run_lag_seconds",
+        "histogram",
+        "Dispatch lag: start time minus scheduled instant.",
+        openmetrics,
+    )
+    out += _histogram("odin_run_lag_seconds", lags, names, openmetrics)
     out += _watch_lines({k: v for k, v in watches.items() if visible(k[1])}, names)
-    out += _cluster_lines(cluster)
+    out += _cluster_lines(cluster, openmetrics)
+    if openmetrics:
+        out.append("# EOF")
     return "\n".join(out) + "\n"
 
 
@@ -157,7 +221,7 @@ def _watch_lines(watches: Mapping[WatchKey, float], names: Mapping[str, str]) ->
     return lines
 
 
-def _cluster_lines(cluster: ClusterFacts) -> list[str]:
+def _cluster_lines(cluster: ClusterFacts, openmetrics: bool) -> list[str]:
     node = cluster.node
     lines = [
         "# HELP odin_is_leader 1 if this node is the Raft leader.",
@@ -196,12 +260,35 @@ def _cluster_lines(cluster: ClusterFacts) -> list[str]:
         "# TYPE odin_runs_running gauge",
         f"odin_runs_running{_labels(node=node)} {cluster.running}",
     ]
+    if cluster.launches is not None:
+        lines += _launch_lines(node, cluster.launches)
     if cluster.stalls is not None:
-        lines += _stall_lines(node, cluster.stalls)
+        lines += _stall_lines(node, cluster.stalls, openmetrics)
     return lines
 
 
-def _stall_lines(node: str, stalls: Stalls) -> list[str]:
+def _launch_lines(node: str, queue: QueueView) -> list[str]:
+    """This node's launch queue: slots in use, runs waiting for one, how far behind it is."""
+    lines: list[str] = []
+    for name, help_text, value in (
+        ("launch_slots", "Runs this node makes and starts at once, at most.", queue.limit),
+        ("launch_slots_busy", "Launch slots in use now.", queue.busy),
+        ("launch_waiting", "Runs due on this node waiting for a launch slot.", queue.waiting),
+        (
+            "launch_behind_seconds",
+            "How long the oldest run waiting for a launch slot has been due.",
+            round(queue.behind_s, 3),
+        ),
+    ):
+        lines += [
+            f"# HELP odin_{name} {help_text}",
+            f"# TYPE odin_{name} gauge",
+            f"odin_{name}{_labels(node=node)} {value}",
+        ]
+    return lines
+
+
+def _stall_lines(node: str, stalls: Stalls, openmetrics: bool) -> list[str]:
     """The event loop's worst stalls (gauges) and how late its watch woke (a histogram)."""
     lines = [
         "# HELP odin_loop_stall_max_seconds Longest the engine's event loop was held, since start.",
@@ -215,9 +302,8 @@ def _stall_lines(node: str, stalls: Stalls) -> list[str]:
         "# TYPE odin_loop_stall_seconds histogram",
     ]
     for bound, count in zip(stalls.bounds, stalls.counts, strict=True):
-        lines.append(
-            f"odin_loop_stall_seconds_bucket{_labels(node=node, le=_number(bound))} {count}"
-        )
+        le = _bound(bound, openmetrics)
+        lines.append(f"odin_loop_stall_seconds_bucket{_labels(node=node, le=le)} {count}")
     lines += [
         f"odin_loop_stall_seconds_bucket{_labels(node=node, le='+Inf')} {stalls.wakes}",
         f"odin_loop_stall_seconds_sum{_labels(node=node)} {stalls.total_s!r}",

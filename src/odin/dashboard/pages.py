@@ -22,6 +22,7 @@ from odin.dashboard import live, views
 from odin.dashboard.app import Dashboard, cluster_facts
 from odin.dashboard.auth import check_csrf
 from odin.engine.identity import Caller
+from odin.engine.views import run_view
 
 Text = Annotated[str, Query(max_length=200)]
 
@@ -30,10 +31,10 @@ Text = Annotated[str, Query(max_length=200)]
 
 
 def jobs_model(dash: Dashboard, who: Caller, q: str, sort: str, desc: bool) -> dict[str, Any]:
-    jobs = dash.service.list_jobs(who)
+    jobs = views.plain(dash.service.list_jobs(who))
     for job in jobs:
         recent = dash.service.runs(who, job["id"], config.DASHBOARD_SUCCESS_WINDOW)
-        job["success"] = views.success_rate(recent)
+        job["success"] = views.success_share(r.status for r in recent)
     shown = views.sort_jobs(views.filter_jobs(jobs, q), sort, desc)
     return {
         "jobs": shown,
@@ -48,39 +49,40 @@ def jobs_model(dash: Dashboard, who: Caller, q: str, sort: str, desc: bool) -> d
 
 
 def jobs_print(dash: Dashboard, who: Caller) -> str:
-    return views.fingerprint(dash.service.list_jobs(who))
+    return views.fingerprint(views.plain(dash.service.list_jobs(who)))
 
 
 def job_model(dash: Dashboard, who: Caller, job_id: str) -> dict[str, Any]:
     job = dash.service.describe(who, job_id)
     runs = dash.service.runs(who, job_id, config.DASHBOARD_RUNS_SHOWN)
     runs = dash.service.with_full_records(who, job_id, runs)  # the state keeps summaries
+    rows = views.plain(runs)
     return {
         "job": job,
-        "runs": views.run_rows(runs),
-        "running": [r["id"] for r in runs if r["status"] in ("planned", "running")],
-        "charts": views.chart_data(runs),
-        "conditions": views.record_history(runs, ("condition",)),
-        "results": views.record_history(runs, ("result",)),
+        "runs": views.run_rows(rows),
+        "running": [r.id for r in runs if not r.status.finished],
+        "charts": views.chart_data(rows),
+        "conditions": views.record_history(rows, ("condition",)),
+        "results": views.record_history(rows, ("result",)),
     }
 
 
 def job_print(dash: Dashboard, who: Caller, job_id: str) -> str:
-    job = dash.service.describe(who, job_id)
+    job = views.plain(dash.service.describe(who, job_id))
     runs = dash.service.runs(who, job_id, config.DASHBOARD_RUNS_SHOWN)
-    return views.fingerprint(job, [(r["id"], r["status"], len(r["records"])) for r in runs])
+    return views.fingerprint(job, [(r.id, str(r.status), len(r.records)) for r in runs])
 
 
 def cluster_model(dash: Dashboard, who: Caller, facts: Any) -> dict[str, Any]:
-    node = dash.service.node
-    with node.lock:
-        per_node = Counter(r.node for r in node.state.runs.values() if who.may_see(r.owner_uid))
+    per_node = dash.service.node.read(
+        lambda state: Counter(r.node for r in state.runs.values() if who.may_see(r.owner_uid))
+    )
     return {"nodes": dash.node_info(), "facts": facts, "per_node": per_node}
 
 
 def cluster_print(dash: Dashboard, who: Caller) -> str:
     model = cluster_model(dash, who, None)
-    return views.fingerprint(model["nodes"], dict(model["per_node"]))
+    return views.fingerprint(views.plain(model["nodes"]), dict(model["per_node"]))
 
 
 # -- routes ---------------------------------------------------------------------------
@@ -163,7 +165,7 @@ def _job_routes(app: FastAPI, dash: Dashboard) -> None:
     async def run_now(request: Request, job_id: str) -> Response:
         check_csrf(request, None)
         result = await dash.service.run_now(dash.caller(request), job_id)
-        return dash.render(request, "_flash.html", message="Run planned:", run=result["run"])
+        return dash.render(request, "_flash.html", message="Run planned:", run=result.run)
 
     @app.post("/jobs/{job_id}/pause")
     async def pause(request: Request, job_id: str) -> Response:
@@ -178,7 +180,7 @@ async def _set_paused(request: Request, dash: Dashboard, job_id: str, paused: bo
     check_csrf(request, None)
     job = await dash.service.modify(dash.caller(request), job_id, paused=paused)
     word = "paused: it will not run on its schedule" if paused else "resumed"
-    return dash.render(request, "_flash.html", message=f"Job {job['name']} {word}.", run=None)
+    return dash.render(request, "_flash.html", message=f"Job {job.name} {word}.", run=None)
 
 
 def _run_routes(app: FastAPI, dash: Dashboard) -> None:
@@ -212,7 +214,7 @@ def _run_page(
     """The Run page (blocking: the run may come from the store, its records from its node)."""
     run = dash.service.run(who, run_id)
     job = dash.service.describe(who, run.job_id)
-    [view] = dash.service.with_full_records(who, run.job_id, [_view(run)], run.id)
+    [view] = views.plain(dash.service.with_full_records(who, run.job_id, [run_view(run)], run.id))
     return dash.render(
         request,
         "run.html",
@@ -227,14 +229,8 @@ def _run_page(
 
 
 async def _output(dash: Dashboard, who: Caller, run_id: str) -> dict[str, Any]:
-    answer = await dash.service.output(who, run_id)
+    answer = views.plain(await dash.service.output(who, run_id))
     return views.clip_output(answer, config.DASHBOARD_MAX_OUTPUT_SHOWN)
-
-
-def _view(run: Any) -> dict[str, Any]:
-    from odin.engine.views import run_view
-
-    return run_view(run)
 
 
 def _cluster_routes(app: FastAPI, dash: Dashboard) -> None:

@@ -1,8 +1,9 @@
 """What the pages show, computed from the service's plain data (pure: no I/O, no clock).
 
-The service returns jobs and runs as JSON-ready dicts (``odin.engine.views``);
-these functions filter, sort, summarise and shape them for templates and
-charts, so that the route handlers stay thin and this part is tested alone.
+The service answers with the typed values of ``odin.engine.views``; the pages
+turn those into the API's JSON data (``plain``), and these functions filter,
+sort, summarise and shape that for templates and charts, so that the route
+handlers stay thin and this part is tested alone.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+import orjson
 
 FINISHED = frozenset({"succeeded", "failed", "timed_out", "skipped", "lost", "cancelled"})
 SORT_KEYS = ("name", "next_run", "last_status", "success", "language")
@@ -32,9 +35,19 @@ def seconds(value: float | None) -> str:
     return f"{value:.2f} s"
 
 
+def plain(value: Any) -> Any:
+    """A service answer as the API's JSON data (dicts and lists), as the CLI receives it."""
+    return orjson.loads(orjson.dumps(value))
+
+
 def success_rate(runs: Iterable[dict[str, Any]]) -> float | None:
     """Share of finished runs that succeeded (skipped runs do not count); None if none."""
-    ended = [r["status"] for r in runs if r["status"] in FINISHED and r["status"] != "skipped"]
+    return success_share(r["status"] for r in runs)
+
+
+def success_share(statuses: Iterable[str]) -> float | None:
+    """``success_rate`` from the runs' statuses alone."""
+    ended = [s for s in statuses if s in FINISHED and s != "skipped"]
     if not ended:
         return None
     return sum(1 for s in ended if s == "succeeded") / len(ended)

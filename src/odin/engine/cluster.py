@@ -53,8 +53,7 @@ class Membership:
     # -- members ------------------------------------------------------------
 
     def members(self) -> list[NodeInfo]:
-        with self.node.lock:
-            known = dict(self.node.state.nodes)
+        known = self.node.members()
         known.setdefault(self.me.name, self.me)
         return sorted(known.values(), key=lambda n: n.name)
 
@@ -102,8 +101,7 @@ class Membership:
     # -- placement ----------------------------------------------------------
 
     def load(self) -> Counter[str]:
-        with self.node.lock:
-            return Counter(r.node for r in self.node.state.active_runs())
+        return self.node.read(lambda state: Counter(r.node for r in state.active_runs()))
 
     def pick(self, job: Job, load: Counter[str], avoid: str | None = None) -> str | None:
         """The least loaded healthy member the job may run on (ties by name), counted in ``load``;
@@ -160,12 +158,13 @@ class Membership:
     async def _move_from_silent(self, now: float) -> None:
         """Hand the planned runs of nodes whose lease is over to live nodes (the leader's
         side of ``odin.cluster.lease``): on time where the plan allows, else at once."""
-        with self.node.lock:
-            planned = [
-                (run, self.node.state.jobs.get(run.job_id))
-                for run in self.node.state.active_runs()
+        planned = self.node.read(
+            lambda state: [
+                (run, state.jobs.get(run.job_id))
+                for run in state.active_runs()
                 if run.status is RunStatus.PLANNED and run.node != self.me.name
             ]
+        )
         moves: list[c.Move] = []
         load = self.load()
         for run, job in planned:
@@ -190,8 +189,7 @@ class Membership:
     async def _expire_leases(self, now: float) -> None:
         """Mark lost the started runs of nodes silent past ``NODE_LEASE_S`` (their node's
         report replaces that when it is back) and every run of a node that is no member."""
-        with self.node.lock:
-            active = list(self.node.state.active_runs())
+        active = self.node.active_runs()
         members = {m.name for m in self.members()}
         for run in active:
             silent = self.silence(run.node)

@@ -1,9 +1,15 @@
 """One engine node: the state machine behind the replicated log, and its events.
 
 ``apply`` runs on the Raft thread. It decodes the command, applies it under the
-state lock and hands the events to the event loop; readers on the loop take the
-same lock. Until the node is ready (journal replayed) events are not delivered:
-the engine reconciles with the state once instead of replaying old launches.
+state lock and hands the events to the event loop. Until the node is ready
+(journal replayed) events are not delivered: the engine reconciles with the
+state once instead of replaying old launches.
+
+Everything else reads the state through the node (``read`` and the named
+queries below them), which takes the lock itself and hands out values, never
+the state's own containers: jobs, runs and members are frozen dataclasses, and
+collections are copies. Writes go through ``propose`` (the API's through
+``odin.engine.service``).
 """
 
 from __future__ import annotations
@@ -11,19 +17,53 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from odin import config
 from odin.cluster import commands
+from odin.cluster.model import Job, LinkOn, NodeInfo, Run
 from odin.cluster.raft import ReplicatedLog
 from odin.cluster.state import Event, StateMachine, StateRestored
 from odin.engine import memory
 from odin.errors import NotLeader
 
 Listener = Callable[[Event], None]
+T = TypeVar("T")
 _logger = logging.getLogger(__name__)
+
+
+class ReadState(Protocol):
+    """The replicated state as a query sees it: read-only (``EngineNode.read``)."""
+
+    @property
+    def jobs(self) -> Mapping[str, Job]: ...
+
+    @property
+    def links(self) -> Mapping[str, Mapping[str, LinkOn]]: ...
+
+    @property
+    def ledger(self) -> Mapping[str, float]: ...
+
+    @property
+    def runs(self) -> Mapping[str, Run]: ...
+
+    @property
+    def finished(self) -> Mapping[str, Sequence[str]]: ...
+
+    @property
+    def nodes(self) -> Mapping[str, NodeInfo]: ...
+
+    @property
+    def owned(self) -> Mapping[int, int]: ...
+
+    @property
+    def code_owned(self) -> Mapping[int, int]: ...
+
+    def runs_of(self, job_id: str) -> Iterator[Run]: ...
+
+    def active_runs(self) -> Iterator[Run]: ...
 
 
 class EngineNode:
@@ -41,6 +81,9 @@ class EngineNode:
     ) -> None:
         self.name = name
         self.raft_dir = data_dir  # its disk keeps a reserve (odin.disk)
+        # Only the node itself should touch these two; readers use ``read`` and the queries.
+        # (odin.engine.launcher, .prepare and .ticker, and odin.daemon still read them
+        # directly, until they are moved onto the queries.)
         self.state = StateMachine()
         self.lock = threading.RLock()
         self.loop = loop
@@ -85,6 +128,65 @@ class EngineNode:
         is_me = leader == self.log.self_addr()
         for listener in self._leader_listeners:
             self.loop.call_soon_threadsafe(listener, is_me)
+
+    # -- reading (any thread) ------------------------------------------------
+
+    def read(self, query: Callable[[ReadState], T]) -> T:
+        """``query``'s answer from the state as of one moment, under the lock.
+
+        ``query`` runs on the calling thread while the Raft thread waits to apply:
+        keep it short (copy out, compute later) and return values, not the state's
+        containers (a dict or set of the state's, or an iterator over one, would be
+        read later without the lock). Jobs, runs and members are frozen: returning
+        them is fine.
+        """
+        with self.lock:
+            return query(self.state)
+
+    def job(self, job_id: str) -> Job | None:
+        with self.lock:
+            return self.state.jobs.get(job_id)
+
+    def jobs(self) -> dict[str, Job]:
+        """Every job, by id (a copy)."""
+        with self.lock:
+            return dict(self.state.jobs)
+
+    def run(self, run_id: str) -> Run | None:
+        """A run the replicated window holds (finished runs past it are in the store)."""
+        with self.lock:
+            return self.state.runs.get(run_id)
+
+    def runs(self) -> list[Run]:
+        """Every run of the replicated window."""
+        with self.lock:
+            return list(self.state.runs.values())
+
+    def runs_of(self, job_id: str) -> list[Run]:
+        """A job's runs in the replicated window: its finished ones, then its active ones."""
+        with self.lock:
+            return list(self.state.runs_of(job_id))
+
+    def active_runs(self) -> list[Run]:
+        """The planned and running runs of every job."""
+        with self.lock:
+            return list(self.state.active_runs())
+
+    def members(self) -> dict[str, NodeInfo]:
+        """The cluster's members as replicated, by name (a copy; this node may be missing
+        until it is listed: ``odin.engine.cluster.Membership.members`` adds it)."""
+        with self.lock:
+            return dict(self.state.nodes)
+
+    def links(self) -> dict[str, dict[str, LinkOn]]:
+        """Every link, source -> target -> when (a copy)."""
+        with self.lock:
+            return {source: dict(targets) for source, targets in self.state.links.items()}
+
+    def state_json(self) -> bytes:
+        """The whole state as the JSON its snapshots hold (for backups)."""
+        with self.lock:
+            return self.state.snapshot()
 
     # -- the loop side -----------------------------------------------------
 

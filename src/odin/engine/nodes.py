@@ -15,17 +15,19 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from odin import config, paths
 from odin.cluster import commands as c
 from odin.cluster import lease
 from odin.cluster.model import NodeInfo, RunStatus
+from odin.engine.admission import backlog
 from odin.engine.cluster import Membership
 from odin.engine.identity import Caller
 from odin.engine.node import EngineNode
+from odin.engine.views import NodeAdded, NodeRemoved, NodeRow
 from odin.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unavailable
 
 
@@ -61,39 +63,38 @@ class NodeAdmin:
 
     # -- reading --------------------------------------------------------------
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self) -> list[NodeRow]:
         leader = self.node.log.leader()
-        with self.node.lock:
-            running: dict[str, int] = {}
-            for run in self.node.state.active_runs():
-                if run.status is RunStatus.RUNNING:
-                    running[run.node] = running.get(run.node, 0) + 1
+        active = self.node.active_runs()
+        running = Counter(run.node for run in active if run.status is RunStatus.RUNNING)
+        queues = backlog(active, time.time())
         rows = []
         for member in self.membership.members():
             health = self.membership.health(member.name)
-            rows.append(
-                {
-                    "name": member.name,
-                    "http": member.http,
-                    "raft": member.raft,
-                    "role": "leader" if member.raft == leader else "follower",
-                    "status": "healthy" if health.healthy else "unreachable",
-                    "running": running.get(member.name, 0),
-                    "last_seen": health.last_seen,
-                    "lease": self._lease(member.name),
-                    "self": member.name == self.membership.me.name,
-                }
+            row = NodeRow(
+                name=member.name,
+                http=member.http,
+                raft=member.raft,
+                role="leader" if member.raft == leader else "follower",
+                status="healthy" if health.healthy else "unreachable",
+                running=running[member.name],
+                last_seen=health.last_seen,
+                lease=self._lease(member.name),
+                self=member.name == self.membership.me.name,
+                waiting=queues.get(member.name, (0, 0.0))[0],
+                behind=round(queues.get(member.name, (0, 0.0))[1], 3),
             )
+            rows.append(row)
         return rows
 
-    def _lease(self, name: str) -> str:
+    def _lease(self, name: str) -> lease.LeaseState:
         """A node's start lease (``odin.cluster.lease``) as this node knows it: its own for
         sure; another's only as a leader sees it (followers hear from the leader alone)."""
         if name == self.membership.me.name:
-            return str(lease.LeaseState.HELD if self.node.holds_lease() else lease.LeaseState.LOST)
+            return lease.LeaseState.HELD if self.node.holds_lease() else lease.LeaseState.LOST
         if not self.node.is_leader():
-            return str(lease.LeaseState.UNKNOWN)
-        return str(lease.state_of(self.membership.silence(name)))
+            return lease.LeaseState.UNKNOWN
+        return lease.state_of(self.membership.silence(name))
 
     # -- changing membership --------------------------------------------------
 
@@ -115,7 +116,7 @@ class NodeAdmin:
                 raise Conflict(f"node {member.name} already uses {request.http} or {request.raft}")
         return NodeInfo(request.name, request.http, request.raft, time.time())
 
-    async def add(self, caller: Caller, request: NodeRequest, *, spawn: bool) -> dict[str, Any]:
+    async def add(self, caller: Caller, request: NodeRequest, *, spawn: bool) -> NodeAdded:
         self._authorise(caller)
         info = self._check_new(request)
         partners = [m.raft for m in self.membership.members()]
@@ -125,7 +126,7 @@ class NodeAdmin:
         await asyncio.to_thread(self.node.log.add_member, info.raft, config.NODE_JOIN_TIMEOUT_S)
         await self._wait_caught_up(info)
         await asyncio.to_thread(self.membership.refresh, time.time())
-        return {"node": info.to_dict(), "started": spawn}
+        return NodeAdded(node=info, started=spawn)
 
     def _spawn_plan(self, info: NodeInfo) -> SpawnPlan:
         data_dir = self.data_dir / "nodes" / info.name
@@ -192,7 +193,7 @@ class NodeAdmin:
             "see its engine.log"
         )
 
-    async def remove(self, caller: Caller, name: str) -> dict[str, Any]:
+    async def remove(self, caller: Caller, name: str) -> NodeRemoved:
         self._authorise(caller)
         target = self.membership.by_name(name)
         if target is None:
@@ -207,7 +208,7 @@ class NodeAdmin:
         )
         await self.node.propose(c.RemoveNode(name))
         await asyncio.to_thread(self._shutdown, target)
-        return {"removed": name}
+        return NodeRemoved(removed=name)
 
     async def _retire_leader(self, target: NodeInfo) -> None:
         """Stop the leader so that the others elect a new one, then wait for it."""

@@ -17,6 +17,7 @@ from functools import lru_cache
 
 from odin import config
 from odin.cluster.model import Job, RunReason
+from odin.jobs.fields import Catchup
 from odin.schedule import Schedule, parse
 
 LATE_TOLERANCE_S = 2.0
@@ -38,13 +39,13 @@ def schedule_for(text: str, timezone: str) -> Schedule:
     return parse(text, default_tz=timezone)
 
 
-def _at(instant: float, zone: str) -> dt.datetime:
+def _at(instant: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(instant, dt.UTC)
 
 
 def next_tick(job: Job, after: float) -> float | None:
     """The job's first tick strictly after ``after`` (None: never again)."""
-    result = schedule_for(job.schedule, job.timezone).next_after(_at(after, job.timezone))
+    result = schedule_for(job.schedule, job.timezone).next_after(_at(after))
     return None if result is None else result.timestamp()
 
 
@@ -64,9 +65,9 @@ def missed_ticks(job: Job, last: float, now: float) -> tuple[list[float], float 
 
 def catch_up(job: Job, late: list[float], now: float) -> list[float]:
     """Which missed ticks to run, per the job's policy (none, latest or all within a window)."""
-    if not late or job.catchup == "none":
+    if not late or job.catchup is Catchup.NONE:
         return []
-    if job.catchup == "latest":
+    if job.catchup is Catchup.LATEST:
         return late[-1:]
     return [t for t in late if t >= now - config.CATCHUP_ALL_WINDOW_S]
 

@@ -2,30 +2,56 @@
 
 Every method takes the ``Caller`` (identity from the kernel or a token, never
 from the request) and checks ownership before anything is proposed. Reads come
-from this node's replicated state and its local store; writes go through Raft.
+from this node's replicated state (through ``EngineNode.read`` and its queries)
+and its local store; writes go through Raft. The answers are the typed values of
+``odin.engine.views``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import hashlib
+import pwd
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from odin import config
+import orjson
+
+from odin import __version__, config
 from odin.cluster import commands as c
-from odin.cluster.model import Job, LinkOn, Run, RunReason, run_id
+from odin.cluster.model import Job, LinkOn, Record, Run, RunReason, run_id
 from odin.cluster.placement import unknown_nodes, unknown_nodes_message
 from odin.cluster.quotas import UserQuotas, code_bytes, deploy_verdict
 from odin.disk import check_room
 from odin.engine.identity import Caller
-from odin.engine.node import EngineNode
-from odin.engine.views import NextRunMemo, job_detail, job_summary, run_view
+from odin.engine.node import EngineNode, ReadState
+from odin.engine.views import (
+    Deployed,
+    JobDetail,
+    JobFiles,
+    JobSummary,
+    LinkAdded,
+    LinkRemoved,
+    NextRunMemo,
+    NodeRecords,
+    PlannedRun,
+    RecordRow,
+    RemovedJob,
+    RestoreReport,
+    RunOutput,
+    RunView,
+    job_detail,
+    job_summary,
+    records_from,
+    run_view,
+)
 from odin.errors import InvalidInput, JobFileError, LimitExceeded, NotFound, PermissionDenied
+from odin.install import backup
 from odin.jobs.ids import is_job_id
 from odin.jobs.spec import JobSpec, load_job_yaml
 from odin.store.sqlite import Store
@@ -39,6 +65,17 @@ RemoteRecords = Callable[[str, str, int, str | None], dict[str, list[Any]] | Non
 class DeployRequest:
     yaml: str
     code: str
+
+
+def _links_of(state: ReadState, job_id: str) -> dict[str, LinkOn]:
+    """The job's links, target -> when (a copy): for a query under ``EngineNode.read``."""
+    return dict(state.links.get(job_id, {}))
+
+
+def _last_run(state: ReadState, job_id: str) -> Run | None:
+    """The job's last finished run the state holds: for a query under ``EngineNode.read``."""
+    window = state.finished.get(job_id)
+    return state.runs.get(window[-1]) if window else None
 
 
 class Service:
@@ -66,21 +103,15 @@ class Service:
     def _owned(self, caller: Caller, job_id: str) -> Job:
         if not is_job_id(job_id):
             raise InvalidInput(f"{job_id!r} is not a job id (12 hexadecimal digits, see odin list)")
-        with self.node.lock:
-            job = self.node.state.jobs.get(job_id)
+        job = self.node.job(job_id)
         if job is None or not caller.may_see(job.owner_uid):
             raise NotFound(f"no job with id {job_id}")
         return job
 
-    def _links(self, job_id: str) -> dict[str, str]:
-        links = self.node.state.links.get(job_id)
-        return {t: str(on) for t, on in links.items()} if links else {}
-
     def _members(self) -> frozenset[str]:
         """The cluster's node names, as replicated (this node among them, even before it is
         listed): where a job's ``nodes:`` may point."""
-        with self.node.lock:
-            return frozenset(self.node.state.nodes) | {self.node.name}
+        return self.node.read(lambda state: frozenset(state.nodes)) | {self.node.name}
 
     def _check_nodes(self, job: Job) -> None:
         """Refuse a job whose ``nodes:`` names a node that is not a member: no run of it
@@ -93,10 +124,6 @@ class Service:
     def _disks(self) -> tuple[Path, ...]:
         """Where a deploy writes: the run store's directory (code, builds) and Raft's."""
         return (self.store.path.parent, self.node.raft_dir)
-
-    def _last_run(self, job_id: str) -> Run | None:
-        window = self.node.state.finished.get(job_id)
-        return self.node.state.runs.get(window[-1]) if window else None
 
     # -- jobs --------------------------------------------------------------
 
@@ -114,7 +141,7 @@ class Service:
             owner=caller.user,
             name=spec.name,
             description=spec.description,
-            language=str(spec.language),
+            language=spec.language,
             filename=spec.file.rsplit("/", 1)[-1],
             schedule=spec.schedule,
             timezone=zone,
@@ -123,9 +150,9 @@ class Service:
             code_sha=hashlib.sha256(request.code.encode()).hexdigest(),
             timeout_s=spec.timeout,
             retries=spec.retries,
-            overlap=str(spec.overlap),
-            catchup=str(spec.catchup),
-            delivery=str(spec.delivery),
+            overlap=spec.overlap,
+            catchup=spec.catchup,
+            delivery=spec.delivery,
             env=dict(spec.env),
             workdir=spec.workdir,
             nodes=tuple(spec.nodes),
@@ -133,14 +160,17 @@ class Service:
             updated_at=now,
         )
 
-    async def deploy(self, caller: Caller, request: DeployRequest) -> dict[str, Any]:
+    async def deploy(self, caller: Caller, request: DeployRequest) -> Deployed:
         now = time.time()
         job = self._job_from(caller, request, now)
         self._check_nodes(job)
-        with self.node.lock:
-            existing = self.node.state.jobs.get(job.id)
-            count = self.node.state.owned[caller.uid]
-            code = self.node.state.code_owned[caller.uid]
+        existing, count, code = self.node.read(
+            lambda state: (
+                state.jobs.get(job.id),
+                state.owned.get(caller.uid, 0),
+                state.code_owned.get(caller.uid, 0),
+            )
+        )
         if existing is not None and existing.owner_uid != caller.uid:
             raise PermissionDenied(f"job id {job.id} belongs to another user; generate a new id")
         quotas = UserQuotas.configured()
@@ -152,27 +182,30 @@ class Service:
         if self.prepare is not None:
             await self.prepare(job)
         saved: Job = await self.node.propose(c.PutJob(job, quotas))
-        return {"job": self.describe_job(saved, now), "updated": existing is not None}
+        return Deployed(job=self.describe_job(saved, now), updated=existing is not None)
 
-    def list_jobs(self, caller: Caller) -> list[dict[str, Any]]:
+    def list_jobs(self, caller: Caller) -> list[JobSummary]:
         now = time.time()
-        with self.node.lock:  # copy what is needed; the views are built without the lock
-            rows = [
-                (j, self._links(j.id), self._last_run(j.id))
-                for j in self.node.state.jobs.values()
+        rows = self.node.read(  # copy what is needed; the views are built without the lock
+            lambda state: [
+                (j, _links_of(state, j.id), _last_run(state, j.id))
+                for j in state.jobs.values()
                 if caller.may_see(j.owner_uid)
             ]
+        )
         moment = dt.datetime.fromtimestamp(now, dt.UTC)
         memo: NextRunMemo = {}
         members = self._members()
         return [job_summary(job, links, last, moment, memo, members) for job, links, last in rows]
 
-    def describe_job(self, job: Job, now: float) -> dict[str, Any]:
+    def describe_job(self, job: Job, now: float) -> JobDetail:
         members = self._members()
-        with self.node.lock:
-            return job_detail(job, self._links(job.id), self._last_run(job.id), now, members)
+        links, last = self.node.read(
+            lambda state: (_links_of(state, job.id), _last_run(state, job.id))
+        )
+        return job_detail(job, links, last, now, members)
 
-    def describe(self, caller: Caller, job_id: str) -> dict[str, Any]:
+    def describe(self, caller: Caller, job_id: str) -> JobDetail:
         return self.describe_job(self._owned(caller, job_id), time.time())
 
     async def modify(
@@ -184,7 +217,7 @@ class Service:
         description: str | None = None,
         schedule: str | None = None,
         paused: bool | None = None,
-    ) -> dict[str, Any]:
+    ) -> JobDetail:
         job = self._owned(caller, job_id)
         if name is None and description is None and schedule is None and paused is None:
             raise InvalidInput(
@@ -204,43 +237,38 @@ class Service:
         saved: Job = await self.node.propose(command)
         return self.describe_job(saved, time.time())
 
-    async def remove(self, caller: Caller, job_id: str) -> dict[str, Any]:
+    async def remove(self, caller: Caller, job_id: str) -> RemovedJob:
         job = self._owned(caller, job_id)
         await self.node.propose(c.RemoveJob(job.id))
         await asyncio.to_thread(self.store.forget_job, job.id)  # it waits for queued saves
-        return {"removed": job.id, "name": job.name}
+        return RemovedJob(removed=job.id, name=job.name)
 
-    def recover(self, caller: Caller, job_id: str) -> dict[str, Any]:
+    def recover(self, caller: Caller, job_id: str) -> JobFiles:
         job = self._owned(caller, job_id)
         stem = job.filename.rsplit(".", 1)[0]
-        return {
-            "yaml_name": f"{stem}.yml",
-            "yaml": job.yaml,
-            "file": job.filename,
-            "code": job.code,
-        }
+        return JobFiles(yaml_name=f"{stem}.yml", yaml=job.yaml, file=job.filename, code=job.code)
 
     # -- links -------------------------------------------------------------
 
-    async def link(self, caller: Caller, source: str, target: str, on: str) -> dict[str, Any]:
+    async def link(self, caller: Caller, source: str, target: str, on: str) -> LinkAdded:
         self._owned(caller, source)
         self._owned(caller, target)
         try:
-            LinkOn(on)
+            when = LinkOn(on)
         except ValueError:
             raise InvalidInput(f"--on takes success, failure or always, not {on!r}") from None
-        result: dict[str, Any] = await self.node.propose(c.AddLink(source, target, on))
-        return result
+        await self.node.propose(c.AddLink(source, target, on))
+        return LinkAdded(source=source, target=target, on=when)
 
-    async def unlink(self, caller: Caller, source: str, target: str) -> dict[str, Any]:
+    async def unlink(self, caller: Caller, source: str, target: str) -> LinkRemoved:
         self._owned(caller, source)
         self._owned(caller, target)
-        result: dict[str, Any] = await self.node.propose(c.RemoveLink(source, target))
-        return result
+        await self.node.propose(c.RemoveLink(source, target))
+        return LinkRemoved(source=source, target=target)
 
     # -- runs --------------------------------------------------------------
 
-    async def run_now(self, caller: Caller, job_id: str) -> dict[str, Any]:
+    async def run_now(self, caller: Caller, job_id: str) -> PlannedRun:
         job = self._owned(caller, job_id)
         check_room((self.node.raft_dir,), "a new run")
         now = time.time()
@@ -254,14 +282,11 @@ class Service:
             planned_at=now,
         )
         await self.node.propose(c.PlanRuns(runs=(run,), ledger={}))
-        return {"run": run.id, "job": job.id}
+        return PlannedRun(run=run.id, job=job.id)
 
-    def runs(self, caller: Caller, job_id: str, limit: int) -> list[dict[str, Any]]:
+    def runs(self, caller: Caller, job_id: str, limit: int) -> list[RunView]:
         job = self._owned(caller, job_id)
-        with self.node.lock:
-            live = {
-                r.id: r for r in self.node.state.runs_of(job.id) if r.owner_uid == job.owner_uid
-            }
+        live = {r.id: r for r in self.node.runs_of(job.id) if r.owner_uid == job.owner_uid}
         # A job id can be reused after a remove: never show another owner's runs under it.
         history = {r.id: r for r in self.store.runs(job.id, limit) if r.owner_uid == job.owner_uid}
         merged = {**history, **live}
@@ -271,93 +296,142 @@ class Service:
     def run(self, caller: Caller, run_id_: str) -> Run:
         job_id = run_id_.split("@", 1)[0]
         job = self._owned(caller, job_id)
-        with self.node.lock:
-            run = self.node.state.runs.get(run_id_)
-        run = run or self.store.run(run_id_)
+        run = self.node.run(run_id_) or self.store.run(run_id_)
         if run is None or run.owner_uid != job.owner_uid or not caller.may_see(run.owner_uid):
             raise NotFound(f"no run with id {run_id_}")
         return run
 
-    async def output(self, caller: Caller, run_id_: str) -> dict[str, Any]:
+    async def output(self, caller: Caller, run_id_: str) -> RunOutput:
         """A run's output: kept here, else asked of its node, else its replicated tail; the
         store is read on a worker thread (a read first waits for queued saves)."""
         run = await asyncio.to_thread(self.run, caller, run_id_)
         stored = await asyncio.to_thread(self.store.output, run.id)
         if stored is None and run.node != self.node.name and self.remote_output is not None:
-            fetched = await self.remote_output(run)
+            fetched = RunOutput.from_json(await self.remote_output(run))
             if fetched is not None:
                 return fetched
         if stored is None:
-            text, total, dropped = run.output_tail, run.output_bytes, run.dropped_bytes
-            return {
-                "run": run.id,
-                "output": text,
-                "bytes": total,
-                "dropped": dropped,
-                "tail_only": True,
-            }
-        data, total, dropped = stored
-        text = data.decode("utf-8", errors="replace")
-        return {
-            "run": run.id,
-            "output": text,
-            "bytes": total,
-            "dropped": dropped,
-            "tail_only": False,
-        }
+            return RunOutput(
+                run=run.id,
+                output=run.output_tail,
+                bytes=run.output_bytes,
+                dropped=run.dropped_bytes,
+                tail_only=True,
+            )
+        return _whole_output(run.id, stored)
 
-    def local_output(self, run_id_: str) -> dict[str, Any]:
+    def local_output(self, run_id_: str) -> RunOutput:
         """The full output this node keeps for a run (for another node asking for it)."""
         stored = self.store.output(run_id_)
         if stored is None:
             raise NotFound(f"no output of run {run_id_} on node {self.node.name}")
-        data, total, dropped = stored
-        text = data.decode("utf-8", errors="replace")
-        return {
-            "run": run_id_,
-            "output": text,
-            "bytes": total,
-            "dropped": dropped,
-            "tail_only": False,
-        }
+        return _whole_output(run_id_, stored)
 
-    def stats(self, caller: Caller, job_id: str, only_run: str | None) -> list[dict[str, Any]]:
+    def stats(self, caller: Caller, job_id: str, only_run: str | None) -> list[RecordRow]:
         """The SDK records of a job's runs, oldest run first (or of one run); blocking."""
         views = self.runs(caller, job_id, config.RUNS_KEPT_IN_STORE_PER_JOB)
         if only_run is not None:
-            views = [v for v in views if v["id"] == only_run]
+            views = [v for v in views if v.id == only_run]
             if not views:
                 raise NotFound(f"no run with id {only_run} for job {job_id}")
         views = self.with_full_records(caller, job_id, views, only_run)
-        return [{"run": v["id"], **record} for v in reversed(views) for record in v["records"]]
+        return [
+            RecordRow(run=v.id, seq=r.seq, ts=r.ts, type=r.type, desc=r.desc, value=r.value)
+            for v in reversed(views)
+            for r in v.records
+        ]
 
     def with_full_records(
-        self, caller: Caller, job_id: str, views: list[dict[str, Any]], only_run: str | None = None
-    ) -> list[dict[str, Any]]:
+        self, caller: Caller, job_id: str, views: list[RunView], only_run: str | None = None
+    ) -> list[RunView]:
         """``views`` of the job's runs with all their records where the state has a summary:
         from this node's run store, or asked of the node that ran them (blocking)."""
         job = self._owned(caller, job_id)
         partial: dict[str, list[str]] = {}
         for view in views:
-            if view.get("record_count", 0) > len(view["records"]):
-                partial.setdefault(view["node"], []).append(view["id"])
-        whole: dict[str, list[Any]] = {}
+            if view.record_count > len(view.records):
+                partial.setdefault(view.node, []).append(view.id)
+        whole: dict[str, tuple[Record, ...]] = {}
         for node, ids in partial.items():
             found = self._records_on(node, job, ids, only_run)
-            whole.update((run, found[run]) for run in ids if run in found)
-        return [{**v, "records": whole[v["id"]]} if v["id"] in whole else v for v in views]
+            whole.update((run, records_from(found[run])) for run in ids if run in found)
+        return [dataclasses.replace(v, records=whole[v.id]) if v.id in whole else v for v in views]
 
     def _records_on(
         self, node: str, job: Job, ids: list[str], only_run: str | None
     ) -> dict[str, list[Any]]:
-        """The whole records ``node`` keeps of these runs of ``job`` (none if it cannot say)."""
+        """The whole records ``node`` keeps of these runs of ``job``, as JSON data (none if it
+        cannot say)."""
         if node == self.node.name:
             return self.store.job_records(job.id, job.owner_uid, ids)
         if self.remote_records is None:
             return {}
         return self.remote_records(node, job.id, job.owner_uid, only_run) or {}
 
-    def local_records(self, job_id: str, owner_uid: int, run_id_: str | None) -> dict[str, Any]:
+    def local_records(self, job_id: str, owner_uid: int, run_id_: str | None) -> NodeRecords:
         """The whole records this node keeps of a job's runs (for another node asking)."""
         ids = None if run_id_ is None else [run_id_]
-        return {"records": self.store.job_records(job_id, owner_uid, ids)}
+        kept = self.store.job_records(job_id, owner_uid, ids)
+        return NodeRecords(records={run: records_from(data) for run, data in kept.items()})
+
+    # -- backups (root only) ------------------------------------------------
+
+    @staticmethod
+    def require_root(caller: Caller, action: str) -> None:
+        """Refuse anyone but root: a backup holds every user's jobs and code."""
+        if not caller.is_root:
+            raise PermissionDenied(f"only root may {action} (it holds every user's jobs and code)")
+
+    def backup(self, caller: Caller, now: float) -> bytes:
+        """The backup document of the whole replicated state (every user's jobs and code),
+        as JSON: the state goes in as the bytes its snapshot makes, not decoded again."""
+        self.require_root(caller, "back up the cluster")
+        state = self.node.state_json()
+        head: dict[str, Any] = backup.document(
+            {}, node=self.node.name, created_at=now, odin=__version__
+        )
+        head["state"] = orjson.Fragment(state)
+        return orjson.dumps(head)
+
+    async def restore(self, caller: Caller, document: Any, owner_map: list[str]) -> RestoreReport:
+        """Re-create a backup's jobs and links (``odin.install.backup`` checks and plans it)
+        through the ordinary Raft commands, so that every node applies them like any deploy;
+        what the cluster has already is left alone."""
+        self.require_root(caller, "restore a backup")
+        mapping = backup.parse_owner_map(owner_map)
+        parsed = backup.map_owners(backup.parse(document), mapping)
+        jobs, links = self.node.read(
+            lambda state: (dict(state.jobs), {src: dict(ts) for src, ts in state.links.items()})
+        )
+        plan = backup.plan_restore(parsed, jobs, links)
+        for job in plan.put:  # jobs first: a link needs both ends
+            await self.node.propose(c.PutJob(job))
+        for link in plan.add:
+            await self.node.propose(c.AddLink(link.source, link.target, str(link.on)))
+        return RestoreReport(
+            jobs_restored=len(plan.put),
+            jobs_unchanged=plan.jobs_unchanged,
+            links_restored=len(plan.add),
+            links_unchanged=plan.links_unchanged,
+            missing_owners=_missing_owners(parsed),
+            owners_mapped=mapping,
+            backup_created_at=parsed.created_at,
+            backup_node=parsed.node,
+        )
+
+
+def _whole_output(run: str, stored: tuple[bytes, int, int]) -> RunOutput:
+    data, total, dropped = stored
+    text = data.decode("utf-8", errors="replace")
+    return RunOutput(run=run, output=text, bytes=total, dropped=dropped, tail_only=False)
+
+
+def _missing_owners(parsed: backup.Backup) -> list[str]:
+    """Owners with no account here: their jobs are restored but cannot run until they have."""
+    missing: set[str] = set()
+    for job in parsed.jobs:
+        try:
+            pwd.getpwuid(job.owner_uid)
+        except KeyError:
+            missing.add(f"{job.owner} (uid {job.owner_uid})")
+    return sorted(missing)

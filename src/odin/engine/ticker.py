@@ -24,6 +24,7 @@ from odin.disk import short_of_room
 from odin.engine.node import EngineNode
 from odin.engine.planner import Due, Planner
 from odin.errors import OdinError
+from odin.tasks import cancel_and_wait
 
 log = logging.getLogger("odin.ticker")
 
@@ -63,16 +64,11 @@ class Ticker:
             self.planner.remove(event.job.id)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
-        with self.node.lock:
-            jobs = list(self.node.state.jobs.values())
-            ledger = dict(self.node.state.ledger)
+        jobs, ledger = self.node.read(lambda s: (list(s.jobs.values()), dict(s.ledger)))
         catchups = self.planner.reset(jobs, ledger, time.time())
         await self._propose(catchups)
         while True:
@@ -123,23 +119,22 @@ class Ticker:
         runs: list[Run] = []
         ledger: dict[str, float] = {}
         load = self.load()
-        with self.node.lock:
-            jobs = self.node.state.jobs
-            for item in due:
-                job = jobs.get(item.job_id)
-                node = None if job is None else self.pick_node(job, load)
-                if job is None or node is None:
-                    continue  # removed, or none of its nodes is a member: a run could never start
-                ledger[job.id] = max(item.instant, ledger.get(job.id, item.instant))
-                runs.append(
-                    Run(
-                        id=run_id(job.id, item.instant),
-                        job_id=job.id,
-                        owner_uid=job.owner_uid,
-                        instant=item.instant,
-                        reason=item.reason,
-                        node=node,
-                        planned_at=now,
-                    )
+        jobs = self.node.read(lambda s: {item.job_id: s.jobs.get(item.job_id) for item in due})
+        for item in due:
+            job = jobs.get(item.job_id)
+            node = None if job is None else self.pick_node(job, load)
+            if job is None or node is None:
+                continue  # removed, or none of its nodes is a member: a run could never start
+            ledger[job.id] = max(item.instant, ledger.get(job.id, item.instant))
+            runs.append(
+                Run(
+                    id=run_id(job.id, item.instant),
+                    job_id=job.id,
+                    owner_uid=job.owner_uid,
+                    instant=item.instant,
+                    reason=item.reason,
+                    node=node,
+                    planned_at=now,
                 )
+            )
         return runs, ledger

@@ -26,23 +26,26 @@ class Owner:
     groups: tuple[int, ...]
 
 
-_known: dict[int, tuple[float, Owner]] = {}
+class Owners:
+    """The owners of jobs, looked up by uid and kept ``config.OWNER_CACHE_S`` seconds."""
 
+    def __init__(self) -> None:
+        self._known: dict[int, tuple[float, Owner]] = {}
 
-def owner_of(job: Job) -> Owner:
-    """The job's owner by uid; a job whose owner no longer exists does not run."""
-    now = time.monotonic()
-    seen = _known.get(job.owner_uid)
-    if seen is not None and now - seen[0] < config.OWNER_CACHE_S:
-        return seen[1]
-    try:
-        entry = pwd.getpwuid(job.owner_uid)
-    except KeyError:
-        raise ExecutionError(
-            f"the owner of job {job.id} (uid {job.owner_uid}) no longer exists"
-        ) from None
-    groups = tuple(os.getgrouplist(entry.pw_name, entry.pw_gid))
-    home = entry.pw_dir if os.path.isdir(entry.pw_dir) else "/"
-    owner = Owner(entry.pw_uid, entry.pw_gid, entry.pw_name, home, groups)
-    _known[job.owner_uid] = (now, owner)
-    return owner
+    def of(self, job: Job) -> Owner:
+        """The job's owner by uid; a job whose owner no longer exists does not run."""
+        now = time.monotonic()
+        seen = self._known.get(job.owner_uid)
+        if seen is not None and now - seen[0] < config.OWNER_CACHE_S:
+            return seen[1]
+        try:
+            entry = pwd.getpwuid(job.owner_uid)
+        except KeyError:
+            raise ExecutionError(
+                f"the owner of job {job.id} (uid {job.owner_uid}) no longer exists"
+            ) from None
+        groups = tuple(os.getgrouplist(entry.pw_name, entry.pw_gid))
+        home = entry.pw_dir if os.path.isdir(entry.pw_dir) else "/"
+        owner = Owner(entry.pw_uid, entry.pw_gid, entry.pw_name, home, groups)
+        self._known[job.owner_uid] = (now, owner)
+        return owner

@@ -21,7 +21,6 @@ engine always uses the gate, with or without a cgroup.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import itertools
 import logging
@@ -110,8 +109,8 @@ class Containment:
     """The engine's directory of run cgroups (``odin-<pid>``), one child per live run.
 
     A run's cgroup that its run left empty is kept for a later run rather than
-    removed: making and removing a cgroup cost the engine about 0.1 ms of kernel
-    time per run under load. Nothing can enter an empty cgroup but what the engine
+    removed, which saves the kernel time of making and removing one per run under load
+    (bench/limits.md, "Executor measurements"). Nothing can enter an empty cgroup but what the engine
     puts in it, and ``cgroup.kill`` acts on what is in it when written, so a run
     never meets another's processes there.
     """
@@ -124,9 +123,13 @@ class Containment:
         """An empty cgroup for a run: a spare one, or a new one."""
         with contextlib.suppress(IndexError):
             return self._spare.pop()
-        path = self.base / f"run-{next(self._numbers)}"
-        path.mkdir()
-        return RunCgroup(path)
+        while True:
+            path = self.base / f"run-{next(self._numbers)}"
+            try:
+                path.mkdir()
+            except FileExistsError:  # another Containment's, in the same directory
+                continue
+            return RunCgroup(path)
 
     def give_back(self, cgroup: RunCgroup) -> bool:
         """Take back a finished run's cgroup if nothing lives in it any more (kept as a
@@ -165,10 +168,11 @@ class Containment:
             self.base.rmdir()
 
 
-def detect() -> Containment | None:
-    """Containment on this host, or None (not root, no cgroup2, no cgroup.kill, read-only)."""
+def detect(*, root: bool) -> Containment | None:
+    """Containment on this host for an engine that is ``root`` or not, or None (not root,
+    no cgroup2, no cgroup.kill, read-only). The caller closes it when the engine stops."""
     mount = cgroup2_mount()
-    if os.geteuid() != 0 or mount is None:
+    if not root or mount is None:
         return None
     parent = mount / own_cgroup().lstrip("/")
     _clean_stale(parent)
@@ -194,7 +198,7 @@ def _clean_stale(parent: Path) -> None:
             if not name.startswith(config.CGROUP_DIR_PREFIX) or not entry.is_dir():
                 continue
             pid = name.removeprefix(config.CGROUP_DIR_PREFIX)
-            if pid.isdigit() and not _alive(int(pid)):
+            if pid.isdigit() and not alive(int(pid)):
                 _remove_tree(entry)
 
 
@@ -209,13 +213,17 @@ def end_runs_of(engine_pid: int) -> None:
     if mount is None:
         return
     base = _engine_dir(mount / own_cgroup().lstrip("/"), engine_pid)
-    if base.is_dir() and not _alive(engine_pid):
+    if base.is_dir() and not alive(engine_pid):
         _remove_tree(base)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int, *, group: bool = False) -> bool:
+    """Whether process ``pid`` (with ``group``: process group ``pid``) has a live member."""
     try:
-        os.kill(pid, 0)
+        if group:
+            os.killpg(pid, 0)
+        else:
+            os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
@@ -236,19 +244,6 @@ def _remove_tree(base: Path) -> None:
             run.path.rmdir()
     with contextlib.suppress(OSError):
         base.rmdir()
-
-
-_detected: list[Containment | None] = []
-
-
-def default_containment() -> Containment | None:
-    """The process-wide containment, detected once."""
-    if not _detected:
-        found = detect()
-        if found is not None:
-            atexit.register(found.close)
-        _detected.append(found)
-    return _detected[0]
 
 
 def enter_new(box: Containment | None, pid: int) -> RunCgroup | None:

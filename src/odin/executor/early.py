@@ -2,13 +2,14 @@
 
 A root engine makes each run's process a second ahead and holds it at the start gate.
 For a Python job, the gate's ``--early`` form execs the interpreter as soon as the
-process is in its run cgroup; the interpreter starts up (8 ms of CPU here, before the
-first line of any job), runs the prelude, and waits there for the go line. At the
-instant only the job's own code is left to run.
+process is in its run cgroup; the interpreter starts up (most of what a Python job's
+start costs, before the first line of any job), runs the prelude, and waits there for
+the go line. At the instant only the job's own code is left to run.
 
 The prelude is installed once per engine start where every job user can read it, with
 its bytecode made by the jobs' own interpreter, and the command line only loads that
-bytecode: compiled from its text on every run, the prelude cost 0.7 ms of CPU a run.
+bytecode: compiling it from its text on every run cost more CPU than many jobs do
+(bench/limits.md, "Executor measurements").
 The Python SDK's files get their bytecode there too, for the same reason (a job user
 cannot write it beside the engine's copy, so each import compiled them again).
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from odin.errors import ExecutionError
 from odin.executor import interpreters
+from odin.jobs.language import Language
 
 _log = logging.getLogger(__name__)
 
@@ -84,10 +86,10 @@ def readable_by_all(path: Path) -> bool:
         return False
 
 
-def command_for(language: str, code_path: str, prelude: str | None) -> tuple[str, ...] | None:
+def command_for(language: Language, code_path: str, prelude: str | None) -> tuple[str, ...] | None:
     """The job as a program that starts up now and runs ``code_path`` at the go line on
     its stdin, or None where there is no such form (not Python, or no prelude)."""
-    if language != "python" or prelude is None:
+    if language is not Language.PYTHON or prelude is None:
         return None
     load = (
         "exec(__import__('sys').modules['_frozen_importlib_external']"

@@ -13,9 +13,8 @@
  *      scheduled in its new session (with autogroups, one more scheduling entity
  *      among every running job's: milliseconds on a busy machine);
  *   0b. waits as a batch task (SCHED_BATCH), so that when the engine opens the gate
- *      the woken gate does not preempt the engine on its core (measured: with a job a
- *      second, the engine lost its core for about 5 ms after a third of the openings,
- *      and noted those starts late); it is back to SCHED_OTHER before the job's exec;
+ *      the woken gate does not preempt the engine on its core (which then notes the
+ *      starts late: bench/limits.md); it is back to SCHED_OTHER before the job's exec;
  *   1. becomes the job's owner: supplementary GROUPS ("-" for none, else gids
  *      separated by commas), then GID and UID as real, effective and saved ids;
  *   1b. gives the renamed variables their names back, in place: the job sees

@@ -6,15 +6,13 @@ its working directory as the owner and execs the job with stdin on /dev/null.
 
 The compiled form is ``gate.c``, which ``build`` compiles (static) with the host's C
 compiler when the engine starts, into a directory only the engine can write (it runs
-as root until it switches), once per source text and compiler. musl's compiler comes
-first where it is installed: its static programs skip glibc's CPU-feature probing at
-start, which traps to the hypervisor in a VM (a run's gate, measured here: 0.25-0.33 ms
-of CPU against 0.42-0.55 ms built with glibc). The stock-tool form, used where
-there is no compiler or the build failed (``current()`` is None), is three programs
-exec'd one after the other: ``setpriv`` (the owner's ids), ``prlimit`` (the limits)
-and ``sh`` (``stock_argv``). Same steps, same exit codes; measured here, the three
-cost about 2.7 ms of CPU per run against 0.3 ms for the compiled program (200
-launches of ``/bin/true`` each), 15-20% of what a trivial Python job costs to start.
+as root until it switches), once per source text and compiler; the engine's
+``Executor`` holds the path. musl's compiler comes first where it is installed: its
+static programs skip glibc's CPU-feature probing at start, which traps to the
+hypervisor in a VM. The stock-tool form, used where there is no compiler or the build
+failed, is three programs exec'd one after the other: ``setpriv`` (the owner's ids),
+``prlimit`` (the limits) and ``sh`` (``stock_argv``). Same steps, same exit codes, at
+several times the CPU per run (bench/limits.md, "Executor measurements").
 """
 
 from __future__ import annotations
@@ -36,7 +34,6 @@ SOURCE = Path(__file__).with_name("gate.c")
 # Static only: no dynamic loader runs at each start (the cheapest form), and none runs
 # as root with the job's environment (LD_PRELOAD and the like mean nothing here).
 _FLAGS: tuple[tuple[str, ...], ...] = (("-O2", "-static"),)
-_current: Path | None = None
 
 GO_LINE = b"go\n"
 PLACED_LINE = b"\n"  # to an --early gate: its process is in its run cgroup, start up now
@@ -104,17 +101,6 @@ def stock_argv(cwd: str, env: Mapping[str, str]) -> tuple[str, ...]:
         f'umask {config.JOB_UMASK:04o}; {unset}{restore}exec "$@" </dev/null'
     )
     return (config.SH_PATH, "-c", script, cwd)
-
-
-def current() -> Path | None:
-    """The compiled gate this engine uses, or None for the stock-tool gate."""
-    return _current
-
-
-def use(path: Path | None) -> None:
-    """Make ``path`` (a built gate, or None) the gate of every run from now on."""
-    global _current
-    _current = path
 
 
 def argv(

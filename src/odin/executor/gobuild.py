@@ -7,8 +7,8 @@ resolution are), so it must never run as root for somebody else. It is offline
 (``GOPROXY=off``, cgo off unless ``config.GO_BUILD_CGO_ENABLED``): the only importable
 modules are the standard library and, when given, the Odin SDK through a ``replace``
 onto a local directory. No ``-trimpath``: it changes every package's build id, so the
-distribution's precompiled standard library is not reused (measured: 14.8 s instead
-of 0.34 s for a first "hello" build with an empty cache).
+distribution's precompiled standard library would not be reused (a first build many
+times slower: bench/limits.md, "Executor measurements").
 
 Everything lives under ``cache_dir/<uid>/``, owned by that user: ``go/<key>/`` holds
 the generated ``go.mod``, the source as ``main.go`` and the binary ``job``; ``gocache``
@@ -29,7 +29,7 @@ from pathlib import Path
 from odin import config
 from odin.errors import ExecutionError
 from odin.executor.files import check_plain_name, stat_user_file, write_user_file
-from odin.executor.runner import execute
+from odin.executor.port import ExecutorPort
 from odin.executor.spec import LaunchSpec
 
 GO_CANDIDATES: tuple[str, ...] = ("/usr/bin/go", "/usr/lib/go/bin/go", "/usr/local/go/bin/go")
@@ -55,6 +55,7 @@ def go_path() -> str:
 async def build_go(
     code: str,
     *,
+    executor: ExecutorPort,
     filename: str,
     uid: int,
     gid: int,
@@ -62,7 +63,8 @@ async def build_go(
     cache_dir: Path,
     sdk_go_dir: Path | None,
 ) -> Path:
-    """The path of the compiled binary for ``code``, building it if not cached.
+    """The path of the compiled binary for ``code``, building it if not cached (a run of
+    ``executor``).
 
     Raises ``ExecutionError`` with the compiler's message when the code does not build.
     """
@@ -77,7 +79,7 @@ async def build_go(
     write_user_file(go_mod, root=cache_dir, uid=uid, gid=gid, dirs=dirs, name="go.mod")
     home = cache_dir / str(uid)
     spec = _build_spec(go, home, home.joinpath(*dirs), uid, gid, tuple(groups))
-    outcome = await execute(spec)
+    outcome = await (await executor.prepare(spec)).open()
     if not outcome.ok or not _is_built(cache_dir, uid, dirs):
         raise ExecutionError(_failure_message(filename, outcome.output, outcome.timed_out))
     return home.joinpath(*dirs, BINARY_NAME)
@@ -111,9 +113,10 @@ def _is_built(cache_dir: Path, uid: int, dirs: tuple[str, ...]) -> bool:
 def _build_spec(
     go: str, home: Path, build_dir: Path, uid: int, gid: int, groups: tuple[int, ...]
 ) -> LaunchSpec:
-    temp = f".{BINARY_NAME}.{secrets.token_hex(6)}.tmp"
+    token = secrets.token_hex(6)
+    temp = f".{BINARY_NAME}.{token}.tmp"
     return LaunchSpec(
-        run_id=f"go-build:{build_dir.name}",
+        run_id=f"go-build:{build_dir.name}:{token}",  # builds of the same code may overlap
         argv=("/bin/sh", "-c", _BUILD_SCRIPT, "sh", go, temp, BINARY_NAME),
         uid=uid,
         gid=gid,

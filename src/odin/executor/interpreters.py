@@ -19,6 +19,7 @@ from collections.abc import Mapping
 
 from odin import config
 from odin.errors import ExecutionError
+from odin.jobs.language import Language
 
 PYTHON_CANDIDATES: tuple[str, ...] = (
     "/usr/bin/python3",
@@ -27,7 +28,6 @@ PYTHON_CANDIDATES: tuple[str, ...] = (
 )
 NODE_CANDIDATES: tuple[str, ...] = ("/usr/bin/node", "/usr/local/bin/node", "/usr/bin/nodejs")
 
-LANGUAGES: frozenset[str] = frozenset({"python", "node", "go"})
 RESERVED_PREFIX = "ODIN_"
 RESERVED_NAMES: frozenset[str] = frozenset({"HOME", "USER", "LOGNAME"})
 
@@ -47,17 +47,17 @@ def node_path() -> str:
     return _first_executable(NODE_CANDIDATES, "node")
 
 
-def command_for(language: str, code_path: str) -> tuple[str, ...]:
+def command_for(language: Language, code_path: str) -> tuple[str, ...]:
     """The argv that runs the job at ``code_path`` (for Go: the compiled binary).
 
     Python runs unbuffered (``-u``) so that live output and the order of stdout and
     stderr lines in the merged pipe are what the job wrote.
     """
-    if language == "python":
+    if language is Language.PYTHON:
         return (python_path(), "-u", code_path)
-    if language == "node":
+    if language is Language.NODE:
         return (node_path(), code_path)
-    if language == "go":
+    if language is Language.GO:
         return (code_path,)
     raise ExecutionError(f"unknown language {language!r}: expected one of python, go, node")
 

@@ -4,10 +4,9 @@ Why a wrapper: the limits must be in force before any user code runs, and the en
 is multi-threaded (Raft, HTTP), where ``preexec_fn`` is documented as unsafe (the child
 of a threaded parent may deadlock before exec). ``prlimit(pid)`` after spawn races the
 job's first instructions and needs CAP_SYS_RESOURCE. ``prlimit ARGS -- argv`` sets the
-limits on itself and execs the job in place, so the pid is the job's.
-Measured (median of 30 asyncio spawns of ``python3 -c pass`` as another user):
-no limits 17.4-20.1 ms, preexec_fn 19.0-21.2 ms, wrapper 18.6-21.2 ms; for ``/bin/true``
-2.4 / 3.5 / 3.3 ms. The wrapper costs one extra exec (~1 ms) and nothing in safety.
+limits on itself and execs the job in place, so the pid is the job's. The wrapper costs
+one extra exec and nothing in safety (bench/limits.md, "Executor measurements"); the
+compiled gate (``odin.executor.gate``) sets the limits itself.
 
 ``RLIMIT_NPROC`` counts every process of the job's *real uid*, not only this run's:
 a fork bomb stops at the limit, but it also starves that user's other processes. Root

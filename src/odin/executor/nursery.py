@@ -1,26 +1,20 @@
 """Owners' nurseries: a Python interpreter, started once, that forks runs' processes.
 
-A Python job's process costs this machine about 8 ms of CPU before the first line of
-the job, nearly all of it the interpreter's start-up, and the early start
-(``odin.executor.early``) only moves that cost before the instant. A nursery pays it
+Nearly all a Python job's start costs is the interpreter's own start-up, and the early
+start (``odin.executor.early``) only moves that cost before the instant. A nursery pays it
 once: it is the prelude (``pystart.py``) started with ``--nursery`` through the gate as
 the job's owner, under the runs' limits, in a cgroup of its own; for each run the
 engine sends it the job file, the working directory and the environment, with the
 run's gate and output pipe attached, and it makes the run's process with ``clone``
-and ``CLONE_PARENT``, so that the process is born the engine's child. That process
-makes its own session, takes the descriptors, the environment and the directory, and
-waits for the go line in the prelude, which runs the job's file as ``python3 -u
-job.py`` would. The engine opens a pidfd on the pid it is told, then checks that the
-process it refers to is a child of its own running as the owner, not followed already,
-and still not reaped once /proc was read (so a pid reused meanwhile is never taken),
-before it follows it; then it puts it in its run cgroup, as it does a gated process.
-
-Measured on the 2-core test machine, a job that prints one line, 300 runs each: 1.6
-ms of CPU a run made this way, 1.9 ms with two plain forks (the one in between
-exiting, so that the engine, a child subreaper, adopts the run), 8 ms for ``python3
--u job.py``. Under load the nursery's turn-around matters more than its CPU: with
-the two forks, the engine fell behind at 240 runs a second, the nursery answering
-one request in 5 to 60 ms; with one ``clone`` it kept up with 260.
+and ``CLONE_PARENT``, so that the process is born the engine's child (one ``clone``
+rather than two forks: the nursery's turn-around is what matters under load). That
+process makes its own session, takes the descriptors, the environment and the
+directory, and waits for the go line in the prelude, which runs the job's file as
+``python3 -u job.py`` would. The engine opens a pidfd on the pid it is told, then
+checks that the process it refers to is a child of its own running as the owner, not
+followed already, and still not reaped once /proc was read (so a pid reused meanwhile
+is never taken), before it follows it; then it puts it in its run cgroup, as it does a
+gated process.
 
 One nursery serves every run with the same owner, groups, interpreter and environment
 but for the ``ODIN_`` variables (the interpreter reads nothing of those at its start).
@@ -31,15 +25,14 @@ request at a time; a run that would wait longer than ``config.NURSERY_QUEUE_S`` 
 turn (judged from the nursery's recent pace) starts through the gate instead, so that
 in a huge burst both work at once; so does one waiting when the nursery has answered
 nothing for ``config.NURSERY_REPLY_S`` (it is ended). That limit is high on purpose:
-under load a run through the gate costs five times the CPU of one forked, and with
-0.5 s the engine at 300 runs a second sent more and more of them through the gate and
-fell behind (median start lag 1.7 to 2.3 s over 20 s), where with 2 s it kept up
-(282 to 310 ms; with 30 s, 275 to 299 ms, and over 60 s 275 to 287 ms). A nursery sent nothing for
-``config.NURSERY_IDLE_S`` exits, so that an owner has no process left soon after their
-last run; at most ``config.NURSERY_MAX`` live at once, and at most
-``config.NURSERY_USER_MAX`` of one user: a user's new one ends that user's least recently
-used idle one (or, all busy, the run starts through the gate), so that a user with many
-distinct environments never takes another user's place.
+under load a run through the gate costs several times the CPU of one forked, and a
+short limit sent more and more runs through the gate until the engine fell behind.
+A nursery sent nothing for ``config.NURSERY_IDLE_S`` exits, so that an owner has no
+process left soon after their last run; at most ``config.NURSERY_MAX`` live at once,
+and at most ``config.NURSERY_USER_MAX`` of one user: a user's new one ends that user's
+least recently used idle one (or, all busy, the run starts through the gate), so that
+a user with many distinct environments never takes another user's place. The
+measurements behind these figures are in bench/limits.md ("Executor measurements").
 """
 
 from __future__ import annotations
@@ -53,24 +46,27 @@ import os
 import signal
 import socket
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from pathlib import Path
 
 from odin import config
-from odin.executor import gate, spawn
+from odin.executor import gate
 from odin.executor.cgroup import Containment, RunCgroup, enter_new
 from odin.executor.limits import RLIMITS
+from odin.executor.spawn import Child, ChildEvents, Spawner, Then
 from odin.executor.spec import LaunchSpec
 
 _log = logging.getLogger(__name__)
 
 NURSERY_FLAG = "--nursery"
 _READY = b"ready"
-_FIRST_PACE_S = 0.002  # a fork and its answer, on the 2-core test machine
+_FIRST_PACE_S = 0.002  # about a fork and its answer (bench/limits.md)
 _PACE_WEIGHT = 0.2
 _PACKET_MAX = 1 << 16  # a run whose request is bigger starts through the gate
-# The number of the clone system call, by machine: a nursery makes each run with it.
-_CLONE = {"x86_64": 56, "aarch64": 220, "riscv64": 220, "ppc64le": 120}.get(os.uname().machine)
+# The number of the clone system call, by machine: a nursery makes each run with it
+# (None: no nurseries on this machine).
+CLONE = {"x86_64": 56, "aarch64": 220, "riscv64": 220, "ppc64le": 120}.get(os.uname().machine)
 
 
 @dataclass(frozen=True)
@@ -127,7 +123,7 @@ class Nursery:
         self,
         key: Key,
         link: socket.socket,
-        process: spawn.Child,
+        process: Child,
         cgroup: RunCgroup | None,
         gone: Callable[[Nursery], None],
     ) -> None:
@@ -184,8 +180,8 @@ class Nursery:
             return -1
 
     def _send(self) -> None:
-        """Send queued requests, as many as the socket takes (its send buffer held about a
-        hundred in a burst of 240 runs a second); the rest go as answers come back."""
+        """Send queued requests, as many as the socket takes; the rest go as answers come
+        back."""
         while self._queue:
             request = self._queue.popleft()
             rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", request.fds))]
@@ -239,14 +235,6 @@ class Nursery:
                 request.answer.set_exception(gone)
         self._queue.clear()
 
-    def abandon(self) -> None:
-        """End it without its event loop (gone): its socket closes, it exits."""
-        self.closed = True
-        for request in self._queue:
-            request.drop()
-        self._link.close()
-        self.process.close()
-
     async def close(self, box: Containment | None) -> None:
         """End the nursery (runs it made are the engine's children: they go on)."""
         self.closed = True
@@ -261,29 +249,27 @@ class Nursery:
 
 
 class Nurseries:
-    """The engine's nurseries, one per ``Key``, started on first use."""
+    """The engine's nurseries, one per ``Key``, started on first use through the compiled
+    ``gate`` by ``spawner``, each in a cgroup of ``box`` (if any). They belong to the
+    event loop of their first use, until ``close``."""
 
-    def __init__(self) -> None:
+    def __init__(self, gate: Path, spawner: Spawner, box: Containment | None) -> None:
+        self._gate = gate
+        self._spawner = spawner
+        self._box = box
         self._open: dict[Key, Nursery] = {}
         self._starting: dict[Key, asyncio.Future[Nursery | None]] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._box: Containment | None = None
         self._ending: set[asyncio.Task[None]] = set()
 
     async def start_run(
-        self,
-        spec: LaunchSpec,
-        events: spawn.ChildEvents,
-        box: Containment | None,
-        then: Callable[[int], None] | None,
-    ) -> spawn.Child | None:
+        self, spec: LaunchSpec, events: ChildEvents, then: Then | None
+    ) -> Child | None:
         """The run's process, forked by its owner's nursery and followed like a gated
         one (``then(pid)`` has run), waiting for its go line; None when there is no
         nursery for it (the run then starts through the gate)."""
         key = Key.of(spec)
-        if key is None or _CLONE is None or gate.current() is None:
+        if key is None or CLONE is None:
             return None
-        self._same_loop(box)
         found = await self._nursery(key)
         if found is None or found.would_wait() > config.NURSERY_QUEUE_S:
             return None
@@ -305,13 +291,13 @@ class Nurseries:
                 dict(spec.env),
                 (gate_read, out_write),
             )
-            pidfd = None if pid == -1 else _claim(pid, spec.uid)
+            pidfd = None if pid == -1 else _claim(pid, spec.uid, self._spawner.followed)
             if pidfd is None:
                 if pid != -1:
                     _log.warning("a nursery of uid %d named pid %d: not its run", spec.uid, pid)
                 return None
             kept = []
-            return await spawn.adopt(pid, pidfd, gate_write, out_read, events, then)
+            return await self._spawner.adopt(pid, pidfd, gate_write, out_read, events, then)
         except ConnectionError:  # it exited (unused for a while, or killed) meanwhile
             await self._end(found)
             return None
@@ -331,21 +317,6 @@ class Nurseries:
         for found in list(self._open.values()):
             await self._end(found)
 
-    def _same_loop(self, box: Containment | None) -> None:
-        """Nurseries belong to one event loop and one containment: a new one (tests make
-        many) starts afresh; the old nurseries see their socket close and exit."""
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop or box is not self._box:
-            self.abandon()
-            self._loop, self._box = loop, box
-
-    def abandon(self) -> None:
-        """Forget every nursery without the event loop they were made on (gone)."""
-        for found in self._open.values():
-            found.abandon()
-        self._open.clear()
-        self._starting.clear()
-
     async def _nursery(self, key: Key) -> Nursery | None:
         found = self._open.get(key)
         if found is not None and not found.closed:
@@ -359,7 +330,7 @@ class Nurseries:
         starting = self._starting[key] = asyncio.get_running_loop().create_future()
         made: Nursery | None = None
         try:
-            made = await _start(key, self._box, self._gone)
+            made = await self._start(key)
         finally:
             del self._starting[key]
             if made is not None:
@@ -399,61 +370,56 @@ class Nurseries:
             del self._open[found.key]
         await found.close(self._box)
 
-
-async def _start(
-    key: Key, box: Containment | None, gone: Callable[[Nursery], None]
-) -> Nursery | None:
-    """Start a nursery for ``key`` through the gate and wait until it is ready."""
-    compiled = gate.current()
-    if compiled is None:
-        return None
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    argv = gate.argv(
-        compiled,
-        uid=key.uid,
-        gid=key.gid,
-        groups=key.groups,
-        limits=tuple(value for _name, value in RLIMITS),
-        cwd="/",
-        command=(*key.command, NURSERY_FLAG, str(config.NURSERY_IDLE_S), str(_CLONE)),
-        early=True,
-    )
-    cgroup: list[RunCgroup | None] = []
-
-    def enter(pid: int) -> None:
-        cgroup.append(enter_new(box, pid))
-
-    try:
-        process = await spawn.start(
-            argv,
-            gate.gate_env(dict(key.env)),
+    async def _start(self, key: Key) -> Nursery | None:
+        """Start a nursery for ``key`` through the gate and wait until it is ready."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        argv = gate.argv(
+            self._gate,
+            uid=key.uid,
+            gid=key.gid,
+            groups=key.groups,
+            limits=tuple(value for _name, value in RLIMITS),
             cwd="/",
-            gated=True,
-            events=_Output(),
-            then=enter,
-            new_session=False,
-            gate_pair=(theirs.detach(), os.dup(ours.fileno())),
+            command=(*key.command, NURSERY_FLAG, str(config.NURSERY_IDLE_S), str(CLONE)),
+            early=True,
         )
-    except OSError as error:
-        ours.close()
-        _log.warning("no Python nursery for uid %d: %s", key.uid, error)
-        return None
-    ours.setblocking(False)
-    process.release(gate.PLACED_LINE)  # it is in its cgroup: the interpreter may start
-    try:
-        async with asyncio.timeout(config.NURSERY_START_S):
-            ready = await asyncio.get_running_loop().sock_recv(ours, 64)
-    except (OSError, TimeoutError):
-        ready = b""
-    found = Nursery(key, ours, process, cgroup[0] if cgroup else None, gone)
-    if ready != _READY:
-        _log.warning("the Python nursery of uid %d did not start", key.uid)
-        await found.close(box)
-        return None
-    return found
+        cgroup: list[RunCgroup | None] = []
+        box = self._box
+
+        def enter(pid: int) -> None:
+            cgroup.append(enter_new(box, pid))
+
+        try:
+            process = await self._spawner.start(
+                argv,
+                gate.gate_env(dict(key.env)),
+                cwd="/",
+                gated=True,
+                events=_Output(),
+                then=enter,
+                new_session=False,
+                gate_pair=(theirs.detach(), os.dup(ours.fileno())),
+            )
+        except OSError as error:
+            ours.close()
+            _log.warning("no Python nursery for uid %d: %s", key.uid, error)
+            return None
+        ours.setblocking(False)
+        process.release(gate.PLACED_LINE)  # it is in its cgroup: the interpreter may start
+        try:
+            async with asyncio.timeout(config.NURSERY_START_S):
+                ready = await asyncio.get_running_loop().sock_recv(ours, 64)
+        except (OSError, TimeoutError):
+            ready = b""
+        found = Nursery(key, ours, process, cgroup[0] if cgroup else None, self._gone)
+        if ready != _READY:
+            _log.warning("the Python nursery of uid %d did not start", key.uid)
+            await found.close(box)
+            return None
+        return found
 
 
-def _claim(pid: int, uid: int) -> int | None:
+def _claim(pid: int, uid: int, followed: Collection[int]) -> int | None:
     """A pidfd of ``pid`` if it is the run a nursery of ``uid`` made (``_ours``), else None.
 
     The pidfd is opened before /proc is read, and the process it refers to must still be
@@ -467,7 +433,7 @@ def _claim(pid: int, uid: int) -> int | None:
     except OSError:
         return None
     try:
-        if _ours(pid, uid):
+        if _ours(pid, uid, followed):
             signal.pidfd_send_signal(pidfd, 0)  # ProcessLookupError once it was reaped
             return pidfd
     except OSError:
@@ -476,10 +442,10 @@ def _claim(pid: int, uid: int) -> int | None:
     return None
 
 
-def _ours(pid: int, uid: int) -> bool:
-    """Whether ``pid`` is a child of this engine, running as ``uid`` and not followed as
-    a run already: what a nursery names must be the run it made, nothing else."""
-    if pid <= 1 or pid in spawn.FOLLOWED:
+def _ours(pid: int, uid: int, followed: Collection[int]) -> bool:
+    """Whether ``pid`` is a child of this engine, running as ``uid`` and not in ``followed``
+    (a run already): what a nursery names must be the run it made, nothing else."""
+    if pid <= 1 or pid in followed:
         return False
     try:
         with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as handle:
@@ -490,6 +456,3 @@ def _ours(pid: int, uid: int) -> bool:
     parent = fields.get("PPid", "").strip()
     uids = set(fields.get("Uid", "").split())
     return parent == str(os.getpid()) and uids == {str(uid)}
-
-
-POOL = Nurseries()

@@ -2,8 +2,7 @@
 
 A root engine makes a run's process a second before its instant and holds it at the
 start gate (``odin.executor.gate``). For a Python job, most of what its start costs
-is the interpreter's own (8 ms of CPU here for a job that prints one line, all of
-it before the first line of the job's code). So the gate, once the engine has put
+is the interpreter's own, all of it before the first line of the job's code. So the gate, once the engine has put
 the process in its run cgroup, execs the interpreter with this prelude (``--early``,
 see ``gate.c``): the interpreter starts up while the run is held, then this waits for
 the go line on stdin and only then runs the job's file, as ``python3 -u JOB.py``
@@ -154,8 +153,8 @@ def _run_file(path: str, names: dict[str, object]) -> None:
     written).
 
     Python caches no bytecode for the script it runs; this does, for a job's file,
-    because ``compile()`` builds every AST node type before its first use: 0.5 ms of
-    CPU in each run (measured here), more than the few lines of a typical job cost.
+    because ``compile()`` builds every AST node type before its first use: more CPU in
+    each run than the few lines of a typical job cost.
     The cache is checked against the source's hash (PEP 552), not its time, so an
     edit within the same second, or the engine writing a new version, is never missed.
     """

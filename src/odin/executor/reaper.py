@@ -19,10 +19,9 @@ The hard part is not stealing anybody else's exit status: asyncio's child watche
 
 Under load the engine has hundreds of children (runs held at their gates, runs
 going) and nearly always a zombie among them, so a sweep looks at the children
-alone (each thread's list in /proc) and at none of the followed ones. In the
-engine at 100 launches/s the sweep that read /proc/*/stat for every process held
-the GIL in 9% of py-spy's samples; with 300 children on the 2-core test machine a
-sweep took 4.2-7.0 ms that way and 0.07-0.14 ms now (two sweeps a second).
+alone (each thread's list in /proc) and at none of the followed ones: reading
+/proc/*/stat for every process held the GIL far too long (bench/limits.md,
+"Executor measurements").
 
 Sweeps are periodic rather than driven by SIGCHLD, because a SIGCHLD handler would
 replace the one some child watchers install.
@@ -39,6 +38,7 @@ import os
 from collections.abc import Collection, Iterator
 
 from odin import config
+from odin.tasks import cancel_and_wait
 
 _PR_SET_CHILD_SUBREAPER = 36
 _PR_GET_CHILD_SUBREAPER = 37
@@ -137,11 +137,8 @@ class Reaper:
             self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         while True:
