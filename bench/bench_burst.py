@@ -89,6 +89,11 @@ OPEN_FILES = config.UNIT_LIMIT_NOFILE
 BURST_GROUP = 0x70
 GO_GROUP = 0x71
 CLUSTER_GROUP = 0x72
+SWEEP_GROUP = 0x73
+SWEEP_N = 3_000
+SWEEP_SLOTS = (8, 64, 512)
+"""The one-node Python burst of SWEEP_N runs again at these ``--launch-slots`` (full mode): what
+the default (``config.LAUNCH_SLOTS``) was chosen from."""
 PROBE_GROUP = 0x73
 PROBE = JobDef(job_id(PROBE_GROUP, 0), "probe", "never", "print('probe')\n")
 
@@ -910,6 +915,7 @@ def run(quick: bool = False) -> list[Figure]:
             figures += _python_one_node(sizes, others, limit_note)
             figures += _cluster(sizes)
             figures += _go(sizes)
+            figures += _slots_sweep(sizes)
     finally:
         programs.close()
     return figures
@@ -985,3 +991,35 @@ def _go(sizes: Sizes) -> list[Figure]:
         return [skipped(f"burst of {sizes.go_n:,} Go jobs, one node", "s", "", _why(error))]
     where = "one node, Go"
     return _timing_figures(where, result, ONE_NODE_GOAL_S, sizes.go_n == FULL_N)[:5]
+
+
+def _slots_sweep(sizes: Sizes) -> list[Figure]:
+    """The same one-node burst at several ``--launch-slots``: time to the last start, the
+    worst ``odin list`` and the peak descriptors, side by side (full mode only)."""
+    if sizes.go_n == 0:
+        return [skipped("burst, launch slots sweep", "s", "", "full mode only")]
+    figures: list[Figure] = []
+    small = replace(sizes, n=SWEEP_N)
+    for slots in SWEEP_SLOTS:
+        name = f"burst of {SWEEP_N:,}, one node, --launch-slots {slots}"
+        try:
+            with engines(1, "burst-slots", ("--launch-slots", str(slots))) as (engine,):
+                result = odin_burst([engine], SWEEP_GROUP, SWEEP_N, small, name, "python")
+        except Exception as error:  # the module reports a burst it could not measure
+            figures.append(
+                skipped(f"{name}: instant to the last run's start", "s", "", _why(error))
+            )
+            continue
+        watch = result.watch
+        worst_list = max(watch.lists.times, default=math.nan)
+        fds = max(watch.fds.values(), default=0)
+        note = (
+            f"{result.burst.spread()}; odin list max {worst_list * 1e3:.0f} ms "
+            f"(p50 {percentile(watch.lists.times, 0.5) * 1e3:.0f} ms); peak descriptors {fds:,}; "
+            f"lost {result.burst.lost}, doubled {result.burst.doubled}"
+            + (" (the default)" if slots == config.LAUNCH_SLOTS else "")
+        )
+        figures.append(
+            Figure(f"{name}: instant to the last run's start", result.burst.last, "s", "", note)
+        )
+    return figures

@@ -85,6 +85,7 @@ class Engine:
     root: Path
     name: str = "bench-node"
     join: tuple[str, ...] = ()
+    extra: tuple[str, ...] = ()  # more engine flags, e.g. ("--launch-slots", "16")
     http_port: int = field(default_factory=free_port)
     raft_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
@@ -118,6 +119,7 @@ class Engine:
         argv += ["--raft", f":{self.raft_port}", "--log-level", "warning", "--no-dashboard"]
         for partner in self.join:
             argv += ["--join", partner]
+        argv += self.extra
         self.proc = subprocess.Popen(
             argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -165,14 +167,17 @@ class Engine:
 
 
 @contextlib.contextmanager
-def engines(count: int = 1, tag: str = "odin") -> Iterator[list[Engine]]:
-    """``count`` engines (a cluster when > 1) in a temp dir; all killed on exit."""
+def engines(
+    count: int = 1, tag: str = "odin", extra: tuple[str, ...] = ()
+) -> Iterator[list[Engine]]:
+    """``count`` engines (a cluster when > 1) in a temp dir; all killed on exit. ``extra``:
+    more flags for a single engine."""
     base = Path(tempfile.mkdtemp(prefix=f"bench-{tag}-"))
     base.chmod(0o755)  # open to other users above the data dir, as /var/lib is (docs/operations.md)
     started: list[Engine] = []
     try:
         if count == 1:
-            started.append(Engine(base / "n0").start())
+            started.append(Engine(base / "n0", extra=extra).start())
         else:
             start_cluster(base, count, started)
         yield started

@@ -47,6 +47,7 @@ from odin.errors import OdinError, Unavailable
 from odin.executor import Executor, ExecutorPort, Reaper, build_go, install_prelude
 from odin.jobs.language import Language
 from odin.store.sqlite import Store
+from odin.tasks import Background
 
 log = logging.getLogger("odin.engine")
 
@@ -273,9 +274,11 @@ class Engine:
         parts.push_async_callback(ticker.stop)
         node.on_event(launcher.handle)
         node.on_event(ticker.handle)
-        node.on_event(lambda event: _prebuild(event, builder))
+        background = Background()  # best-effort steps: prebuilds, listing this node
+        parts.push_async_callback(background.close)
+        node.on_event(lambda event: _prebuild(event, builder, background))
         node.on_leadership(ticker.leadership)
-        node.on_leadership(lambda leading: _register(leading, node, me))
+        node.on_leadership(lambda leading: _register(leading, node, me, background))
         unix = _unix_socket(cfg.socket_path)
         parts.callback(_remove_socket, unix, cfg.socket_path, cfg.http[1])
         _alias_socket(cfg.socket_path, cfg.http[1])
@@ -286,7 +289,7 @@ class Engine:
         _tune_gc()
         await launcher.reconcile()
         ticker.leadership(node.is_leader())
-        _register(node.is_leader(), node, me)
+        _register(node.is_leader(), node, me, background)
         membership.start()
         parts.push_async_callback(membership.stop)
         remote_calls = futures.ThreadPoolExecutor(
@@ -430,35 +433,20 @@ async def _stop_serving(servers: _Servers, serve: asyncio.Future[None]) -> None:
     await serve
 
 
-def _register(leading: bool, node: EngineNode, me: NodeInfo) -> None:
+def _register(leading: bool, node: EngineNode, me: NodeInfo, background: Background) -> None:
     """The leader makes sure it is listed among the members (the first node lists itself)."""
     if not leading:
         return
     known = node.members().get(me.name)
     if known is None or known.raft != me.raft:
         info = NodeInfo(me.name, me.http, me.raft, time.time())
-        _background(node.propose(AddNode(info)))
+        background.start(node.propose(AddNode(info)))
 
 
-_BACKGROUND: set[asyncio.Task[None]] = set()
-
-
-async def _quietly(awaitable: Any) -> None:
-    with contextlib.suppress(OdinError):
-        await awaitable
-
-
-def _background(awaitable: Any) -> None:
-    """Run a best-effort step on the loop, keeping a reference until it ends."""
-    task = asyncio.ensure_future(_quietly(awaitable))
-    _BACKGROUND.add(task)
-    task.add_done_callback(_BACKGROUND.discard)
-
-
-def _prebuild(event: Event, builder: Callable[[Job], Any]) -> None:
+def _prebuild(event: Event, builder: Callable[[Job], Any], background: Background) -> None:
     """Compile a changed Go job on every node ahead of its first run here."""
     if isinstance(event, JobChanged) and event.job.language is Language.GO:
-        _background(builder(event.job))
+        background.start(builder(event.job))
 
 
 async def _remote_output(
