@@ -12,7 +12,8 @@ launch made ahead of its instant), ``runspec`` (the program, identity and
 environment it gets), ``queues`` (the turns of ``overlap: queue``), ``liverun``
 and ``liveoutput`` (a live run and its output buffer), ``records`` (the SDK's
 records, checked and held), ``finishes`` (ends kept here and committed in
-batches) and ``proposer`` (the one retry rule for all it proposes).
+batches) and ``proposer`` (the one retry rule for all it proposes); ``admission``
+bounds how many launches are made and started at once.
 """
 
 from __future__ import annotations
