@@ -76,6 +76,7 @@ class Engine:
     dashboard_port: int | None = None
     env: dict[str, str] = field(default_factory=dict)
     umask: int = -1  # the engine's umask at start (-1: the test's own)
+    extra: list[str] = field(default_factory=list)  # more odin-engine flags
 
     @property
     def socket(self) -> Path:
@@ -101,6 +102,7 @@ class Engine:
             *("--http", f":{self.http_port}", "--raft", f":{self.raft_port}"),
             *("--log-level", "warning"),
             *dashboard,
+            *self.extra,
         ]
 
     def start(self, wait: bool = True) -> Engine:

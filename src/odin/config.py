@@ -249,3 +249,16 @@ LOOP_STALL_BOUND_S: Final = 0.25
 # Threads that ask other nodes for the output of runs they keep (`odin log --output`, a run's
 # page): a node that does not answer holds one for its timeout, never the loop; more wait.
 REMOTE_OUTPUT_THREADS: Final = 4
+
+# Alerts (odin.notify, docs/alerts.md): decided in the state machine, delivered by the leader.
+ALERT_BACKOFF_FIRST_S: Final = 1.0  # the wait before the second attempt; it doubles each time
+ALERT_BACKOFF_MAX_S: Final = 600.0  # the longest wait between two attempts
+ALERT_MAX_ATTEMPTS: Final = 20  # then the alert is "failed" (about 2 hours of tries)
+ALERT_SEND_TIMEOUT_S: Final = 10.0  # one attempt: connect, send and read the answer
+ALERT_SENDS_AT_ONCE: Final = 16  # deliveries the leader has in flight at once; more wait
+ALERTS_KEPT_PER_JOB: Final = 50  # replicated; older alerts are dropped
+ALERT_OUTPUT_TAIL_BYTES: Final = 2 * KIB  # of the run's output, in a webhook body or a mail
+MAX_NOTIFY_PER_JOB: Final = 10  # destinations under notify:
+MAX_DESTINATION_CHARS: Final = 2000
+DEFAULT_MISSED_GRACE_S: Final = 60.0  # a tick not started this long after its instant is missed
+ALERT_WATCH_INTERVAL_S: Final = 1.0  # how often the leader looks for missed and overdue runs

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import grp
 import logging
@@ -32,9 +33,11 @@ from odin import __version__, config, paths
 from odin.cluster.commands import AddNode
 from odin.cluster.model import Job, NodeInfo, Run
 from odin.cluster.state import Event, JobChanged
-from odin.engine import memory
+from odin.engine import engine_file, memory
 from odin.engine.admission import Admission
+from odin.engine.alarms import AlarmWatch
 from odin.engine.cluster import Membership
+from odin.engine.deliverer import Deliverer
 from odin.engine.launcher import LaunchContext, Launcher
 from odin.engine.loopwatch import LoopWatch
 from odin.engine.node import EngineNode
@@ -46,6 +49,8 @@ from odin.engine.users import Owners
 from odin.errors import OdinError, Unavailable
 from odin.executor import Executor, ExecutorPort, Reaper, build_go, install_prelude
 from odin.jobs.language import Language
+from odin.notify import NotifySettings, Sender
+from odin.notify.settings import parse_smtp, read_secret_file
 from odin.store.sqlite import Store
 from odin.tasks import Background
 
@@ -62,6 +67,8 @@ class EngineConfig:
     join: tuple[str, ...]
     dashboard: tuple[str, int] | None = None
     launch_slots: int = config.LAUNCH_SLOTS
+    notify: NotifySettings = dataclasses.field(default_factory=NotifySettings)
+    inherited: tuple[str, ...] = ()  # flags that nodes this one starts (odin nodes add) get
 
 
 def host_timezone() -> str:
@@ -272,12 +279,22 @@ class Engine:
         parts.push_async_callback(launcher.stop)
         ticker = Ticker(node, membership.pick, membership.load)
         parts.push_async_callback(ticker.stop)
+        notify = dataclasses.replace(cfg.notify, dashboard_url=self._dashboard_url())
+        sender = Sender(notify, clock=time.time)
+        parts.push_async_callback(sender.close)
+        deliverer = Deliverer(node, sender, time.time, notify.dashboard_url)
+        parts.push_async_callback(deliverer.stop)
+        alarms = AlarmWatch(node, time.time)
+        parts.push_async_callback(alarms.stop)
         node.on_event(launcher.handle)
         node.on_event(ticker.handle)
+        node.on_event(deliverer.handle)
         background = Background()  # best-effort steps: prebuilds, listing this node
         parts.push_async_callback(background.close)
         node.on_event(lambda event: _prebuild(event, builder, background))
         node.on_leadership(ticker.leadership)
+        node.on_leadership(deliverer.leadership)
+        node.on_leadership(alarms.leadership)
         node.on_leadership(lambda leading: _register(leading, node, me, background))
         unix = _unix_socket(cfg.socket_path)
         parts.callback(_remove_socket, unix, cfg.socket_path, cfg.http[1])
@@ -288,7 +305,8 @@ class Engine:
         await self._wait_ready(node)
         _tune_gc()
         await launcher.reconcile()
-        ticker.leadership(node.is_leader())
+        for leads in (ticker.leadership, deliverer.leadership, alarms.leadership):
+            leads(node.is_leader())
         _register(node.is_leader(), node, me, background)
         membership.start()
         parts.push_async_callback(membership.stop)
@@ -306,6 +324,8 @@ class Engine:
             prepare=builder,
             remote_output=lambda run: _remote_output(membership, remote_calls, run),
             remote_records=membership.fetch_records,
+            sender=sender,
+            deliverer=deliverer,
         )
         admin = NodeAdmin(
             node,
@@ -313,11 +333,23 @@ class Engine:
             data_dir=cfg.data_dir,
             socket_path=cfg.socket_path,
             stopping=self.stopping,
+            inherited=cfg.inherited,
         )
         self._api_sockets = [unix, tcp]
         servers = self._server(service, launcher, admin, watch)
         serve = asyncio.ensure_future(servers.serve())
         parts.push_async_callback(_stop_serving, servers, serve)
+
+    def _dashboard_url(self) -> str | None:
+        """Where alerts link to: the dashboard's public URL, if this node serves one."""
+        if self.cfg.dashboard is None:
+            return None
+        from odin.dashboard.settings import DashboardSettings
+
+        settings = DashboardSettings.from_env_and_args(
+            data_dir=self.cfg.data_dir, address=self.cfg.dashboard
+        )
+        return settings.public_url
 
     async def _wait_ready(self, node: EngineNode) -> None:
         """Wait for the journal replay and a leader; a joining node waits to be added."""
@@ -555,10 +587,41 @@ def _QuietServer(uv_config: Any) -> Any:
     help="Runs whose processes this node makes and starts at once; the rest wait their turn.",
 )
 @click.option(
+    "--smtp",
+    default=None,
+    metavar="URL",
+    help="SMTP server for mailto: alerts: smtp://[user@]host[:port][?tls=starttls|ssl|none] "
+    "(starttls unless on loopback).",
+)
+@click.option(
+    "--smtp-password-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="File holding the SMTP password (mode 600).",
+)
+@click.option("--smtp-from", default=None, metavar="ADDRESS", help="From: of alert mails.")
+@click.option(
+    "--webhook-secret-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="File holding the key that signs webhook alerts (X-Odin-Signature; mode 600).",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"]),
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    is_eager=True,
+    expose_value=False,
+    callback=engine_file.load_defaults,
+    help="YAML file of settings, keyed by these options' long names (smtp: ..., "
+    f"launch-slots: ...); flags win [default: {engine_file.DEFAULT_PATH} if it exists].",
 )
 @click.version_option(__version__, "-V", "--version", prog_name="odin-engine")
 def main(
@@ -571,6 +634,10 @@ def main(
     dashboard: str,
     no_dashboard: bool,
     launch_slots: int,
+    smtp: str | None,
+    smtp_password_file: Path | None,
+    smtp_from: str | None,
+    webhook_secret_file: Path | None,
     log_level: str,
 ) -> None:
     """Run an Odin engine node: the scheduler, its API and its Raft peer.
@@ -588,6 +655,7 @@ def main(
         raft_addr = paths.parse_address(raft)
         join_addrs = tuple("{}:{}".format(*paths.parse_address(j)) for j in join)
         dashboard_addr = None if no_dashboard else paths.parse_address(dashboard)
+        notify = _notify_settings(smtp, smtp_password_file, smtp_from, webhook_secret_file)
     except OdinError as error:
         raise click.UsageError(str(error)) from None
     cfg = EngineConfig(
@@ -599,11 +667,42 @@ def main(
         join=join_addrs,
         dashboard=dashboard_addr,
         launch_slots=launch_slots,
+        notify=notify,
+        inherited=_inherited(
+            launch_slots, smtp, smtp_password_file, smtp_from, webhook_secret_file
+        ),
     )
     try:
         asyncio.run(_serve(cfg))
     except OdinError as error:
         raise click.ClickException(str(error)) from None
+
+
+def _inherited(launch_slots: int, *notify: str | Path | None) -> tuple[str, ...]:
+    """The flags a node started by this one (``odin nodes add -a :PORT``) gets as well."""
+    names = ("--smtp", "--smtp-password-file", "--smtp-from", "--webhook-secret-file")
+    flags = ["--launch-slots", str(launch_slots)]
+    for name, value in zip(names, notify, strict=True):
+        if value is not None:
+            flags += [name, str(Path(value).resolve()) if isinstance(value, Path) else value]
+    return tuple(flags)
+
+
+def _notify_settings(
+    smtp: str | None,
+    password_file: Path | None,
+    sender: str | None,
+    secret_file: Path | None,
+) -> NotifySettings:
+    """How this node sends alerts, from its flags; secret files are read once, here."""
+    password = None if password_file is None else read_secret_file(password_file, "SMTP password")
+    secret = None if secret_file is None else read_secret_file(secret_file, "webhook secret")
+    return NotifySettings(
+        smtp=None if smtp is None else parse_smtp(smtp),
+        smtp_password=password,
+        smtp_from=sender or NotifySettings.default_from(),
+        webhook_secret=None if secret is None else secret.encode(),
+    )
 
 
 async def _serve(cfg: EngineConfig) -> None:

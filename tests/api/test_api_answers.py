@@ -20,9 +20,20 @@ from pydantic import TypeAdapter
 from odin.api.app import create_app, loop_report, loop_router
 from odin.cluster import commands as c
 from odin.cluster.lease import LeaseState
-from odin.cluster.model import Job, LinkOn, NodeInfo, Record, Run, RunReason, RunStatus
+from odin.cluster.model import (
+    Alert,
+    DeliveryState,
+    Job,
+    LinkOn,
+    NodeInfo,
+    Record,
+    Run,
+    RunReason,
+    RunStatus,
+)
 from odin.cluster.state import StateMachine
 from odin.dashboard.auth import LinkMinter, login_link_router
+from odin.engine import views  # its TestSent is no test class: not imported by name
 from odin.engine.loopwatch import Stalls
 from odin.engine.node import EngineNode
 from odin.engine.nodeauth import NodeAuth
@@ -34,6 +45,7 @@ from odin.engine.views import (
     RecordRow,
     RunOutput,
     RunView,
+    alert_view,
     iso,
     job_detail,
     job_summary,
@@ -42,6 +54,7 @@ from odin.engine.views import (
 )
 from odin.jobs.fields import Catchup, Overlap
 from odin.jobs.language import Language
+from odin.jobs.notify import AlertEvent, Notify
 from test_fuzz_api import undescribed
 
 T0 = 1_800_000_000.0
@@ -97,6 +110,24 @@ def a_run(**changes: Any) -> Run:
     return dataclasses.replace(base, **changes)
 
 
+def an_alert(**changes: Any) -> Alert:
+    base = Alert(
+        id="a37b187f5930@2027-01-15T08:00:00Z:failure:0",
+        key="a37b187f5930@2027-01-15T08:00:00Z:failure",
+        job_id="a37b187f5930",
+        owner_uid=1000,
+        event=AlertEvent.FAILURE,
+        to="https://hooks.example.org/odin?token=secret",
+        run_id="a37b187f5930@2027-01-15T08:00:00Z",
+        created_at=T0,
+        attempts=1,
+        next_at=T0 + 1,
+        last_at=T0,
+        outcome="HTTP 503",
+    )
+    return dataclasses.replace(base, **changes)
+
+
 def json_of(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value))
 
@@ -125,6 +156,7 @@ def test_a_job_row_and_detail_are_the_json_they_were() -> None:
         "last_status": "succeeded",
         "last_run": last.id,
         "paused": False,
+        "failing": 0,
     }
     assert row["schedule_text"] and row["next_run"] > iso(now)
     detail = json_of(job_detail(job, links, last, now, members=("n1",)))
@@ -145,6 +177,9 @@ def test_a_job_row_and_detail_are_the_json_they_were() -> None:
         "version": 1,
         "code_sha256": "0" * 64,
         "next_runs": detail["next_runs"],
+        "notify": [],
+        "warn_after_s": None,
+        "grace_s": None,
     }
     assert len(detail["next_runs"]) == 5 and detail["next_runs"][0] == row["next_run"]
 
@@ -290,9 +325,14 @@ def test_the_fast_lists_match_their_published_schema() -> None:
         "/v1/jobs/{job_id}/stats": [
             RecordRow(run.id, record.seq, record.ts, record.type, record.desc, record.value)
         ],
+        "/v1/alerts": [alert_view(an_alert()), alert_view(an_alert(state=DeliveryState.SENT))],
+        "/v1/jobs/{job_id}/notify/test": [
+            views.TestSent("https://hooks.example.org/***", ok=True, outcome="HTTP 200")
+        ],
     }
     for path, answer in lists.items():
-        schema = paths[path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        method = "post" if path.endswith("/test") else "get"
+        schema = paths[path][method]["responses"]["200"]["content"]["application/json"]["schema"]
         rooted = {**schema, "components": document["components"]}
         validator = jsonschema_rs.validator_for(rooted)
         assert validator.is_valid(orjson.loads(orjson.dumps(answer))), path
@@ -306,6 +346,9 @@ def test_fastapi_and_orjson_write_an_answer_alike() -> None:
         job_detail(a_job(), {"ba9876543210": LinkOn.FAILURE}, a_run(), T0, members=("n1",)),
         run_view(a_run()),
         Deployed(job_detail(a_job(), {}, None, T0), updated=True),
+        job_detail(
+            a_job(notify=(Notify("https://h.example.org/x?key=1"),), grace_s=60.0), {}, None, T0
+        ),
         NodeAdded(NodeInfo("n2", "127.0.0.1:4211", "127.0.0.1:4212", T0), started=False),
         LinkAdded("a37b187f5930", "ba9876543210", LinkOn.ALWAYS),
     ]

@@ -11,6 +11,7 @@ were deployed and run with the real CLI.
 from __future__ import annotations
 
 import concurrent.futures
+import datetime as dt
 import functools
 import os
 import re
@@ -22,11 +23,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from engine_harness import (
     Engine,
@@ -373,6 +376,106 @@ def test_metrics_show_each_member_only_their_own_jobs(shared: DashEngine, world:
             for family in own:
                 assert any(f'"{mine[user]}"' in line for line in seen[family]), (user, family)
             assert any(f'"{user}-rows"' in line for line in seen["odin_watch_value"])
+
+
+class Hook(BaseHTTPRequestHandler):
+    """A webhook receiver: answers 200 and keeps each alert's ``Idempotency-Key``."""
+
+    received: list[str]
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.received.append(self.headers.get("Idempotency-Key", ""))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[str]]]:
+    """A loopback webhook receiver: its URL, and the keys of the alerts it received."""
+    received: list[str] = []
+    handler = type("TestHook", (Hook,), {"received": received})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    server.shutdown()
+    server.server_close()
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]  # value by name and labels
+
+
+def scrape_until(engine: DashEngine, ready: Callable[[Samples], bool], what: str) -> Samples:
+    """The samples of the first OpenMetrics scrape (read by the strict parser) that is ready."""
+    token = (engine.data_dir / "metrics.token").read_text().strip()
+    headers = {"Authorization": f"Bearer {token}", "Accept": OPENMETRICS}
+
+    def scrape() -> Samples | None:
+        text = httpx.get(f"{engine.url}/metrics", headers=headers).text
+        found = {
+            (s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+        return found if ready(found) else None
+
+    return wait_for(scrape, what=what)
+
+
+def job_sample(found: Samples, name: str, job_id: str) -> float | None:
+    values = [v for (n, labels), v in found.items() if n == name and ("job_id", job_id) in labels]
+    assert len(values) <= 1, values
+    return values[0] if values else None
+
+
+def test_metrics_show_job_health_and_alerts(
+    shared: DashEngine, world: Path, receiver: tuple[str, list[str]]
+) -> None:
+    url, received = receiver
+    flag = user_dir(world / "flaky-flag", ALICE) / "succeed"
+    code = f"import os, sys\nsys.exit(0 if os.path.exists({str(flag)!r}) else 1)\n"
+    extra = f"  notify:\n    - to: {url}\n      on: [failure]\n"
+    job_id = deploy(shared, world, ALICE, "flaky", code, schedule="0 3 1 1 *", extra=extra)
+    last_success = functools.partial(
+        job_sample, name="odin_job_last_success_timestamp_seconds", job_id=job_id
+    )
+    sent = ("odin_alerts", frozenset({("state", "sent"), ("event", "failure")}))
+    attempts = {
+        result: (
+            "odin_alert_delivery_attempts_total",
+            frozenset({("node", "master-node"), ("result", result)}),
+        )
+        for result in ("ok", "failed")
+    }
+
+    odin("run", "-i", job_id, engine=shared, user=ALICE)  # fails: no flag yet
+    found = scrape_until(shared, lambda now: now.get(sent) == 1, "a sent failure alert")
+    assert len(received) == 1 and received[0].endswith(":failure"), received
+    assert found[attempts["ok"]] == 1 and found[attempts["failed"]] == 0
+    assert sum(v for (n, _), v in found.items() if n == "odin_alerts") == 1
+    assert last_success(found) is None
+    assert job_sample(found, "odin_job_failing", job_id) == 1
+    (row,) = [
+        j for j in odin("list", "-o", "json", engine=shared, user=ALICE).json() if j["id"] == job_id
+    ]
+    next_run = dt.datetime.fromisoformat(row["next_run"]).timestamp()
+    assert job_sample(found, "odin_job_next_run_timestamp_seconds", job_id) == next_run
+
+    flag.touch()
+    odin("run", "-i", job_id, engine=shared, user=ALICE)
+    (run,) = wait_for(functools.partial(succeeded, shared, ALICE, job_id), what="the success")
+    found = scrape_until(shared, lambda now: last_success(now) is not None, "the last success")
+    assert last_success(found) == run["finished_at"]
+    assert job_sample(found, "odin_job_failing", job_id) == 0
+    assert found[sent] == 1 and found[attempts["ok"]] == 1  # no recovery alert was asked for
+
+    browser = client(shared)  # another member sees none of it
+    log_in_with_link(browser, BOB, shared)
+    assert job_id not in browser.get("/metrics").text
 
 
 # -- 3. headers and login links ----------------------------------------------------------------

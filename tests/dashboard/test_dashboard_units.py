@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import stat
 from collections.abc import Callable
@@ -14,15 +15,25 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from odin.cluster.model import Job, Record, Run, RunReason, RunStatus
+from odin.cluster.model import Alert, DeliveryState, Job, Record, Run, RunReason, RunStatus
+from odin.cluster.state import JobRemoved, RunFinished
 from odin.dashboard import views
 from odin.dashboard.auth import LinkMinter, SessionStore, private_token
-from odin.dashboard.metrics import ClusterFacts, RunMetrics, WatchKey, exposition
+from odin.dashboard.metrics import (
+    ClusterFacts,
+    JobHealth,
+    NextRuns,
+    RunMetrics,
+    WatchKey,
+    exposition,
+)
 from odin.dashboard.settings import DashboardSettings
 from odin.dashboard.throttle import RateLimiter
 from odin.engine.loopwatch import Stalls
+from odin.engine.views import next_runs
 from odin.errors import InvalidInput
 from odin.jobs.language import Language
+from odin.jobs.notify import AlertEvent
 
 
 class Clock:
@@ -412,3 +423,99 @@ def test_metrics_escape_odd_label_values() -> None:
         assert all(s.labels.get("job") == ODD for s in samples if "job_id" in s.labels)
         leader = next(s for s in samples if s.name == "odin_raft_leader")
         assert leader.labels["leader"] == '10.0.0.1:1"\n'
+
+
+def alert(job: Job, n: int, event: AlertEvent, state: DeliveryState) -> Alert:
+    return Alert(
+        id=f"{job.id}@{n}:{event}:0",
+        key=f"{job.id}@{n}:{event}",
+        job_id=job.id,
+        owner_uid=job.owner_uid,
+        event=event,
+        to="https://hooks.example.org/odin",
+        run_id=None,
+        created_at=100.0,
+        state=state,
+    )
+
+
+NOW = 1_700_000_030.5  # 2023-11-14T22:13:50.5Z: "every 1 minute" fires next at 22:14:00
+
+
+def test_metrics_show_job_health_and_alerts() -> None:
+    mine = dataclasses.replace(named("aaa", 1001, ODD), owner='o"dd\\')
+    paused = dataclasses.replace(named("ccc", 1001, "paused"), paused=True)
+    stranded = dataclasses.replace(named("ddd", 1001, "stranded"), nodes=("gone",))
+    never = dataclasses.replace(named("eee", 1001, "never"), schedule="never")
+    theirs = named("bbb", 1002, "bobs-job")
+    jobs = {job.id: job for job in (mine, paused, stranded, never, theirs)}
+    metrics = RunMetrics()
+    metrics.seed([finished_run("aaa", 1001, RunStatus.SUCCEEDED, 100.0, 101.25)])
+    metrics.handle(RunFinished(finished_run("aaa", 1001, RunStatus.FAILED, 200.0, 201.0)))
+    metrics.handle(RunFinished(finished_run("bbb", 1002, RunStatus.SUCCEEDED, 100.0, 102.0)))
+    metrics.handle(RunFinished(finished_run("ddd", 1001, RunStatus.SUCCEEDED, 100.0, 103.0)))
+    metrics.handle(JobRemoved(stranded))  # a removed job's last success is forgotten
+    health = JobHealth(
+        now=NOW,
+        members=frozenset({"n1"}),
+        failing={"aaa": 1, "bbb": 4},
+        alerts=(
+            alert(mine, 1, AlertEvent.FAILURE, DeliveryState.SENT),
+            alert(mine, 2, AlertEvent.FAILURE, DeliveryState.SENT),
+            alert(mine, 3, AlertEvent.MISSED, DeliveryState.RETRYING),
+            alert(theirs, 1, AlertEvent.FAILURE, DeliveryState.FAILED),
+        ),
+    )
+    cluster = dataclasses.replace(facts(), alert_attempts={True: 2, False: 3})
+    escaped_name = 'say \\"hi\\" \\\\ to\\nme\\\\n'
+    aaa = f'{{job_id="aaa",job="{escaped_name}",owner="o\\"dd\\\\"}}'
+    schedules = NextRuns()
+    for accept, parse in (
+        ("", text_string_to_metric_families),
+        (OPENMETRICS, openmetrics_families),
+    ):
+        for visible in (lambda uid: uid == 1001, lambda _uid: True):
+            body, _ = exposition(metrics, jobs, {}, cluster, visible, accept, health, schedules)
+            text = body.decode()
+            assert f"odin_job_last_success_timestamp_seconds{aaa} 101.25" in text
+            assert f"odin_job_next_run_timestamp_seconds{aaa} 1700000040" in text
+            assert f"odin_job_failing{aaa} 1" in text
+            assert 'odin_alerts{state="sent",event="failure"} 2' in text
+            assert 'odin_alerts{state="retrying",event="missed"} 1' in text
+            assert 'odin_alerts{state="pending",event="lost"} 0' in text
+            assert 'odin_alert_delivery_attempts_total{node="n1",result="ok"} 2' in text
+            assert 'odin_alert_delivery_attempts_total{node="n1",result="failed"} 3' in text
+            families = {f.name: f for f in parse(text)}  # the strict parser in OpenMetrics
+            assert families["odin_alert_delivery_attempts"].type == "counter"
+            gauges = {
+                name: {s.labels["job_id"]: s.value for s in families[name].samples}
+                for name in (
+                    "odin_job_last_success_timestamp_seconds",
+                    "odin_job_next_run_timestamp_seconds",
+                    "odin_job_failing",
+                )
+            }
+            everyone = visible(1002)
+            bbb = {"bbb": 102.0} if everyone else {}
+            assert gauges["odin_job_last_success_timestamp_seconds"] == {"aaa": 101.25, **bbb}
+            bbb = {"bbb": 1_700_000_040.0} if everyone else {}
+            assert gauges["odin_job_next_run_timestamp_seconds"] == {"aaa": 1_700_000_040.0, **bbb}
+            bbb = {"bbb": 4.0} if everyone else {}
+            zeros = {"ccc": 0.0, "ddd": 0.0, "eee": 0.0}
+            assert gauges["odin_job_failing"] == {"aaa": 1.0, **zeros, **bbb}
+            labels = next(s.labels for s in families["odin_job_failing"].samples)
+            assert labels == {"job_id": "aaa", "job": ODD, "owner": 'o"dd\\'}
+            assert ('odin_alerts{state="failed",event="failure"} 1' in text) == everyone
+            assert ("bobs-job" in text) == everyone
+
+
+def test_next_runs_are_what_odin_list_shows_and_kept_until_they_pass() -> None:
+    hourly = dataclasses.replace(named("aaa", 1001, "hourly"), schedule="every 1 hour")
+    minutely = named("bbb", 1001, "minutely")
+    schedules = NextRuns()
+    for now in (NOW, NOW + 5.0, NOW + 9.5, NOW + 60.0, NOW + 3600.0):
+        found = schedules.instants([hourly, minutely], now, {"n1"})
+        for job in (hourly, minutely):
+            (expected,) = next_runs(job, now, 1)
+            assert found[job.id] == dt.datetime.fromisoformat(expected).timestamp(), (job, now)
+    assert schedules.instants([hourly], NOW - 3600.0, {"n1"}) == {"aaa": 1_699_999_200.0}

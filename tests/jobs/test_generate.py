@@ -72,6 +72,21 @@ def test_every_generated_file_has_a_fresh_id(tmp_path: Path) -> None:
     assert len(ids) == 20
 
 
+def test_alert_settings_are_commented_out_and_load_once_uncommented(tmp_path: Path) -> None:
+    yaml_path, _ = generate(tmp_path / "job.yml", "python")
+    text = fill_in(yaml_path)
+    assert load_job_yaml(text).notify == ()  # as generated, no alerts: it deploys unchanged
+    lines = text.splitlines()
+    start = lines.index("  # notify:")
+    uncommented = lines[:start] + [line.replace("  # ", "  ", 1) for line in lines[start:]]
+    spec = load_job_yaml("\n".join(uncommented))
+    assert [(n.to, [str(e) for e in n.on], n.after) for n in spec.notify] == [
+        ("https://hooks.example.org/odin", ["failure", "recovery"], 3),
+        ("mailto:you@example.org", ["failure", "missed"], 1),
+    ]
+    assert (spec.warn_after, spec.grace) == (600.0, 60.0)
+
+
 def test_yaml_extension_is_accepted(tmp_path: Path) -> None:
     yaml_path, code_path = generate(tmp_path / "backup.yaml", "go")
     assert yaml_path.name == "backup.yaml" and code_path.name == "backup.go"

@@ -39,6 +39,7 @@ from odin.engine.nodes import NodeAdmin, NodeRequest, local_address
 from odin.engine.records import add_records
 from odin.engine.service import DeployRequest, Service
 from odin.engine.views import (
+    AlertView,
     Deployed,
     JobDetail,
     JobFiles,
@@ -54,6 +55,7 @@ from odin.engine.views import (
     RemovedJob,
     RunOutput,
     RunView,
+    TestSent,
     run_view,
 )
 from odin.errors import OdinError, PermissionDenied
@@ -246,6 +248,18 @@ def create_app(service: Service, launcher: Launcher, admin: NodeAdmin) -> FastAP
         who: CallerDep, job_id: str, run: Annotated[str | None, Query(max_length=200)] = None
     ) -> Response:
         return _json(await asyncio.to_thread(service.stats, who, job_id, run))
+
+    @app.get("/v1/alerts", response_model=list[AlertView])
+    async def alerts(
+        who: CallerDep,
+        job: Annotated[str | None, Query(max_length=64)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    ) -> Response:
+        return _json(await asyncio.to_thread(service.alerts, who, job, limit))
+
+    @app.post("/v1/jobs/{job_id}/notify/test", response_model=list[TestSent])
+    async def notify_test(who: CallerDep, job_id: str) -> Response:
+        return _json(await service.notify_test(who, job_id))
 
     @app.post("/v1/links")
     async def link(who: CallerDep, body: LinkBody) -> LinkAdded:

@@ -124,6 +124,37 @@ def list_jobs(port: str | None, fmt: str) -> None:
     print_table(columns, rows)
 
 
+def _last_status(job: dict[str, Any]) -> str:
+    """The last run's status, with the failed ticks in a row when the job is failing."""
+    status = str(job["last_status"] or "-")
+    failing = job.get("failing") or 0  # an engine of an older version sends no such field
+    return f"{status} (failing: {failing} in a row)" if failing > 0 else status
+
+
+def _alert_fields(job: dict[str, Any]) -> list[tuple[str, Any]]:
+    """``warn_after`` and ``grace`` for ``odin describe``, those the job sets."""
+    from odin.jobs.durations import format_duration
+
+    fields: list[tuple[str, Any]] = []
+    if job.get("warn_after_s") is not None:
+        fields.append(("Warn after", format_duration(job["warn_after_s"])))
+    if job.get("grace_s") is not None:
+        fields.append(("Grace", format_duration(job["grace_s"])))
+    return fields
+
+
+def _echo_notify(job: dict[str, Any]) -> None:
+    """The job's ``notify:`` destinations (masked by the engine), one line each."""
+    entries = job.get("notify") or []
+    if not entries:
+        return
+    click.echo("Notify:")
+    for entry in entries:
+        after = entry.get("after", 1)
+        streak = f"{after} failures in a row" if after > 1 else "1 failure"
+        click.echo(f"  {entry['to']}  on {', '.join(entry['on'])}  (alert after {streak})")
+
+
 @click.command("describe")
 @id_option
 @port_option
@@ -150,15 +181,17 @@ def describe(job_id: str, port: str | None, fmt: str) -> None:
         ("Catch-up", job["catchup"]),
         ("Nodes", ", ".join(job.get("nodes") or []) or "any"),
         ("Links", _links(job) or "-"),
-        ("Last status", job["last_status"] or "-"),
+        ("Last status", _last_status(job)),
         ("Created", local_time(job["created_at"])),
         ("Updated", local_time(job["updated_at"])),
         ("Version", job["version"]),
         ("Code sha256", job["code_sha256"]),
     ]
+    fields += _alert_fields(job)
     width = max(len(name) for name, _ in fields)
     for name, value in fields:
         click.echo(f"{name + ':':<{width + 1}} {value}")
+    _echo_notify(job)
     click.echo("Next runs:")
     for instant in job["next_runs"]:
         click.echo(f"  {local_time(instant)}")

@@ -30,6 +30,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("odin.cli.jobs_cmd", "run_now", "Run a job now."),
     "log": ("odin.cli.runs_cmd", "log", "Show a job's runs and their output."),
     "stats": ("odin.cli.runs_cmd", "stats", "Show the records a job's runs made with the SDK."),
+    "alerts": (
+        "odin.cli.alerts_cmd",
+        "alerts",
+        "Show the alerts your jobs sent and how each went.",
+    ),
+    "notify": ("odin.cli.alerts_cmd", "notify", "Send a test alert to a job's destinations."),
     "link": ("odin.cli.jobs_cmd", "link", "Run one job after another finishes."),
     "unlink": ("odin.cli.jobs_cmd", "unlink", "Remove a link between two jobs."),
     "recover": ("odin.cli.jobs_cmd", "recover", "Write a job's stored YAML and code here."),
@@ -112,6 +118,7 @@ def cli() -> None:
       odin deploy -f backup.yml               # hand the job to the engine
       odin list                               # see your jobs
       odin log -i <id>                        # see its runs
+      odin alerts -i <id>                     # see the alerts it sent (notify:)
 
     Run 'odin COMMAND --help' for the flags of a command.
     """

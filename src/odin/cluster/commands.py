@@ -16,6 +16,7 @@ import orjson
 from odin.cluster.model import SCHEMA_VERSION, Job, NodeInfo, Record, Run, RunStatus, fields_of
 from odin.cluster.quotas import UserQuotas
 from odin.errors import InvalidInput
+from odin.jobs.notify import AlertEvent
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +124,37 @@ class RemoveNode:
     name: str
 
 
+@dataclasses.dataclass(frozen=True)
+class Alarm:
+    """The leader saw a run (or, with no ``run_id``, ticks of a job) miss or overrun its time."""
+
+    event: AlertEvent
+    job_id: str
+    run_id: str | None
+    subject: str  # what the alert is about: the run id, or ``<job>@<first missed tick>``
+    at: float
+    detail: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class RaiseAlarms:
+    """Alarms the state machine checks against the runs before making their alerts."""
+
+    alarms: tuple[Alarm, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordDelivery:
+    """How attempt number ``attempt`` to deliver an alert went."""
+
+    alert_id: str
+    attempt: int
+    ok: bool
+    retry: bool
+    outcome: str
+    at: float
+
+
 Command = (
     PutJob
     | PatchJob
@@ -136,6 +168,8 @@ Command = (
     | MoveRuns
     | AddNode
     | RemoveNode
+    | RaiseAlarms
+    | RecordDelivery
 )
 
 _TYPES: dict[str, type[Any]] = {
@@ -153,6 +187,8 @@ _TYPES: dict[str, type[Any]] = {
         MoveRuns,
         AddNode,
         RemoveNode,
+        RaiseAlarms,
+        RecordDelivery,
     )
 }
 
@@ -161,7 +197,19 @@ _TYPES: dict[str, type[Any]] = {
 # time: a proposer may send one again when it cannot tell whether it was
 # committed. A removal is not among them (the second one finds nothing).
 _REPLAYABLE: frozenset[type[Any]] = frozenset(
-    {PutJob, PatchJob, AddLink, PlanRuns, StartRun, FinishRun, FinishRuns, MoveRuns, AddNode}
+    {
+        PutJob,
+        PatchJob,
+        AddLink,
+        PlanRuns,
+        StartRun,
+        FinishRun,
+        FinishRuns,
+        MoveRuns,
+        AddNode,
+        RaiseAlarms,
+        RecordDelivery,
+    }
 )
 
 
@@ -184,6 +232,8 @@ def _body(command: Command) -> dict[str, Any]:
         return {"runs": [_finish_body(one) for one in command.runs]}
     if isinstance(command, MoveRuns):
         return {"moves": [fields_of(move) for move in command.moves]}
+    if isinstance(command, RaiseAlarms):
+        return {"alarms": [{**fields_of(a), "event": str(a.event)} for a in command.alarms]}
     return fields_of(command)
 
 
@@ -239,5 +289,8 @@ def _command(cls: type[Any], body: dict[str, Any]) -> Command:
         return FinishRuns(tuple(_finish_run(one) for one in body["runs"]))
     if cls is MoveRuns:
         return MoveRuns(tuple(Move(**move) for move in body["moves"]))
+    if cls is RaiseAlarms:
+        alarms = (Alarm(**{**a, "event": AlertEvent(a["event"])}) for a in body["alarms"])
+        return RaiseAlarms(tuple(alarms))
     command: Command = cls(**body)
     return command

@@ -16,6 +16,7 @@ from typing import Any, Self, TypeVar
 
 from odin.jobs.fields import Catchup, Delivery, Overlap
 from odin.jobs.language import Language
+from odin.jobs.notify import AlertEvent, Notify
 
 T = TypeVar("T")
 
@@ -100,6 +101,9 @@ class Job:
     env: Mapping[str, str] = dataclasses.field(default_factory=dict)
     workdir: str | None = None
     nodes: tuple[str, ...] = ()
+    notify: tuple[Notify, ...] = ()
+    warn_after_s: float | None = None  # a run still going this long after its start is overdue
+    grace_s: float | None = None  # a tick not started this long after its instant is missed
     paused: bool = False
     created_at: float = 0.0
     updated_at: float = 0.0
@@ -110,6 +114,10 @@ class Job:
         data.update({name: str(getattr(self, name)) for name in _POLICIES})
         data["env"] = dict(self.env)
         data["nodes"] = list(self.nodes)
+        data["notify"] = [entry.to_dict() for entry in self.notify]
+        for name in _ADDED_LATER:  # absent when unset: older entries encode as they were written
+            if not data[name]:
+                del data[name]
         return data
 
     @classmethod
@@ -121,10 +129,16 @@ class Job:
         policies: dict[str, Any] = {
             name: kind(getattr(job, name)) for name, kind in _POLICIES.items()
         }
+        notify = tuple(
+            entry if isinstance(entry, Notify) else Notify.from_dict(entry) for entry in job.notify
+        )
         return dataclasses.replace(
-            job, nodes=tuple(job.nodes), env=dict(job.env), **shared, **policies
+            job, nodes=tuple(job.nodes), env=dict(job.env), notify=notify, **shared, **policies
         )
 
+
+_ADDED_LATER = ("notify", "warn_after_s", "grace_s")
+"""Job fields newer than the first journals, left out of an entry while they are unset."""
 
 _SHARED_TEXT = ("owner", "timezone", "schedule")
 """Job fields that many jobs have in common: one copy of each value (100,000 jobs)."""
@@ -257,3 +271,58 @@ def run_id(job_id: str, instant: float, attempt: int = 0) -> str:
     """The deterministic id of a run: the same (job, tick, attempt) always gives the same id."""
     base = f"{job_id}@{instant_label(instant)}"
     return base if attempt == 0 else f"{base}~{attempt}"
+
+
+class DeliveryState(StrEnum):
+    """Where an alert's delivery stands; ``sent`` and ``failed`` are final."""
+
+    PENDING = "pending"
+    RETRYING = "retrying"
+    SENT = "sent"
+    FAILED = "failed"
+
+    @property
+    def final(self) -> bool:
+        return self in (DeliveryState.SENT, DeliveryState.FAILED)
+
+
+@dataclasses.dataclass(frozen=True)
+class Alert:
+    """One alert to one destination, decided by the state machine and delivered by the leader.
+
+    ``key`` (``<run id>:<event>``) is the idempotency key receivers see; ``id`` adds the
+    destination's place in the job's ``notify:`` list, so each destination has its own.
+    """
+
+    id: str
+    key: str
+    job_id: str
+    owner_uid: int
+    event: AlertEvent
+    to: str
+    run_id: str | None
+    created_at: float
+    detail: str = ""
+    state: DeliveryState = DeliveryState.PENDING
+    attempts: int = 0
+    next_at: float = 0.0
+    last_at: float | None = None
+    outcome: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = fields_of(self)
+        data["event"] = str(self.event)
+        data["state"] = str(self.state)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        alert = _from_dict(cls, data)
+        return dataclasses.replace(
+            alert, event=AlertEvent(alert.event), state=DeliveryState(alert.state)
+        )
+
+
+def alert_key(subject: str, event: AlertEvent) -> str:
+    """The idempotency key of an alert about ``subject`` (a run id, or ``<job>@<instant>``)."""
+    return f"{subject}:{event}"

@@ -17,21 +17,26 @@ from typing import Any
 import orjson
 
 from odin import config
+from odin.cluster import alerting
 from odin.cluster import commands as c
 from odin.cluster.model import (
     SCHEMA_VERSION,
+    Alert,
+    DeliveryState,
     Job,
     LinkOn,
     NodeInfo,
     Run,
     RunReason,
     RunStatus,
+    alert_key,
     run_id,
 )
 from odin.cluster.placement import eligible, stranded
 from odin.cluster.quotas import code_bytes, deploy_verdict
 from odin.cluster.summary import sizes_of, summarize
 from odin.errors import Conflict, InvalidInput, LimitExceeded, NotFound
+from odin.jobs.notify import AlertEvent
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,12 +70,26 @@ class NodesChanged:
 
 
 @dataclasses.dataclass(frozen=True)
+class AlertRaised:
+    """An alert was decided: the leader delivers it."""
+
+    alert: Alert
+
+
+@dataclasses.dataclass(frozen=True)
 class StateRestored:
     """The whole state was replaced by a snapshot (from the leader): no event per change."""
 
 
 Event = (
-    RunPlanned | RunStarted | RunFinished | JobChanged | JobRemoved | NodesChanged | StateRestored
+    RunPlanned
+    | RunStarted
+    | RunFinished
+    | JobChanged
+    | JobRemoved
+    | NodesChanged
+    | AlertRaised
+    | StateRestored
 )
 
 
@@ -102,7 +121,7 @@ def retry_delay(attempt: int) -> float:
 
 
 class StateMachine:
-    """Jobs, links, the tick ledger and a bounded window of runs."""
+    """Jobs, links, the tick ledger, a bounded window of runs and of alerts."""
 
     def __init__(self) -> None:
         self.jobs: dict[str, Job] = {}
@@ -115,6 +134,10 @@ class StateMachine:
         self.active_of: dict[str, set[str]] = {}  # the same, by job id
         self.owned: Counter[int] = Counter()  # jobs per owner uid
         self.code_owned: Counter[int] = Counter()  # bytes of code per owner uid
+        self.alerts: dict[str, Alert] = {}
+        self.alerts_of: dict[str, deque[str]] = {}  # alert ids by job id, oldest first
+        self.undelivered: set[str] = set()  # ids of alerts not yet sent nor given up
+        self.streaks: dict[str, int] = {}  # failed ticks in a row, by job id (absent: none)
         self.applied = 0
         self._handlers: dict[type[Any], Callable[[Any], tuple[Any, list[Event]]]] = {
             c.PutJob: self._put_job,
@@ -129,6 +152,8 @@ class StateMachine:
             c.MoveRuns: self._move_runs,
             c.AddNode: self._add_node,
             c.RemoveNode: self._remove_node,
+            c.RaiseAlarms: self._raise_alarms,
+            c.RecordDelivery: self._record_delivery,
         }
 
     # -- dispatch ---------------------------------------------------------
@@ -209,6 +234,10 @@ class StateMachine:
         self.ledger.pop(job.id, None)
         for rid in self.finished.pop(job.id, deque()):
             self.runs.pop(rid, None)
+        for aid in self.alerts_of.pop(job.id, deque()):
+            self.alerts.pop(aid, None)
+            self.undelivered.discard(aid)
+        self.streaks.pop(job.id, None)
         return job, [JobRemoved(job)]
 
     # -- links ------------------------------------------------------------
@@ -317,13 +346,107 @@ class StateMachine:
         if not again:
             self._keep_finished(run)
         events: list[Event] = [RunFinished(run)]
-        follow_ups = self._retry(run) or self._linked(run)
+        retries = self._retry(run)
+        follow_ups = retries or self._linked(run)
         for follow in follow_ups:
             if follow.id not in self.runs:
                 self.runs[follow.id] = follow
                 self._activate(follow)
                 events.append(RunPlanned(follow))
+        events += self._alerts_at_end(run, bool(retries))
         return run.id, events
+
+    # -- alerts -----------------------------------------------------------
+
+    def _alerts_at_end(self, run: Run, retried: bool) -> list[Event]:
+        job = self.jobs.get(run.job_id)
+        if job is None:
+            return []
+        streak, due = alerting.after_end(job, run, self.streaks.get(job.id, 0), retried)
+        if streak:
+            self.streaks[job.id] = streak
+        else:
+            self.streaks.pop(job.id, None)
+        return self._make_alerts(job, run.id, run.id, due, run.finished_at or run.instant)
+
+    def _make_alerts(
+        self, job: Job, subject: str, run: str | None, due: list[alerting.Due], at: float
+    ) -> list[Event]:
+        """An alert per due destination, unless one with its id exists (a replayed command)."""
+        events: list[Event] = []
+        for item in due:
+            key = alert_key(subject, item.event)
+            alert_id = f"{key}#{item.index}"
+            if alert_id in self.alerts:
+                continue
+            alert = Alert(
+                id=alert_id,
+                key=key,
+                job_id=job.id,
+                owner_uid=job.owner_uid,
+                event=item.event,
+                to=job.notify[item.index].to,
+                run_id=run,
+                created_at=at,
+                detail=item.detail,
+                next_at=at,
+            )
+            self.alerts[alert_id] = alert
+            self.undelivered.add(alert_id)
+            window = self.alerts_of.setdefault(job.id, deque())
+            window.append(alert_id)
+            while len(window) > config.ALERTS_KEPT_PER_JOB:
+                old = window.popleft()
+                self.alerts.pop(old, None)
+                self.undelivered.discard(old)
+            events.append(AlertRaised(alert))
+        return events
+
+    def _raise_alarms(self, cmd: c.RaiseAlarms) -> tuple[Any, list[Event]]:
+        events: list[Event] = []
+        for alarm in cmd.alarms:
+            job = self.jobs.get(alarm.job_id)
+            if job is None:
+                continue
+            due = self._alarm_due(job, alarm)
+            events += self._make_alerts(job, alarm.subject, alarm.run_id, due, alarm.at)
+        return len(events), events
+
+    def _alarm_due(self, job: Job, alarm: c.Alarm) -> list[alerting.Due]:
+        """What an alarm is worth once checked against the state the log has reached."""
+        if alarm.run_id is None:
+            return alerting.skipped_due(job, alarm.detail)
+        run = self.runs.get(alarm.run_id)
+        if run is None or run.job_id != job.id:
+            return []
+        if alarm.event is AlertEvent.MISSED:
+            return alerting.missed_due(job, run, alarm.at)
+        if alarm.event is AlertEvent.OVERDUE:
+            return alerting.overdue_due(job, run, alarm.at)
+        return []
+
+    def _record_delivery(self, cmd: c.RecordDelivery) -> tuple[Any, list[Event]]:
+        alert = self.alerts.get(cmd.alert_id)
+        if alert is None or alert.state.final or alert.attempts != cmd.attempt - 1:
+            return None, []  # dropped, settled, or this attempt was already recorded
+        if cmd.ok:
+            state = DeliveryState.SENT
+        elif not cmd.retry or cmd.attempt >= config.ALERT_MAX_ATTEMPTS:
+            state = DeliveryState.FAILED
+        else:
+            state = DeliveryState.RETRYING
+        alert = dataclasses.replace(
+            alert,
+            state=state,
+            attempts=cmd.attempt,
+            last_at=cmd.at,
+            outcome=cmd.outcome,
+            next_at=alerting.next_attempt_at(cmd.attempt, cmd.at),
+        )
+        self.alerts[alert.id] = alert
+        if state.final:
+            self.undelivered.discard(alert.id)
+        return str(state), []
 
     def _finish_runs(self, cmd: c.FinishRuns) -> tuple[Any, list[Event]]:
         events: list[Event] = []
@@ -430,6 +553,9 @@ class StateMachine:
             "runs": list(self.runs.values()),
             "finished": {j: list(ids) for j, ids in self.finished.items()},
             "nodes": list(self.nodes.values()),
+            "alerts": list(self.alerts.values()),
+            "alerts_of": {j: list(ids) for j, ids in self.alerts_of.items()},
+            "streaks": self.streaks,
             "applied": self.applied,
         }
         return orjson.dumps(data)
@@ -450,4 +576,8 @@ class StateMachine:
         self.code_owned = Counter()
         for job in self.jobs.values():
             self.code_owned[job.owner_uid] += code_bytes(job.code)
+        self.alerts = {a["id"]: Alert.from_dict(a) for a in data.get("alerts", [])}
+        self.alerts_of = {j: deque(ids) for j, ids in data.get("alerts_of", {}).items()}
+        self.undelivered = {a.id for a in self.alerts.values() if not a.state.final}
+        self.streaks = {j: int(n) for j, n in data.get("streaks", {}).items()}
         self.applied = int(data["applied"])

@@ -61,6 +61,7 @@ class Dashboard:
     sessions: SessionStore
     templates: Jinja2Templates
     metrics: m.RunMetrics
+    next_runs: m.NextRuns
     metrics_token: str
     oidc: OidcLogin | None
     passwords: PasswordGate
@@ -137,6 +138,7 @@ def _dashboard(
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["local_time"] = views.local_time
     templates.env.filters["seconds"] = views.seconds
+    templates.env.filters["duration"] = views.duration
     run_metrics = m.RunMetrics()
     run_metrics.seed(service.node.runs())
     service.node.on_event(run_metrics.handle)
@@ -152,6 +154,7 @@ def _dashboard(
         sessions=SessionStore(data_dir / "dashboard.db", settings.session_ttl_s),
         templates=templates,
         metrics=run_metrics,
+        next_runs=m.NextRuns(),
         metrics_token=private_token(data_dir / METRICS_TOKEN_FILE),
         oidc=oidc,
         passwords=PasswordGate(settings.pam_service),
@@ -202,8 +205,10 @@ def _metrics_text(
 ) -> tuple[bytes, str]:
     """The exposition and its content type (OpenMetrics if ``accept`` asks for it), built on a
     worker thread: it walks every job and replicated run, and asks the Raft thread for its facts."""
+    jobs, watches, health = _jobs(dash), _watches(dash), _health(dash)
+    cluster = cluster_facts(dash)
     return m.exposition(
-        dash.metrics, _jobs(dash), _watches(dash), cluster_facts(dash), visible, accept
+        dash.metrics, jobs, watches, cluster, visible, accept, health, dash.next_runs
     )
 
 
@@ -224,6 +229,13 @@ def _jobs(dash: Dashboard) -> dict[str, Job]:
     return dash.service.node.jobs()
 
 
+def _health(dash: Dashboard) -> m.JobHealth:
+    """Each job's last success and failure streak, and the alerts, from the replicated state."""
+    node = dash.service.node
+    now = time.time()
+    return node.read(lambda state: m.job_health(state, now, node.name))
+
+
 def _watches(dash: Dashboard) -> dict[m.WatchKey, float]:
     """The last numeric value of each (job, owner, watch series) in the replicated window."""
     runs = sorted(dash.service.node.runs(), key=lambda r: r.instant)
@@ -240,6 +252,7 @@ def _watches(dash: Dashboard) -> dict[m.WatchKey, float]:
 def cluster_facts(dash: Dashboard) -> m.ClusterFacts:
     """Raft facts of this node; blocking (asks the Raft thread): call it in a thread."""
     node = dash.service.node
+    deliverer = dash.service.deliverer  # sends alerts while this node leads
     try:
         raft: dict[str, Any] = dict(node.log.status())
         members = tuple(node.log.members())
@@ -253,4 +266,5 @@ def cluster_facts(dash: Dashboard) -> m.ClusterFacts:
         running=len(dash.launcher.live),
         stalls=dash.loop_watch.stalls(time.time()),
         launches=dash.launcher.admission.view(),
+        alert_attempts=None if deliverer is None else dict(deliverer.attempts),
     )

@@ -1,24 +1,29 @@
 """``GET /metrics``: the Prometheus text format, or OpenMetrics to a scraper that asks for it;
 written by hand (no client library: ``bench/limits.md`` has what one cost per scrape).
 
-Counters and histograms grow from ``RunFinished`` events this node applies
-(every node applies every run, so each node reports the whole cluster), seeded
-at start from the replicated window of finished runs. Gauges are read at
-scrape time: the last numeric ``watch`` value of each series, leadership,
+Counters, histograms and each job's last success grow from ``RunFinished`` events
+this node applies (every node applies every run, so each node reports the whole
+cluster), seeded at start from the replicated window of finished runs. Gauges are
+read at scrape time: the last numeric ``watch`` value of each series, each job's
+next run and failure streak, the replicated alerts by state, leadership,
 membership, the Raft commit index and how long the event loop was held.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from odin.cluster.model import Job, Run
-from odin.cluster.state import Event, RunFinished
+from odin.cluster.model import Alert, DeliveryState, Job, Run, RunStatus
+from odin.cluster.placement import stranded
+from odin.cluster.state import Event, JobRemoved, RunFinished
 from odin.engine.admission import QueueView
 from odin.engine.loopwatch import Stalls
+from odin.engine.node import ReadState
+from odin.engine.planner import next_tick
+from odin.jobs.notify import CHOSEN_EVENTS, AlertEvent
 
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
 LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0)
@@ -48,12 +53,15 @@ WatchKey = tuple[str, int, str]  # (job id, owner uid, watch series name)
 
 
 class RunMetrics:
-    """Runs by job and outcome, with duration and dispatch-lag histograms."""
+    """Runs by job and outcome, with duration and dispatch-lag histograms, and the end of
+    each job's last succeeded run (kept past the replicated window: a job that keeps failing
+    must not lose it)."""
 
     def __init__(self) -> None:
         self.outcomes: dict[tuple[str, int, str], int] = {}
         self.durations: dict[JobKey, Histogram] = {}
         self.lags: dict[JobKey, Histogram] = {}
+        self.last_success: dict[JobKey, float] = {}
         self._lock = threading.Lock()
 
     def observe(self, run: Run) -> None:
@@ -65,10 +73,15 @@ class RunMetrics:
                 self.durations.setdefault(key, Histogram(DURATION_BUCKETS)).observe(run.duration)
             if run.lag is not None:
                 self.lags.setdefault(key, Histogram(LAG_BUCKETS)).observe(max(0.0, run.lag))
+            if run.status is RunStatus.SUCCEEDED and run.finished_at is not None:
+                self.last_success[key] = max(run.finished_at, self.last_success.get(key, 0.0))
 
     def handle(self, event: Event) -> None:
         if isinstance(event, RunFinished):
             self.observe(event.run)
+        elif isinstance(event, JobRemoved):
+            with self._lock:
+                self.last_success.pop((event.job.id, event.job.owner_uid), None)
 
     def seed(self, runs: Iterable[Run]) -> None:
         for run in runs:
@@ -85,6 +98,62 @@ class ClusterFacts:
     running: int
     stalls: Stalls | None = None  # this engine's event-loop watch (odin.engine.loopwatch)
     launches: QueueView | None = None  # this node's admission control (odin.engine.admission)
+    alert_attempts: Mapping[bool, int] | None = None  # this node's deliveries, by success
+
+
+@dataclass(frozen=True)
+class JobHealth:
+    """What the job and alert gauges read from the replicated state (``job_health``)."""
+
+    now: float
+    members: frozenset[str]  # node names: a job none of whose nodes is one gets no run
+    failing: Mapping[str, int]  # job id -> failed ticks in a row (absent: none)
+    alerts: tuple[Alert, ...]  # every replicated alert (frozen values)
+
+
+def job_health(state: ReadState, now: float, node: str) -> JobHealth:
+    """The gauges' share of the state, for ``EngineNode.read``: copies only, made at C speed,
+    so that the Raft thread waits little (alerts are counted after the lock is let go)."""
+    return JobHealth(
+        now=now,
+        members=frozenset(state.nodes) | {node},
+        failing=dict(state.streaks),
+        alerts=tuple(state.alerts.values()),
+    )
+
+
+class NextRuns:
+    """Next planned instants by (schedule, timezone), kept between scrapes: each stays right
+    until it passes, so a scrape computes only the schedules that fired since the last one."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str], tuple[float, float | None]] = {}  # (since, next)
+        self._lock = threading.Lock()
+
+    def instants(
+        self, jobs: Iterable[Job], now: float, members: Collection[str]
+    ) -> dict[str, float]:
+        """Each job's next planned instant after ``now``, as ``odin list`` shows it (none when
+        paused or stranded, or when its schedule fires no more)."""
+        found: dict[str, float] = {}
+        with self._lock:
+            known = self._known
+            for job in jobs:
+                if job.paused or stranded(job, members):
+                    continue
+                key = (job.schedule, job.timezone)
+                entry = known.get(key)
+                if entry is None or now < entry[0] or (entry[1] is not None and now >= entry[1]):
+                    entry = known[key] = (now, next_tick(job, now))
+                if entry[1] is not None:
+                    found[job.id] = entry[1]
+        return found
+
+    def forget_beyond(self, size: int) -> None:
+        """Start afresh once more schedules are kept than ``size`` (jobs were removed)."""
+        with self._lock:
+            if len(self._known) > size:
+                self._known = {}
 
 
 def wants_openmetrics(accept: str) -> bool:
@@ -117,11 +186,22 @@ def exposition(
     cluster: ClusterFacts,
     visible: Callable[[int], bool],
     accept: str = "",
+    health: JobHealth | None = None,
+    schedules: NextRuns | None = None,
 ) -> tuple[bytes, str]:
     """The body and content type answering ``accept`` (the request's ``Accept`` header):
     OpenMetrics if it asks for it (``wants_openmetrics``), else the Prometheus text format."""
     openmetrics = wants_openmetrics(accept)
-    text = render(metrics, jobs, watches, cluster, visible, openmetrics=openmetrics)
+    text = render(
+        metrics,
+        jobs,
+        watches,
+        cluster,
+        visible,
+        openmetrics=openmetrics,
+        health=health,
+        schedules=schedules,
+    )
     return text.encode(), OPENMETRICS_FORMAT if openmetrics else TEXT_FORMAT
 
 
@@ -176,13 +256,18 @@ def render(
     visible: Callable[[int], bool],
     *,
     openmetrics: bool = False,
+    health: JobHealth | None = None,
+    schedules: NextRuns | None = None,
 ) -> str:
-    """The exposition; series of jobs the reader may not see are left out (watches too)."""
+    """The exposition; series of jobs the reader may not see are left out (watches, job
+    gauges and alerts too); without ``health`` the job and alert families have no samples;
+    ``schedules`` keeps next runs between scrapes."""
     names = {job_id: job.name for job_id, job in jobs.items()}
     with metrics._lock:
         outcomes = {k: v for k, v in metrics.outcomes.items() if visible(k[1])}
         durations = {k: v for k, v in metrics.durations.items() if visible(k[1])}
         lags = {k: v for k, v in metrics.lags.items() if visible(k[1])}
+        last_success = dict(metrics.last_success)
     out = _family(
         "odin_runs_total",
         "counter",
@@ -203,6 +288,11 @@ def render(
     )
     out += _histogram("odin_run_lag_seconds", lags, names, openmetrics)
     out += _watch_lines({k: v for k, v in watches.items() if visible(k[1])}, names)
+    shown = sorted((job for job in jobs.values() if visible(job.owner_uid)), key=lambda j: j.id)
+    if schedules is not None:
+        schedules.forget_beyond(2 * len(jobs) + 100)
+    out += _job_lines(shown, last_success, health, schedules or NextRuns())
+    out += _alert_lines(health.alerts if health else (), visible, health is not None)
     out += _cluster_lines(cluster, openmetrics)
     if openmetrics:
         out.append("# EOF")
@@ -218,6 +308,63 @@ def _watch_lines(watches: Mapping[WatchKey, float], names: Mapping[str, str]) ->
     for (job_id, _owner, desc), value in sorted(watches.items()):
         labels = _labels(job_id=job_id, job=names.get(job_id, ""), name=desc)
         lines.append(f"odin_watch_value{labels} {value!r}")
+    return lines
+
+
+def _job_lines(
+    jobs: list[Job],
+    last_success: Mapping[JobKey, float],
+    health: JobHealth | None,
+    schedules: NextRuns,
+) -> list[str]:
+    """Each (already filtered) job's last success, next planned instant and failure streak;
+    without ``health`` (the state was not read) only the families' names."""
+    last = [
+        "# HELP odin_job_last_success_timestamp_seconds When the job's last succeeded run ended "
+        "(as far as this engine knows since it started).",
+        "# TYPE odin_job_last_success_timestamp_seconds gauge",
+    ]
+    upcoming = [
+        "# HELP odin_job_next_run_timestamp_seconds The job's next planned instant.",
+        "# TYPE odin_job_next_run_timestamp_seconds gauge",
+    ]
+    failing = [
+        "# HELP odin_job_failing The job's failed ticks in a row (0: the last one succeeded).",
+        "# TYPE odin_job_failing gauge",
+    ]
+    if health is None:
+        return last + upcoming + failing
+    instants = schedules.instants(jobs, health.now, health.members)
+    for job in jobs:
+        labels = _labels(job_id=job.id, job=job.name, owner=job.owner)
+        success = last_success.get((job.id, job.owner_uid))
+        if success is not None:
+            last.append(f"odin_job_last_success_timestamp_seconds{labels} {_number(success)}")
+        instant = instants.get(job.id)
+        if instant is not None:
+            upcoming.append(f"odin_job_next_run_timestamp_seconds{labels} {_number(instant)}")
+        failing.append(f"odin_job_failing{labels} {health.failing.get(job.id, 0)}")
+    return last + upcoming + failing
+
+
+def _alert_lines(alerts: Iterable[Alert], visible: Callable[[int], bool], known: bool) -> list[str]:
+    """The replicated alerts of the reader's jobs by delivery state and event (every pair of
+    a state and an event a job may choose, zero included, when the state was read)."""
+    lines = [
+        "# HELP odin_alerts Alerts the cluster keeps, by delivery state and event.",
+        "# TYPE odin_alerts gauge",
+    ]
+    if not known:
+        return lines
+    counts: dict[tuple[DeliveryState, AlertEvent], int] = {
+        (state, event): 0 for state in DeliveryState for event in CHOSEN_EVENTS
+    }
+    for alert in alerts:
+        if visible(alert.owner_uid):
+            pair = (alert.state, alert.event)
+            counts[pair] = counts.get(pair, 0) + 1
+    for (state, event), count in sorted(counts.items()):
+        lines.append(f"odin_alerts{_labels(state=state, event=event)} {count}")
     return lines
 
 
@@ -260,6 +407,18 @@ def _cluster_lines(cluster: ClusterFacts, openmetrics: bool) -> list[str]:
         "# TYPE odin_runs_running gauge",
         f"odin_runs_running{_labels(node=node)} {cluster.running}",
     ]
+    lines += _family(
+        "odin_alert_delivery_attempts_total",
+        "counter",
+        "Alert deliveries this node attempted (as leader), by result, since it started.",
+        openmetrics,
+    )
+    if cluster.alert_attempts is not None:
+        for result, ok in (("failed", False), ("ok", True)):
+            labels = _labels(node=node, result=result)
+            lines.append(
+                f"odin_alert_delivery_attempts_total{labels} {cluster.alert_attempts.get(ok, 0)}"
+            )
     if cluster.launches is not None:
         lines += _launch_lines(node, cluster.launches)
     if cluster.stalls is not None:

@@ -57,9 +57,11 @@ def job_model(dash: Dashboard, who: Caller, job_id: str) -> dict[str, Any]:
     runs = dash.service.runs(who, job_id, config.DASHBOARD_RUNS_SHOWN)
     runs = dash.service.with_full_records(who, job_id, runs)  # the state keeps summaries
     rows = views.plain(runs)
+    alerts = views.plain(dash.service.alerts(who, job_id, config.ALERTS_KEPT_PER_JOB))
     return {
         "job": job,
         "runs": views.run_rows(rows),
+        "alerts": views.alert_rows(alerts),
         "running": [r.id for r in runs if not r.status.finished],
         "charts": views.chart_data(rows),
         "conditions": views.record_history(rows, ("condition",)),
@@ -70,7 +72,12 @@ def job_model(dash: Dashboard, who: Caller, job_id: str) -> dict[str, Any]:
 def job_print(dash: Dashboard, who: Caller, job_id: str) -> str:
     job = views.plain(dash.service.describe(who, job_id))
     runs = dash.service.runs(who, job_id, config.DASHBOARD_RUNS_SHOWN)
-    return views.fingerprint(job, [(r.id, str(r.status), len(r.records)) for r in runs])
+    alerts = dash.service.alerts(who, job_id, config.ALERTS_KEPT_PER_JOB)
+    return views.fingerprint(
+        job,
+        [(r.id, str(r.status), len(r.records)) for r in runs],
+        [(a.id, str(a.state), a.attempts) for a in alerts],
+    )
 
 
 def cluster_model(dash: Dashboard, who: Caller, facts: Any) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from typing import Any
 
 import orjson
 
+from odin.jobs.durations import format_duration
+
 FINISHED = frozenset({"succeeded", "failed", "timed_out", "skipped", "lost", "cancelled"})
 SORT_KEYS = ("name", "next_run", "last_status", "success", "language")
 
@@ -89,6 +91,31 @@ def run_rows(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         }
         for r in runs
     ]
+
+
+def alert_rows(alerts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The alerts table of a job's page: one row per alert (as the service sorts them, newest
+    first), times formatted, the destination as the engine masked it."""
+    return [
+        {
+            "id": a["id"],
+            "event": a["event"],
+            "time": local_time(a.get("created_at")),
+            "to": a["to"],
+            "state": a["state"],
+            "attempts": a["attempts"],
+            "outcome": a.get("outcome") or "",
+            "detail": a.get("detail") or "",
+            "next_attempt": local_time(a.get("next_attempt_at")),
+            "run": a.get("run"),
+        }
+        for a in alerts
+    ]
+
+
+def duration(value: float | None) -> str:
+    """Seconds as a job file writes them (``10m``, ``1h30m``); '' for none."""
+    return "" if value is None else format_duration(value)
 
 
 def clip_output(output: dict[str, Any], limit: int) -> dict[str, Any]:

@@ -18,12 +18,13 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from odin import config
 from odin.cluster import commands
-from odin.cluster.model import Job, LinkOn, NodeInfo, Run
+from odin.cluster.model import Alert, Job, LinkOn, NodeInfo, Run
 from odin.cluster.raft import ReplicatedLog
 from odin.cluster.state import Event, StateMachine, StateRestored
 from odin.engine import memory
@@ -60,6 +61,18 @@ class ReadState(Protocol):
 
     @property
     def code_owned(self) -> Mapping[int, int]: ...
+
+    @property
+    def alerts(self) -> Mapping[str, Alert]: ...
+
+    @property
+    def alerts_of(self) -> Mapping[str, Sequence[str]]: ...
+
+    @property
+    def undelivered(self) -> AbstractSet[str]: ...
+
+    @property
+    def streaks(self) -> Mapping[str, int]: ...
 
     def runs_of(self, job_id: str) -> Iterator[Run]: ...
 

@@ -54,7 +54,9 @@ class NodeAdmin:
         data_dir: Path,
         socket_path: Path,
         stopping: asyncio.Event,
+        inherited: tuple[str, ...] = (),
     ) -> None:
+        self.inherited = inherited  # flags a node started here gets too (alert settings...)
         self.node = node
         self.membership = membership
         self.data_dir = data_dir
@@ -159,6 +161,7 @@ class NodeAdmin:
             "--socket",
             str(plan.socket),
             "--no-dashboard",
+            *self.inherited,
         ]
         for partner in partners:
             command += ["--join", partner]

@@ -18,6 +18,7 @@ from functools import lru_cache
 from odin import config
 from odin.cluster.model import Job, RunReason
 from odin.jobs.fields import Catchup
+from odin.jobs.notify import AlertEvent
 from odin.schedule import Schedule, parse
 
 LATE_TOLERANCE_S = 2.0
@@ -79,13 +80,15 @@ class Planner:
         self._heap: list[tuple[float, str, int]] = []
         self._version: dict[str, int] = {}
         self._jobs: dict[str, Job] = {}
+        self.passed: dict[str, list[float]] = {}
+        """Since the last ``reset``: the late ticks of jobs that want ``missed`` alerts."""
 
     def __len__(self) -> int:
         return len(self._version)
 
     def reset(self, jobs: Iterable[Job], ledger: Mapping[str, float], now: float) -> list[Due]:
         """Start over from the ledger; returns the catch-up runs to plan now."""
-        self._heap, self._version, self._jobs = [], {}, {}
+        self._heap, self._version, self._jobs, self.passed = [], {}, {}, {}
         catchups: list[Due] = []
         for job in jobs:
             last = ledger.get(job.id)
@@ -93,6 +96,8 @@ class Planner:
                 self.update(job, now)
                 continue
             late, upcoming = missed_ticks(job, last, now)
+            if late and any(entry.wants(AlertEvent.MISSED) for entry in job.notify):
+                self.passed[job.id] = late
             catchups += [Due(job.id, t, RunReason.CATCHUP) for t in catch_up(job, late, now)]
             if upcoming is not None and upcoming < now - LATE_TOLERANCE_S:
                 upcoming = next_tick(job, now)

@@ -24,13 +24,15 @@ import orjson
 
 from odin import __version__, config
 from odin.cluster import commands as c
-from odin.cluster.model import Job, LinkOn, Record, Run, RunReason, run_id
+from odin.cluster.model import Alert, Job, LinkOn, Record, Run, RunReason, run_id
 from odin.cluster.placement import unknown_nodes, unknown_nodes_message
 from odin.cluster.quotas import UserQuotas, code_bytes, deploy_verdict
 from odin.disk import check_room
+from odin.engine.deliverer import Deliverer, Sends, job_facts, run_facts
 from odin.engine.identity import Caller
 from odin.engine.node import EngineNode, ReadState
 from odin.engine.views import (
+    AlertView,
     Deployed,
     JobDetail,
     JobFiles,
@@ -45,15 +47,28 @@ from odin.engine.views import (
     RestoreReport,
     RunOutput,
     RunView,
+    TestSent,
+    alert_view,
     job_detail,
     job_summary,
     records_from,
     run_view,
 )
-from odin.errors import InvalidInput, JobFileError, LimitExceeded, NotFound, PermissionDenied
+from odin.errors import (
+    InvalidInput,
+    JobFileError,
+    LimitExceeded,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+)
 from odin.install import backup
+from odin.jobs.fields import Problem
 from odin.jobs.ids import is_job_id
+from odin.jobs.notify import AlertEvent
 from odin.jobs.spec import JobSpec, load_job_yaml
+from odin.notify import compose, mask
+from odin.notify.destinations import check_destination
 from odin.store.sqlite import Store
 
 Builder = Callable[[Job], Any]
@@ -90,7 +105,11 @@ class Service:
         prepare: Callable[[Job], Any] | None = None,
         remote_output: Callable[[Run], Awaitable[dict[str, Any] | None]] | None = None,
         remote_records: RemoteRecords | None = None,
+        sender: Sends | None = None,
+        deliverer: Deliverer | None = None,
     ) -> None:
+        self.sender = sender
+        self.deliverer = deliverer
         self.node = node
         self.store = store
         self.remote_records = remote_records
@@ -156,6 +175,9 @@ class Service:
             env=dict(spec.env),
             workdir=spec.workdir,
             nodes=tuple(spec.nodes),
+            notify=spec.notify,
+            warn_after_s=spec.warn_after,
+            grace_s=spec.grace,
             created_at=now,
             updated_at=now,
         )
@@ -188,7 +210,7 @@ class Service:
         now = time.time()
         rows = self.node.read(  # copy what is needed; the views are built without the lock
             lambda state: [
-                (j, _links_of(state, j.id), _last_run(state, j.id))
+                (j, _links_of(state, j.id), _last_run(state, j.id), state.streaks.get(j.id, 0))
                 for j in state.jobs.values()
                 if caller.may_see(j.owner_uid)
             ]
@@ -196,14 +218,21 @@ class Service:
         moment = dt.datetime.fromtimestamp(now, dt.UTC)
         memo: NextRunMemo = {}
         members = self._members()
-        return [job_summary(job, links, last, moment, memo, members) for job, links, last in rows]
+        return [
+            job_summary(job, links, last, moment, memo, members, failing)
+            for job, links, last, failing in rows
+        ]
 
     def describe_job(self, job: Job, now: float) -> JobDetail:
         members = self._members()
-        links, last = self.node.read(
-            lambda state: (_links_of(state, job.id), _last_run(state, job.id))
+        links, last, failing = self.node.read(
+            lambda state: (
+                _links_of(state, job.id),
+                _last_run(state, job.id),
+                state.streaks.get(job.id, 0),
+            )
         )
-        return job_detail(job, links, last, now, members)
+        return job_detail(job, links, last, now, members, failing)
 
     def describe(self, caller: Caller, job_id: str) -> JobDetail:
         return self.describe_job(self._owned(caller, job_id), time.time())
@@ -283,6 +312,58 @@ class Service:
         )
         await self.node.propose(c.PlanRuns(runs=(run,), ledger={}))
         return PlannedRun(run=run.id, job=job.id)
+
+    # -- alerts ------------------------------------------------------------
+
+    def alerts(self, caller: Caller, job_id: str | None, limit: int) -> list[AlertView]:
+        """The caller's recent alerts (one job's, or all they may see), newest first."""
+        if job_id is not None:
+            self._owned(caller, job_id)
+
+        def query(state: ReadState) -> list[Alert]:
+            jobs = [job_id] if job_id is not None else list(state.alerts_of)
+            return [
+                state.alerts[aid]
+                for jid in jobs
+                for aid in state.alerts_of.get(jid, ())
+                if aid in state.alerts and caller.may_see(state.alerts[aid].owner_uid)
+            ]
+
+        found = self.node.read(query)
+        found.sort(key=lambda alert: (alert.created_at, alert.id), reverse=True)
+        return [alert_view(alert) for alert in found[:limit]]
+
+    async def notify_test(self, caller: Caller, job_id: str) -> list[TestSent]:
+        """Send a test alert to each of the job's destinations, from this node, now."""
+        job = self._owned(caller, job_id)
+        if not job.notify:
+            raise InvalidInput(f"job {job.id} has no notify: destinations to test")
+        if self.sender is None:
+            raise Unavailable("this node cannot send alerts")
+        last = self.node.read(lambda state: _last_run(state, job.id))
+        url = None if self.deliverer is None else self.deliverer.dashboard_url
+        now = time.time()
+        message = compose(
+            event=str(AlertEvent.TEST),
+            key=f"{job.id}@{now:.3f}:{AlertEvent.TEST}",
+            job=job_facts(job),
+            run=None if last is None else run_facts(last),
+            detail=f"a test alert, sent by {caller.user} with odin notify test",
+            dashboard_url=url,
+            at=now,
+            test=True,
+        )
+        sender = self.sender
+
+        async def one(to: str) -> TestSent:
+            try:
+                dest = check_destination(to)
+            except Problem as problem:
+                return TestSent(to=mask(to), ok=False, outcome=problem.detail)
+            outcome = await sender.send(dest, message)
+            return TestSent(to=mask(to), ok=outcome.ok, outcome=outcome.detail)
+
+        return list(await asyncio.gather(*(one(entry.to) for entry in job.notify)))
 
     def runs(self, caller: Caller, job_id: str, limit: int) -> list[RunView]:
         job = self._owned(caller, job_id)

@@ -18,12 +18,14 @@ from collections.abc import Callable
 
 from odin import config
 from odin.cluster import commands as c
-from odin.cluster.model import Job, Run, run_id
+from odin.cluster.alerting import grace_of
+from odin.cluster.model import Job, Run, instant_label, run_id
 from odin.cluster.state import Event, JobChanged, JobRemoved
 from odin.disk import short_of_room
 from odin.engine.node import EngineNode
 from odin.engine.planner import Due, Planner
 from odin.errors import OdinError
+from odin.jobs.notify import AlertEvent
 from odin.tasks import cancel_and_wait
 
 log = logging.getLogger("odin.ticker")
@@ -69,12 +71,39 @@ class Ticker:
 
     async def _run(self) -> None:
         jobs, ledger = self.node.read(lambda s: (list(s.jobs.values()), dict(s.ledger)))
-        catchups = self.planner.reset(jobs, ledger, time.time())
+        now = time.time()
+        catchups = self.planner.reset(jobs, ledger, now)
         await self._propose(catchups)
+        await self._tell_passed(now)
         while True:
             now = time.time()
             await self._propose(self.planner.due(now + config.PLAN_LOOKAHEAD_S))
             await self._sleep_until_next(now)
+
+    async def _tell_passed(self, now: float) -> None:
+        """Raise ``missed`` alarms for the ticks that passed while no leader planned them
+        (beyond each job's grace); catch-up may have run some of them late."""
+        alarms = []
+        for job_id, late in self.planner.passed.items():
+            job = self.node.job(job_id)
+            if job is None:
+                continue
+            grace = grace_of(job)
+            missed = [tick for tick in late if tick <= now - grace]
+            if not missed:
+                continue
+            policy = f"catchup: {job.catchup}"
+            detail = (
+                f"{len(missed)} tick(s) from {instant_label(missed[0])} to "
+                f"{instant_label(missed[-1])} passed while no leader planned them ({policy})"
+            )
+            subject = run_id(job.id, missed[0])
+            alarms.append(c.Alarm(AlertEvent.MISSED, job.id, None, subject, now, detail))
+        if alarms:
+            try:
+                await self.node.propose(c.RaiseAlarms(tuple(alarms)))
+            except OdinError as error:
+                log.warning("could not raise %d missed-tick alarm(s): %s", len(alarms), error)
 
     async def _sleep_until_next(self, now: float) -> None:
         upcoming = self.planner.next_instant()

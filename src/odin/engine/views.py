@@ -18,11 +18,24 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from odin.cluster.lease import LeaseState
-from odin.cluster.model import Job, LinkOn, NodeInfo, Record, Run, RunReason, RunStatus, fields_of
+from odin.cluster.model import (
+    Alert,
+    DeliveryState,
+    Job,
+    LinkOn,
+    NodeInfo,
+    Record,
+    Run,
+    RunReason,
+    RunStatus,
+    fields_of,
+)
 from odin.cluster.placement import stranded_reason
 from odin.engine.planner import schedule_for
 from odin.jobs.fields import Catchup, Overlap
 from odin.jobs.language import Language
+from odin.jobs.notify import AlertEvent
+from odin.notify.destinations import mask
 
 
 def iso(instant: float | None) -> str | None:
@@ -94,6 +107,7 @@ class JobSummary:
     last_status: RunStatus | None
     last_run: str | None  # run id
     paused: bool
+    failing: int  # failed ticks in a row (0: the last one succeeded, or none has run)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +128,9 @@ class JobDetail(JobSummary):
     version: int
     code_sha256: str
     next_runs: Sequence[str]
+    notify: Sequence[NotifyView]
+    warn_after_s: float | None
+    grace_s: float | None  # None: the engine's default
 
 
 def job_summary(
@@ -123,6 +140,7 @@ def job_summary(
     now: float | dt.datetime,
     memo: NextRunMemo | None = None,
     members: Collection[str] = (),
+    failing: int = 0,
 ) -> JobSummary:
     """One row of ``odin list``; ``now`` may be given as an aware datetime, made once per list,
     with a ``memo`` shared by the rows of that list (jobs share a handful of schedules).
@@ -143,6 +161,7 @@ def job_summary(
         last_status=last.status if last else None,
         last_run=last.id if last else None,
         paused=job.paused,
+        failing=failing,
     )
 
 
@@ -152,9 +171,10 @@ def job_detail(
     last: Run | None,
     now: float,
     members: Collection[str] = (),
+    failing: int = 0,
 ) -> JobDetail:
     """Everything ``odin describe`` shows of a job, with its next five fire times."""
-    summary = job_summary(job, links, last, now, members=members)
+    summary = job_summary(job, links, last, now, members=members, failing=failing)
     return JobDetail(
         **{field.name: getattr(summary, field.name) for field in _SUMMARY_FIELDS},
         file=job.filename,
@@ -171,7 +191,68 @@ def job_detail(
         version=job.version,
         code_sha256=job.code_sha,
         next_runs=next_runs(job, now, 5, members),
+        notify=[
+            NotifyView(to=mask(entry.to), on=list(entry.on), after=entry.after)
+            for entry in job.notify
+        ],
+        warn_after_s=job.warn_after_s,
+        grace_s=job.grace_s,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyView:
+    """One ``notify:`` entry, its destination's secrets masked."""
+
+    to: str
+    on: Sequence[AlertEvent]
+    after: int
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """One row of ``odin alerts``: an alert and how its delivery stands."""
+
+    id: str
+    key: str  # the idempotency key receivers see
+    job: str
+    event: AlertEvent
+    to: str  # masked
+    run: str | None
+    created_at: str | None
+    state: DeliveryState
+    attempts: int
+    last_attempt_at: str | None
+    next_attempt_at: str | None  # while it is still to be delivered
+    outcome: str  # of the last attempt
+    detail: str
+
+
+def alert_view(alert: Alert) -> AlertView:
+    return AlertView(
+        id=alert.id,
+        key=alert.key,
+        job=alert.job_id,
+        event=alert.event,
+        to=mask(alert.to),
+        run=alert.run_id,
+        created_at=iso(alert.created_at),
+        state=alert.state,
+        attempts=alert.attempts,
+        last_attempt_at=iso(alert.last_at),
+        next_attempt_at=None if alert.state.final else iso(alert.next_at),
+        outcome=alert.outcome,
+        detail=alert.detail,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TestSent:
+    """How ``odin notify test`` went for one destination."""
+
+    to: str  # masked
+    ok: bool
+    outcome: str
 
 
 _SUMMARY_FIELDS = dataclasses.fields(JobSummary)

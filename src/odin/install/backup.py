@@ -158,14 +158,18 @@ def _check_job(job: Job) -> None:
 def _check_policy(job: Job, spec: JobSpec) -> None:
     """The run policy is derived from the YAML at deploy and never patched: they must agree."""
     derived = {
-        "language": str(spec.language),
+        "language": spec.language,
         "timeout_s": spec.timeout,
         "retries": spec.retries,
-        "overlap": str(spec.overlap),
-        "catchup": str(spec.catchup),
+        "overlap": spec.overlap,
+        "catchup": spec.catchup,
+        "delivery": spec.delivery,
         "env": dict(spec.env),
         "workdir": spec.workdir,
         "nodes": tuple(spec.nodes),
+        "notify": spec.notify,  # checked by the YAML's loader, as at deploy
+        "warn_after_s": spec.warn_after,
+        "grace_s": spec.grace,
     }
     for name, expected in derived.items():
         if getattr(job, name) != expected:

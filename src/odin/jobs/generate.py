@@ -49,6 +49,15 @@ job:
   # nodes: [worker1]         # cluster nodes it may run on, see odin nodes get (default: any)
   # env:                     # extra environment variables
   #   GREETING: hello
+  # Alerts: where to be told when the job fails (check them with: odin notify test -i ID).
+  # notify:
+  #   - to: https://hooks.example.org/odin  # a webhook: the alert as a JSON POST
+  #     on: [failure, recovery]             # failure, recovery, missed, overdue, lost
+  #     after: 3                            # alert after 3 failures in a row (default 1)
+  #   - to: mailto:you@example.org          # a mail (the engine's --smtp server sends it)
+  #     on: [failure, missed]
+  # warn_after: 10m          # alert "overdue" when a run is still going after this long
+  # grace: 1m                # alert "missed" when a run has not started this long after its time
 """
 
 

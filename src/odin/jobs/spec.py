@@ -10,6 +10,7 @@ job:
   file: amzn_stocks.py      # required, relative to the YAML's folder
   schedule: every hour      # required: plain English (odin.schedule)
   timezone, timeout, retries, overlap, catchup, delivery, env, workdir, nodes  # optional
+  notify, warn_after, grace  # optional: alerts (odin.jobs.notify, docs/alerts.md)
 ```
 
 ``load_job_yaml`` is the one gate: whatever it is given, it returns a valid
@@ -34,6 +35,7 @@ from odin.jobs._text import show
 from odin.jobs.durations import format_duration
 from odin.jobs.fields import Catchup, Delivery, Overlap, Problem
 from odin.jobs.language import Language
+from odin.jobs.notify import Notify, check_after, check_destination, check_events, check_notify_list
 from odin.jobs.yamlsafe import compose_document, line_of, located
 
 __all__ = ["Catchup", "Delivery", "JobSpec", "Language", "Overlap", "load_job_yaml"]
@@ -60,8 +62,12 @@ _JOB_FIELDS = (
         "env",
         "workdir",
         "nodes",
+        "notify",
+        "warn_after",
+        "grace",
     ),
 )
+_NOTIFY_FIELDS = ("to", "on", "after")
 _DUMP_WIDTH = 1 << 16  # never fold long lines when writing YAML
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -95,6 +101,9 @@ class JobSpec:
     env: Mapping[str, str] = field(default_factory=dict, hash=False)
     workdir: str | None = None
     nodes: tuple[str, ...] = ()
+    notify: tuple[Notify, ...] = ()
+    warn_after: float | None = None
+    grace: float | None = None
     provider_version: str = PROVIDER_VERSION
 
     def with_changes(
@@ -126,6 +135,7 @@ class JobSpec:
             delivery=self.delivery.value,
             env=dict(self.env),
             nodes=list(self.nodes),
+            notify=[entry.to_dict() for entry in self.notify],
         )
         return values
 
@@ -156,9 +166,21 @@ class JobSpec:
             "env": dict(self.env) or None,
             "workdir": self.workdir,
             "nodes": list(self.nodes) or None,
+            "notify": [_notify_fields(entry) for entry in self.notify] or None,
+            "warn_after": None if self.warn_after is None else format_duration(self.warn_after),
+            "grace": None if self.grace is None else format_duration(self.grace),
         }
         job.update({key: value for key, value in optional.items() if value is not None})
         return job
+
+
+def _notify_fields(entry: Notify) -> dict[str, Any]:
+    fields: dict[str, Any] = {"to": entry.to}
+    if entry.on != Notify(entry.to).on:
+        fields["on"] = [str(event) for event in entry.on]
+    if entry.after != 1:
+        fields["after"] = entry.after
+    return fields
 
 
 def _dump(document: dict[str, Any]) -> str:
@@ -249,6 +271,9 @@ def _job(key: yaml.Node, node: yaml.Node, version: str) -> JobSpec:
         env=_read(entries, "job.env", _env, {}),
         workdir=_read(entries, "job.workdir", lambda n: f.check_workdir(_text(n)), None),
         nodes=_read(entries, "job.nodes", _nodes, ()),
+        notify=_notify(entries),
+        warn_after=_read(entries, "job.warn_after", lambda n: f.check_timeout(_text(n)), None),
+        grace=_read(entries, "job.grace", lambda n: f.check_timeout(_text(n)), None),
         provider_version=version,
     )
 
@@ -375,3 +400,41 @@ def _nodes(node: yaml.Node) -> tuple[str, ...]:
     if not isinstance(node, yaml.SequenceNode):
         raise Problem(f"expected a list of node names, found {_kind(node)}")
     return f.check_nodes([(_text(item) or "").strip() for item in node.value])
+
+
+def _notify(entries: _Entries) -> tuple[Notify, ...]:
+    """The ``notify:`` list: each entry a mapping, or a bare URL (default events)."""
+    pair = entries.get("notify")
+    if pair is None:
+        return ()
+    node = pair[1]
+    if not isinstance(node, yaml.SequenceNode):
+        raise _At(
+            f"expected a list of destinations (- to: URL), found {_kind(node)}", "job.notify", node
+        )
+    found = [_notify_entry(item, f"job.notify[{index}]") for index, item in enumerate(node.value)]
+    try:
+        return check_notify_list(found)
+    except Problem as problem:
+        raise _At(problem.detail, "job.notify", node) from None
+
+
+def _notify_entry(node: yaml.Node, path: str) -> Notify:
+    if isinstance(node, yaml.ScalarNode):
+        return Notify(
+            _read({"to": (node, node)}, f"{path}.to", lambda n: check_destination(_text(n)))
+        )
+    entries = _section(node, path, _NOTIFY_FIELDS, ("to",), node)
+    to = _read(entries, f"{path}.to", lambda n: check_destination(_text(n)))
+    on = _read(entries, f"{path}.on", _events, Notify(to).on)
+    after = _read(entries, f"{path}.after", lambda n: check_after(_integer(n)), 1)
+    return Notify(to=to, on=on, after=after)
+
+
+def _events(node: yaml.Node) -> tuple[Any, ...]:
+    if isinstance(node, yaml.ScalarNode):
+        text = _text(node) or ""
+        return check_events([part for part in text.split(",") if part.strip()])
+    if not isinstance(node, yaml.SequenceNode):
+        raise Problem(f"expected a list of events such as [failure, recovery], found {_kind(node)}")
+    return check_events((_text(item) or "") for item in node.value)
