@@ -26,6 +26,7 @@ MODULES = [
     "bench.bench_cluster",
     "bench.bench_faults",
     "bench.bench_burst",
+    "bench.bench_alerts",
 ]
 REPORT = Path(__file__).parent / "results" / "REPORT.md"
 LIMITS = Path(__file__).parent / "limits.md"

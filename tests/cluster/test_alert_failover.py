@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,6 @@ import pytest
 
 from engine_harness import (
     Cluster,
-    Engine,
     free_port,
     job_id_of,
     needs_root,
@@ -31,18 +29,6 @@ pytestmark = [
 ]
 
 ALICE = "odin-alice"
-
-
-@pytest.fixture
-def cluster(world_dir: Path) -> Iterator[Cluster]:
-    primary = Engine(root=world_dir).start()
-    made = Cluster(primary)
-    try:
-        made.add("worker1")
-        made.add("worker2")
-        yield made
-    finally:
-        made.stop_all()
 
 
 def cli(cluster: Cluster, via: str, *args: str, check: bool = True) -> Any:

@@ -7,7 +7,6 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +30,6 @@ pytestmark = [
 ]
 
 ALICE = "odin-alice"
-
-
-@pytest.fixture
-def cluster(world_dir: Path) -> Iterator[Cluster]:
-    primary = Engine(root=world_dir).start()
-    made = Cluster(primary)
-    try:
-        made.add("worker1")
-        made.add("worker2")
-        yield made
-    finally:
-        made.stop_all()
 
 
 def runs_of(

@@ -63,12 +63,11 @@ def alerting_engine(world_dir: Path, inbox: tuple[Inbox, int]) -> Iterator[Engin
     secret = world_dir / "webhook.secret"
     secret.write_bytes(SECRET)
     os.chmod(secret, 0o600)
+    settings = world_dir / "engine.yml"  # the mail settings from the file, the secret by flag
+    settings.write_text(f"smtp: smtp://127.0.0.1:{inbox[1]}\nsmtp_from: odin@example.org\n")
     engine = Engine(
         root=world_dir,
-        extra=[
-            *("--smtp", f"smtp://127.0.0.1:{inbox[1]}", "--smtp-from", "odin@example.org"),
-            *("--webhook-secret-file", str(secret)),
-        ],
+        extra=["--config", str(settings), "--webhook-secret-file", str(secret)],
     ).start()
     try:
         yield engine
@@ -76,9 +75,11 @@ def alerting_engine(world_dir: Path, inbox: tuple[Inbox, int]) -> Iterator[Engin
         engine.stop()
 
 
-def deploy(engine: Engine, world_dir: Path, name: str, code: str, extra: str) -> str:
+def deploy(
+    engine: Engine, world_dir: Path, name: str, code: str, extra: str, schedule: str = "never"
+) -> str:
     home = user_dir(world_dir, ALICE)
-    path = write_job(home, name, code, extra=extra)
+    path = write_job(home, name, code, extra=extra, schedule=schedule)
     odin("deploy", "-f", str(path), engine=engine, user=ALICE)
     return job_id_of(path)
 
@@ -91,7 +92,7 @@ def alerts(engine: Engine, job_id: str) -> list[dict[str, Any]]:
 
 
 def ended(engine: Engine, job_id: str) -> list[dict[str, Any]]:
-    runs = odin("log", "-i", job_id, "-o", "json", engine=engine, user=ALICE).json()
+    runs = odin("log", "-i", job_id, "-o", "json", "-n", "100", engine=engine, user=ALICE).json()
     return [r for r in runs if r["status"] not in ("planned", "running")]
 
 
@@ -159,5 +160,74 @@ def test_a_run_past_warn_after_is_overdue_once(alerting_engine: Engine, world_di
         assert [r.json()["event"] for r in receiver.got] == ["overdue"]
         (alert,) = alerts(alerting_engine, job_id)
         assert alert["event"] == "overdue" and alert["state"] == "sent"
+    finally:
+        receiver.stop()
+
+
+FLAGGED = (
+    "import pathlib, sys\n"
+    "flag = pathlib.Path('verdict')  # in its workdir\n"
+    "sys.exit(0 if flag.read_text().strip() == 'ok' else 1)\n"
+)
+
+
+def test_twenty_failures_with_after_three_give_one_alert_then_one_recovery(
+    alerting_engine: Engine, world_dir: Path
+) -> None:
+    receiver = Receiver(free_port()).start()
+    try:
+        home = user_dir(world_dir, ALICE)
+        verdict = home / "verdict"
+        verdict.write_text("fail")
+        os.chown(verdict, home.stat().st_uid, home.stat().st_gid)
+        path = write_job(
+            home,
+            "flaky",
+            FLAGGED,
+            extra=f"  workdir: {home}\n  notify:\n    - to: {receiver.url}\n      after: 3\n",
+        )
+        job_id = job_id_of(path)
+        odin("deploy", "-f", str(path), engine=alerting_engine, user=ALICE)
+        for count in range(1, 21):
+            odin("run", "-i", job_id, engine=alerting_engine, user=ALICE)
+            wait_for(lambda n=count: len(ended(alerting_engine, job_id)) >= n, what=f"run {count}")
+        verdict.write_text("ok")
+        odin("run", "-i", job_id, engine=alerting_engine, user=ALICE)
+        wait_for(lambda: len(receiver.got) >= 2, timeout=20, what="the recovery alert")
+        time.sleep(1.0)
+        runs = sorted(ended(alerting_engine, job_id), key=lambda r: r["instant"])
+        assert [r["status"] for r in runs] == ["failed"] * 20 + ["succeeded"]
+        assert receiver.keys() == [f"{runs[2]['id']}:failure", f"{runs[20]['id']}:recovery"]
+        assert "20 failed run(s) in a row" in receiver.got[1].json()["detail"]
+    finally:
+        receiver.stop()
+
+
+def test_ticks_that_passed_while_the_engine_was_down_give_one_missed_alert(
+    alerting_engine: Engine, world_dir: Path
+) -> None:
+    receiver = Receiver(free_port()).start()
+    try:
+        notify = f"  grace: 1s\n  notify:\n    - to: {receiver.url}\n      on: [missed]\n"
+        job_id = deploy(
+            alerting_engine, world_dir, "ticking", "pass\n", notify, schedule="every 2 seconds"
+        )
+        wait_for(lambda: ended(alerting_engine, job_id), what="a first run")
+        alerting_engine.stop()
+        time.sleep(7.0)  # three ticks or more pass with no engine
+        alerting_engine.start()
+        told = wait_for(
+            lambda: [r for r in receiver.got if r.json()["run"] is None],
+            timeout=20,
+            what="the missed alert for the ticks nobody planned",
+        )
+        time.sleep(2.0)
+        keys = receiver.keys()
+        assert len(keys) == len(set(keys))  # none told twice
+        (alert,) = told
+        body = alert.json()
+        assert body["event"] == "missed" and body["job"]["id"] == job_id
+        assert "passed while no leader planned them" in body["detail"]
+        assert "catchup: latest" in body["detail"]
     finally:
         receiver.stop()
