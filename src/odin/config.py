@@ -54,6 +54,7 @@ RETRY_BACKOFF_MAX_S: Final = 300.0
 RUNS_KEPT_IN_STATE_PER_JOB: Final = 20  # replicated window; older runs live in SQLite
 RUNS_KEPT_IN_STORE_PER_JOB: Final = 1000
 STORE_SAVES_PER_COMMIT: Final = 200  # queued saves written in one transaction at most
+STORE_SETTLE_POLL_S: Final = 0.05  # a read waiting for earlier saves looks this often
 STORE_TRIM_EVERY: Final = 20  # saves of a job between two trims of its history (bounds overshoot)
 OUTPUT_BYTES_KEPT_PER_JOB: Final = 64 * MIB
 CATCHUP_ALL_MAX_RUNS: Final = 100

@@ -73,10 +73,11 @@ def undescribed(document: dict[str, Any]) -> list[str]:
     return missing
 
 
-def fuzz(target: str, seconds: float) -> dict[str, Any]:
+def fuzz(target: str, seconds: float, socket: str) -> dict[str, Any]:
     """Fuzz every operation (``EXAMPLES`` cases each, within ``seconds``); the failures found.
 
-    ``target`` is the engine's socket path, or ``tcp:PORT`` for its TCP port.
+    ``target`` is the engine's socket path, or ``tcp:PORT`` for its TCP port; the document
+    comes from the engine's ``socket`` (it is served to members only, as the API is).
     """
     import httpx
     import schemathesis
@@ -91,7 +92,8 @@ def fuzz(target: str, seconds: float) -> dict[str, Any]:
         client = httpx.Client(base_url=f"http://127.0.0.1:{target[4:]}")
     else:
         client = httpx.Client(transport=httpx.HTTPTransport(uds=target), base_url=BASE)
-    document = client.get("/openapi.json").json()
+    with httpx.Client(transport=httpx.HTTPTransport(uds=socket), base_url=BASE) as member:
+        document = member.get("/openapi.json").json()
     schema = schemathesis.openapi.from_dict(document)
     operations = [r.ok() for r in schema.get_all_operations()]  # type: ignore[union-attr]
     operations = [op for op in operations if (op.method.upper(), op.path) not in SKIPPED]
@@ -144,7 +146,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     odin("run", "-i", job, engine=engine, user=ALICE)
     before = odin("list", "-o", "json", engine=engine).json()
     for target in (str(engine.socket), f"tcp:{engine.http_port}"):
-        report = _fuzz_as(ALICE, target, home)
+        report = _fuzz_as(ALICE, target, home, engine.socket)
         assert report["requests"] >= report["operations"] * 5, report
         assert not report["failures"], "\n".join(report["failures"][:10])
         print(f"schemathesis {target}: {report['requests']} requests, no failure")
@@ -153,9 +155,10 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     assert job in [j["id"] for j in after] and len(after) >= len(before)
 
 
-def _fuzz_as(user: str, target: str, cwd: Path) -> dict[str, Any]:
+def _fuzz_as(user: str, target: str, cwd: Path, socket: Path) -> dict[str, Any]:
+    script = [sys.executable, __file__, target, str(SECONDS / 2), str(socket)]
     done = subprocess.run(
-        ["/usr/sbin/runuser", "-u", user, "--", sys.executable, __file__, target, str(SECONDS / 2)],
+        ["/usr/sbin/runuser", "-u", user, "--", *script],
         capture_output=True,
         text=True,
         timeout=SECONDS + 120,
@@ -167,4 +170,4 @@ def _fuzz_as(user: str, target: str, cwd: Path) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(fuzz(sys.argv[1], float(sys.argv[2]))))
+    print(json.dumps(fuzz(sys.argv[1], float(sys.argv[2]), sys.argv[3])))

@@ -94,7 +94,7 @@ def test_a_follower_acknowledges_only_entries_its_journal_flushed(
     assert len(acks) >= 10, acks
     late = [(acked, flushed) for acked, flushed in acks if acked > flushed]
     assert not late, f"acknowledged before flushed: {late[:5]}"
-    stats = [log.journal_syncs() for log in trio]
-    assert all(s.syncs > 0 for s in stats), stats
+    # every node flushes its journal (the leader's own flush may come later on a busy machine)
+    wait_for(lambda: all(log.journal_syncs().syncs > 0 for log in trio), 10, "every node's flush")
     meta = Path(str(followers[0]._data_dir)) / "raft.journal.meta"
     assert meta.exists() and not meta.with_name(meta.name + ".tmp").exists()

@@ -94,3 +94,49 @@ def test_a_save_that_fails_in_a_batch_costs_the_others_nothing(tmp_path: Path) -
     assert data.endswith(big[-config.OUTPUT_TAIL_BYTES :]) and b"disk is full" in data
     assert total == len(big) and dropped == len(big) - config.OUTPUT_TAIL_BYTES
     assert store.degraded is False  # the saves after it went through
+
+
+def test_a_read_waits_for_the_saves_before_it_not_for_those_that_keep_coming(
+    tmp_path: Path,
+) -> None:
+    """Under a stream of saves faster than the writer (each takes 2 ms here: 500 a second;
+    another thread queues 1,000 a second), a read still returns, having seen every save queued
+    before it; before, a read waited until the queue was empty, which the stream never lets
+    happen."""
+    import threading
+    import time
+
+    store = Store(tmp_path / "store.db")
+    stop = threading.Event()
+
+    def slow(run: Run) -> None:
+        time.sleep(0.002)
+        store.save_run(run)
+
+    def feed() -> None:
+        k = 0
+        while not stop.is_set():
+            store.later(slow, finished("dddddddddddd", k))
+            k += 1
+            if k % 10 == 0:
+                time.sleep(0.01)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    seen: list[str] = []
+    try:
+        time.sleep(0.2)
+        store.later(store.save_run, finished("eeeeeeeeeeee", 1))
+        reader = threading.Thread(
+            target=lambda: seen.extend(r.id for r in store.runs("eeeeeeeeeeee", 5))
+        )
+        reader.start()
+        reader.join(timeout=20)  # its prefix takes about 0.2 s; the stream never ends
+        answered = not reader.is_alive()
+        behind = store._queued - store._done
+    finally:
+        stop.set()
+        feeder.join()
+    assert answered and seen == ["eeeeeeeeeeee@1"]
+    assert behind > 0  # the stream was still ahead of the writer when the read returned
+    store.close()

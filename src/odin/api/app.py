@@ -23,7 +23,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
@@ -31,15 +31,17 @@ from odin import __version__, config
 from odin.api.bodylimit import BodyLimit
 from odin.api.errors import ERROR_RESPONSES, error_body, http_error_body, status_for
 from odin.api.peercred import PEER_KEY, PeerCredentials
+from odin.api.reference import reference_page
 from odin.engine.identity import Caller, caller_from_uid
 from odin.engine.launcher import Launcher
 from odin.engine.loopwatch import LoopWatch, Stalls
 from odin.engine.nodeauth import AUTH_HEADER, NodeAuth
 from odin.engine.nodes import NodeAdmin, NodeRequest, local_address
 from odin.engine.records import add_records
-from odin.engine.service import DeployRequest, Service
+from odin.engine.service import ApplyRequest, DeployRequest, Service
 from odin.engine.views import (
     AlertView,
+    ApplyResult,
     Deployed,
     JobDetail,
     JobFiles,
@@ -66,6 +68,21 @@ log = logging.getLogger("odin.api")
 class DeployBody(BaseModel):
     yaml: str = Field(max_length=config.MAX_YAML_BYTES)
     code: str = Field(max_length=config.MAX_CODE_BYTES)
+
+
+class ApplyJobBody(BaseModel):
+    yaml: str = Field(max_length=config.MAX_YAML_BYTES)
+    code: str = Field(max_length=config.MAX_CODE_BYTES)
+    source: str = Field(default="", max_length=config.MAX_PATH_CHARS)  # its file, for messages
+
+
+class ApplyBody(BaseModel):
+    jobs: list[ApplyJobBody] = Field(max_length=config.MAX_JOBS_PER_USER)
+    prune: bool = False  # remove the caller's jobs that are neither in jobs nor in keep
+    dry_run: bool = False  # the plan only: nothing changes
+    keep: list[Annotated[str, Field(max_length=64)]] = Field(
+        default=[], max_length=config.MAX_JOBS_PER_USER
+    )  # ids of the rest of a batch sent in several requests (a prune leaves them)
 
 
 class ModifyBody(BaseModel):
@@ -143,6 +160,15 @@ FOLLOW_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+HTML_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "default": {
+        "description": "An error (the status is in HTTP_STATUS)",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+}
+"""An HTML page's errors: JSON like every other error (not the page's own media type)."""
+
+
 def peer_of(request: Request) -> PeerCredentials | None:
     peer: PeerCredentials | None = request.scope.get("extensions", {}).get(PEER_KEY)
     return peer
@@ -173,7 +199,15 @@ NodeDep = Annotated[None, Depends(from_node)]
 
 def create_app(service: Service, launcher: Launcher, admin: NodeAdmin) -> FastAPI:
     """The API over ``service``; ``admin`` lists and changes the cluster's nodes."""
-    app = FastAPI(title="Odin engine API", version=__version__, responses=ERROR_RESPONSES)
+    app = FastAPI(
+        title="Odin engine API",
+        version=__version__,
+        responses=ERROR_RESPONSES,
+        # Served below to members only; FastAPI's /docs and /redoc load scripts from a CDN.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.node_auth = admin.membership.auth
     app.add_middleware(BodyLimit, node_auth=admin.membership.auth)  # before any body is read
 
@@ -194,6 +228,15 @@ def create_app(service: Service, launcher: Launcher, admin: NodeAdmin) -> FastAP
         body = http_error_body(error.status_code, str(error.detail))
         return JSONResponse(body, status_code=error.status_code, headers=error.headers)
 
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi_document(who: CallerDep) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/v1/reference", response_class=HTMLResponse, responses=HTML_ERROR_RESPONSES)
+    async def reference(who: CallerDep) -> HTMLResponse:
+        """This API's reference: every operation, its parameters and answers, as one page."""
+        return HTMLResponse(reference_page(app.openapi()))
+
     @app.get("/v1/health")
     async def health() -> Health:
         return Health(ok=True, version=__version__, node=service.node.name)
@@ -205,6 +248,14 @@ def create_app(service: Service, launcher: Launcher, admin: NodeAdmin) -> FastAP
     @app.post("/v1/jobs")
     async def deploy(who: CallerDep, body: DeployBody) -> Deployed:
         return await service.deploy(who, DeployRequest(yaml=body.yaml, code=body.code))
+
+    @app.post("/v1/apply", response_model=ApplyResult)
+    async def apply(who: CallerDep, body: ApplyBody) -> Response:
+        """Plan a batch of job files against the caller's jobs and, unless a dry run, apply
+        it: every create, update and (with prune) remove in one atomic change."""
+        jobs = [DeployRequest(yaml=j.yaml, code=j.code, source=j.source) for j in body.jobs]
+        request = ApplyRequest(jobs, prune=body.prune, dry_run=body.dry_run, keep=body.keep)
+        return _json(await service.apply(who, request))
 
     @app.get("/v1/jobs", response_model=list[JobSummary])
     async def list_jobs(who: CallerDep) -> Response:

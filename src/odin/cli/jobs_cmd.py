@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,8 +16,12 @@ from odin.cli.output import output_option, print_json, print_table, progress
 from odin.errors import Conflict, InvalidInput, JobFileError
 from odin.jobs._text import show
 
+if TYPE_CHECKING:
+    from odin.jobs.spec import JobSpec
 
-def _read_text(path: Path, what: str) -> str:
+
+def read_text(path: Path, what: str) -> str:
+    """A UTF-8 file's text; every way of failing is one ``InvalidInput`` naming the file."""
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -27,6 +32,32 @@ def _read_text(path: Path, what: str) -> str:
         raise InvalidInput(f"{what} {path} is not readable by you") from None
     except UnicodeDecodeError:
         raise InvalidInput(f"{what} {path} is not UTF-8 text") from None
+
+
+@dataclass(frozen=True)
+class LocalJob:
+    """A job file as ``odin deploy`` (and ``odin apply``) reads it: checked, with its code."""
+
+    path: Path
+    spec: JobSpec
+    yaml: str
+    code: str
+
+
+def read_job(yaml_path: Path, text: str | None = None) -> LocalJob:
+    """Read and check a job file (``text``, if already read) and the code file it names,
+    beside it; a problem is an error naming the file and the field."""
+    from odin.jobs.spec import load_job_yaml  # only deploy and apply read YAML: keep list quick
+
+    text = read_text(yaml_path, "the job file") if text is None else text
+    spec = load_job_yaml(text, source=str(yaml_path))
+    code_path = yaml_path.parent / spec.file
+    if not code_path.is_file():
+        raise JobFileError(
+            f"{yaml_path}: job.file: names {spec.file}, but {code_path} does not exist",
+            field="job.file",
+        )
+    return LocalJob(yaml_path, spec, text, read_text(code_path, "the code file"))
 
 
 @click.command("deploy")
@@ -46,19 +77,10 @@ def deploy(yaml_path: Path, port: str | None, fmt: str) -> None:
     The engine keeps its own copy of the YAML and the code; a Go job is compiled
     once, now. Aliases: dep, add.
     """
-    from odin.jobs.spec import load_job_yaml  # only deploy reads YAML: keep `odin list` quick
-
-    text = _read_text(yaml_path, "the job file")
-    spec = load_job_yaml(text, source=str(yaml_path))
-    code_path = yaml_path.parent / spec.file
-    if not code_path.is_file():
-        raise JobFileError(
-            f"job.file names {spec.file}, but {code_path} does not exist", field="job.file"
-        )
-    code = _read_text(code_path, "the code file")
+    local = read_job(yaml_path)
     client = client_for(port)
-    with _deploying(str(spec.language), spec.file, fmt):
-        result = client.request("POST", "/v1/jobs", {"yaml": text, "code": code})
+    with _deploying(str(local.spec.language), local.spec.file, fmt):
+        result = client.request("POST", "/v1/jobs", {"yaml": local.yaml, "code": local.code})
     if fmt == "json":
         print_json(result)
         return

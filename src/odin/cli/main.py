@@ -22,7 +22,17 @@ from odin.errors import OdinError
 # ``odin --help`` does not import every command.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "generate": ("odin.cli.generate_cmd", "generate", "Create a job's YAML and code files."),
+    "import": (
+        "odin.cli.import_cmd",
+        "import_group",
+        "Turn a crontab into Odin job files (deploys nothing).",
+    ),
     "deploy": ("odin.cli.jobs_cmd", "deploy", "Deploy (or update) a job from its YAML file."),
+    "apply": (
+        "odin.cli.apply_cmd",
+        "apply",
+        "Deploy folders of job files as one change, after showing the plan.",
+    ),
     "list": ("odin.cli.jobs_cmd", "list_jobs", "List your jobs."),
     "describe": ("odin.cli.jobs_cmd", "describe", "Show everything about a job."),
     "modify": ("odin.cli.jobs_cmd", "modify", "Change a job's name, description or schedule."),

@@ -29,6 +29,19 @@ class PutJob:
 
 
 @dataclasses.dataclass(frozen=True)
+class PutJobs:
+    """Create or replace ``jobs`` and remove the jobs ``removed`` names, all of one owner, in
+    one entry (``odin apply``): all or nothing, within the ``quotas`` it carries (None:
+    unchecked); a job already as given and an id already gone are left alone, so a second
+    application changes nothing."""
+
+    jobs: tuple[Job, ...]
+    removed: tuple[str, ...]
+    owner_uid: int
+    quotas: UserQuotas | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class PatchJob:
     job_id: str
     now: float
@@ -157,6 +170,7 @@ class RecordDelivery:
 
 Command = (
     PutJob
+    | PutJobs
     | PatchJob
     | RemoveJob
     | AddLink
@@ -176,6 +190,7 @@ _TYPES: dict[str, type[Any]] = {
     cls.__name__: cls
     for cls in (
         PutJob,
+        PutJobs,
         PatchJob,
         RemoveJob,
         AddLink,
@@ -199,6 +214,7 @@ _TYPES: dict[str, type[Any]] = {
 _REPLAYABLE: frozenset[type[Any]] = frozenset(
     {
         PutJob,
+        PutJobs,
         PatchJob,
         AddLink,
         PlanRuns,
@@ -222,6 +238,13 @@ def _body(command: Command) -> dict[str, Any]:
     if isinstance(command, PutJob):
         quotas = None if command.quotas is None else command.quotas.to_dict()
         return {"job": command.job.to_dict(), "quotas": quotas}
+    if isinstance(command, PutJobs):
+        return {
+            "jobs": [job.to_dict() for job in command.jobs],
+            "removed": list(command.removed),
+            "owner_uid": command.owner_uid,
+            "quotas": None if command.quotas is None else command.quotas.to_dict(),
+        }
     if isinstance(command, AddNode):
         return {"node": command.node.to_dict()}
     if isinstance(command, PlanRuns):
@@ -277,6 +300,14 @@ def _command(cls: type[Any], body: dict[str, Any]) -> Command:
         quotas = body.get("quotas")
         return PutJob(
             Job.from_dict(body["job"]), None if quotas is None else UserQuotas.from_dict(quotas)
+        )
+    if cls is PutJobs:
+        quotas = body.get("quotas")
+        return PutJobs(
+            jobs=tuple(Job.from_dict(job) for job in body["jobs"]),
+            removed=tuple(str(job_id) for job_id in body["removed"]),
+            owner_uid=int(body["owner_uid"]),
+            quotas=None if quotas is None else UserQuotas.from_dict(quotas),
         )
     if cls is AddNode:
         return AddNode(NodeInfo.from_dict(body["node"]))

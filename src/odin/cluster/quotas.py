@@ -73,3 +73,22 @@ def deploy_verdict(
             f"of code per user ({Quota.CODE_BYTES}): your jobs' code would total {total} bytes"
         )
     return None
+
+
+def batch_verdict(
+    quotas: UserQuotas, jobs_owned: int, code_owned: int, jobs_added: int, code_change: int
+) -> str | None:
+    """Why a batch of changes (``odin apply``: jobs added less jobs removed, and the code's
+    net growth) is over its owner's quotas, or None; a total it does not grow never refuses."""
+    if jobs_added > 0 and jobs_owned + jobs_added > quotas.jobs:
+        return (
+            f"over the quota of {quotas.jobs} jobs per user ({Quota.JOBS}): you have "
+            f"{jobs_owned} and this would add {jobs_added}"
+        )
+    total = code_owned + code_change
+    if code_change > 0 and total > quotas.code_bytes:
+        return (
+            f"over the quota of {quotas.code_bytes} bytes ({human_bytes(quotas.code_bytes)}) "
+            f"of code per user ({Quota.CODE_BYTES}): your jobs' code would total {total} bytes"
+        )
+    return None

@@ -33,7 +33,7 @@ from odin.cluster.model import (
     run_id,
 )
 from odin.cluster.placement import eligible, stranded
-from odin.cluster.quotas import code_bytes, deploy_verdict
+from odin.cluster.quotas import batch_verdict, code_bytes, deploy_verdict
 from odin.cluster.summary import sizes_of, summarize
 from odin.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from odin.jobs.notify import AlertEvent
@@ -115,6 +115,19 @@ def _may_finish(run: Run, cmd: c.FinishRun) -> bool:
     return run.status is RunStatus.LOST and run.unsure and not cmd.unsure
 
 
+def already(job: Job, old: Job) -> bool:
+    """Whether ``old`` is ``job`` already, but for its times, version and pause: a batch
+    (``PutJobs``) leaves such a job alone, and keeps the pause of one it replaces."""
+    same = dataclasses.replace(
+        job,
+        created_at=old.created_at,
+        updated_at=old.updated_at,
+        version=old.version,
+        paused=old.paused,
+    )
+    return same == old
+
+
 def retry_delay(attempt: int) -> float:
     """Exponential backoff before retry number ``attempt + 1``, capped."""
     return float(min(config.RETRY_BACKOFF_BASE_S * 2**attempt, config.RETRY_BACKOFF_MAX_S))
@@ -141,6 +154,7 @@ class StateMachine:
         self.applied = 0
         self._handlers: dict[type[Any], Callable[[Any], tuple[Any, list[Event]]]] = {
             c.PutJob: self._put_job,
+            c.PutJobs: self._put_jobs,
             c.PatchJob: self._patch_job,
             c.RemoveJob: self._remove_job,
             c.AddLink: self._add_link,
@@ -218,8 +232,73 @@ class StateMachine:
         self.jobs[job.id] = job
         return job, [JobChanged(job)]
 
+    def _put_jobs(self, cmd: c.PutJobs) -> tuple[Any, list[Event]]:
+        """Every change of the batch or none: all is checked before anything changes."""
+        puts, gone = self._batch_changes(cmd)
+        events: list[Event] = []
+        for job in puts:
+            old = self.jobs.get(job.id)
+            if old is None:
+                self.owned[job.owner_uid] += 1
+            self.code_owned[job.owner_uid] += code_bytes(job.code) - (
+                0 if old is None else code_bytes(old.code)
+            )
+            self.jobs[job.id] = job
+            events.append(JobChanged(job))
+        for job in gone:
+            events += self._drop_job(job)
+        return (puts, gone), events
+
+    def _batch_changes(self, cmd: c.PutJobs) -> tuple[tuple[Job, ...], tuple[Job, ...]]:
+        """The jobs a ``PutJobs`` writes (as they will be stored) and those it removes; raises,
+        changing nothing, if any of it is refused."""
+        ids = [job.id for job in cmd.jobs]
+        if len(set(ids)) != len(ids) or set(ids) & set(cmd.removed):
+            raise InvalidInput("a job id appears twice in one batch")
+        puts: list[Job] = []
+        for job in cmd.jobs:
+            old = self.jobs.get(job.id)
+            if job.owner_uid != cmd.owner_uid or (
+                old is not None and old.owner_uid != job.owner_uid
+            ):
+                raise Conflict(f"job id {job.id} is taken by another user")
+            if old is None:
+                puts.append(job)
+                continue
+            if not already(job, old):
+                version = old.version + 1
+                kept = dataclasses.replace(
+                    job, created_at=old.created_at, version=version, paused=old.paused
+                )
+                puts.append(kept)
+        gone = tuple(self.jobs[i] for i in dict.fromkeys(cmd.removed) if i in self.jobs)
+        for job in gone:
+            if job.owner_uid != cmd.owner_uid:
+                raise Conflict(f"job {job.id} belongs to another user")
+        self._check_batch_quotas(cmd, puts, gone)
+        return tuple(puts), gone
+
+    def _check_batch_quotas(self, cmd: c.PutJobs, puts: list[Job], gone: tuple[Job, ...]) -> None:
+        """Refuse a batch that would leave its owner over the quotas it carries."""
+        if cmd.quotas is None:
+            return
+        added = -len(gone)
+        change = -sum(code_bytes(job.code) for job in gone)
+        for job in puts:
+            old = self.jobs.get(job.id)
+            added += old is None
+            change += code_bytes(job.code) - (0 if old is None else code_bytes(old.code))
+        uid = cmd.owner_uid
+        verdict = batch_verdict(cmd.quotas, self.owned[uid], self.code_owned[uid], added, change)
+        if verdict is not None:
+            raise LimitExceeded(verdict)
+
     def _remove_job(self, cmd: c.RemoveJob) -> tuple[Any, list[Event]]:
         job = self._job(cmd.job_id)
+        return job, self._drop_job(job)
+
+    def _drop_job(self, job: Job) -> list[Event]:
+        """Remove ``job`` with its runs, links, ledger entry and alerts."""
         del self.jobs[job.id]
         self.owned[job.owner_uid] -= 1
         self.code_owned[job.owner_uid] -= code_bytes(job.code)
@@ -238,7 +317,7 @@ class StateMachine:
             self.alerts.pop(aid, None)
             self.undelivered.discard(aid)
         self.streaks.pop(job.id, None)
-        return job, [JobRemoved(job)]
+        return [JobRemoved(job)]
 
     # -- links ------------------------------------------------------------
 

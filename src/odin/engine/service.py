@@ -15,7 +15,7 @@ import datetime as dt
 import hashlib
 import pwd
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,13 +26,15 @@ from odin import __version__, config
 from odin.cluster import commands as c
 from odin.cluster.model import Alert, Job, LinkOn, Record, Run, RunReason, run_id
 from odin.cluster.placement import unknown_nodes, unknown_nodes_message
-from odin.cluster.quotas import UserQuotas, code_bytes, deploy_verdict
+from odin.cluster.quotas import UserQuotas, batch_verdict, code_bytes, deploy_verdict
 from odin.disk import check_room
+from odin.engine import apply as batch
 from odin.engine.deliverer import Deliverer, Sends, job_facts, run_facts
 from odin.engine.identity import Caller
 from odin.engine.node import EngineNode, ReadState
 from odin.engine.views import (
     AlertView,
+    ApplyResult,
     Deployed,
     JobDetail,
     JobFiles,
@@ -55,6 +57,7 @@ from odin.engine.views import (
     run_view,
 )
 from odin.errors import (
+    ExecutionError,
     InvalidInput,
     JobFileError,
     LimitExceeded,
@@ -80,6 +83,18 @@ RemoteRecords = Callable[[str, str, int, str | None], dict[str, list[Any]] | Non
 class DeployRequest:
     yaml: str
     code: str
+    source: str = ""  # the file it came from, as the client names it (messages of odin apply)
+
+
+@dataclass(frozen=True)
+class ApplyRequest:
+    """A batch of job files (``odin apply``); ``keep``: the ids of the rest of a batch sent in
+    several requests, which a prune leaves alone."""
+
+    jobs: Sequence[DeployRequest]
+    prune: bool = False
+    dry_run: bool = False
+    keep: Sequence[str] = ()
 
 
 def _links_of(state: ReadState, job_id: str) -> dict[str, LinkOn]:
@@ -132,13 +147,17 @@ class Service:
         listed): where a job's ``nodes:`` may point."""
         return self.node.read(lambda state: frozenset(state.nodes)) | {self.node.name}
 
-    def _check_nodes(self, job: Job) -> None:
+    def _check_nodes(
+        self, job: Job, source: str = "", members: frozenset[str] | None = None
+    ) -> None:
         """Refuse a job whose ``nodes:`` names a node that is not a member: no run of it
         could start there, and runs planned there would pile up in the replicated state."""
-        members = self._members()
+        members = self._members() if members is None else members
         unknown = unknown_nodes(job.nodes, members)
         if unknown:
-            raise JobFileError(unknown_nodes_message(unknown, members), field="job.nodes")
+            message = unknown_nodes_message(unknown, members)
+            where = f"{source}: job.nodes: " if source else ""
+            raise JobFileError(where + message, field="job.nodes")
 
     def _disks(self) -> tuple[Path, ...]:
         """Where a deploy writes: the run store's directory (code, builds) and Raft's."""
@@ -147,11 +166,12 @@ class Service:
     # -- jobs --------------------------------------------------------------
 
     def _job_from(self, caller: Caller, request: DeployRequest, now: float) -> Job:
-        if len(request.code.encode()) > config.MAX_CODE_BYTES:
+        if code_bytes(request.code) > config.MAX_CODE_BYTES:
+            where = f"{request.source}: " if request.source else ""
             raise LimitExceeded(
-                f"the job's code is over the limit of {config.MAX_CODE_BYTES} bytes"
+                f"{where}the job's code is over the limit of {config.MAX_CODE_BYTES} bytes"
             )
-        spec: JobSpec = load_job_yaml(request.yaml, source="job YAML")
+        spec: JobSpec = load_job_yaml(request.yaml, source=request.source or "job YAML")
         zone = spec.timezone or self.default_timezone
         return Job(
             id=spec.id,
@@ -205,6 +225,90 @@ class Service:
             await self.prepare(job)
         saved: Job = await self.node.propose(c.PutJob(job, quotas))
         return Deployed(job=self.describe_job(saved, now), updated=existing is not None)
+
+    async def apply(self, caller: Caller, request: ApplyRequest) -> ApplyResult:
+        """Check every job of a batch, then plan it and, unless a dry run, commit its creates,
+        updates and removes in one ``PutJobs`` (the state machine applies all or none)."""
+        if request.prune and not request.jobs and not request.keep:
+            raise InvalidInput(
+                "a prune with no job in the batch would remove every job of yours: refused "
+                "(remove them one by one with odin rm)"
+            )
+        incoming, plan = await asyncio.to_thread(self._plan, caller, request)  # not on the loop
+        result = ApplyResult(plan.items, plan.counts(), dry_run=request.dry_run, applied=False)
+        if request.dry_run or not plan.changes:
+            return result
+        check_room(self._disks(), "apply")
+        await self._build(plan, incoming)
+        command = c.PutJobs(
+            jobs=plan.puts,
+            removed=tuple(job.id for job in plan.removed),
+            owner_uid=caller.uid,
+            quotas=UserQuotas.configured(),
+        )
+        _, gone = await self.node.propose(command)
+        for job in gone:
+            await asyncio.to_thread(self.store.forget_job, job.id)  # it waits for queued saves
+        return dataclasses.replace(result, applied=True)
+
+    def _plan(
+        self, caller: Caller, request: ApplyRequest
+    ) -> tuple[list[batch.Incoming], batch.Plan]:
+        """The batch's jobs, checked (files, ownership, quotas), and its plan (blocking: a
+        thousand job files take a while to parse)."""
+        incoming = self._incoming(caller, request, time.time())
+        ids = [new.job.id for new in incoming]
+        uid = caller.uid
+
+        def query(state: ReadState) -> tuple[dict[str, Job], list[Job], int, int]:
+            deployed = {i: state.jobs[i] for i in ids if i in state.jobs}
+            owned = [j for j in state.jobs.values() if j.owner_uid == uid] if request.prune else []
+            return deployed, owned, state.owned.get(uid, 0), state.code_owned.get(uid, 0)
+
+        deployed, owned, count, code = self.node.read(query)
+        for new in incoming:
+            old = deployed.get(new.job.id)
+            if old is not None and old.owner_uid != uid:
+                raise PermissionDenied(
+                    f"{new.source}: job.id: job id {new.job.id} belongs to another user; "
+                    "generate a new id"
+                )
+        plan = batch.plan(incoming, deployed, owned, prune=request.prune, keep=request.keep)
+        verdict = batch_verdict(UserQuotas.configured(), count, code, *_growth(plan, deployed))
+        if verdict is not None:  # the state machine checks again, against the state it holds
+            raise LimitExceeded(verdict)
+        return incoming, plan
+
+    def _incoming(self, caller: Caller, request: ApplyRequest, now: float) -> list[batch.Incoming]:
+        """Each job of the batch, built and checked as a deploy would; a file with an id
+        another file of the batch has is refused, naming both."""
+        members = self._members()
+        seen: dict[str, str] = {}
+        incoming: list[batch.Incoming] = []
+        for index, one in enumerate(request.jobs):
+            source = one.source or f"jobs[{index}]"
+            job = self._job_from(caller, dataclasses.replace(one, source=source), now)
+            self._check_nodes(job, source, members)
+            if job.id in seen:
+                raise JobFileError(
+                    f"{source}: job.id: job id {job.id} is also the id of {seen[job.id]}",
+                    field="job.id",
+                )
+            seen[job.id] = source
+            incoming.append(batch.Incoming(job, source))
+        return incoming
+
+    async def _build(self, plan: batch.Plan, incoming: Sequence[batch.Incoming]) -> None:
+        """Prepare (compile, for Go) each job an apply writes, as a deploy does, before any
+        change: a build that fails stops the whole apply, naming the job's file."""
+        if self.prepare is None:
+            return
+        sources = {new.job.id: new.source for new in incoming}
+        for job in plan.puts:
+            try:
+                await self.prepare(job)
+            except ExecutionError as error:
+                raise ExecutionError(f"{sources[job.id]}: {error.message}") from error
 
     def list_jobs(self, caller: Caller) -> list[JobSummary]:
         now = time.time()
@@ -499,6 +603,17 @@ class Service:
             backup_created_at=parsed.created_at,
             backup_node=parsed.node,
         )
+
+
+def _growth(plan: batch.Plan, deployed: dict[str, Job]) -> tuple[int, int]:
+    """How many jobs an apply adds (less those it removes) and how much code (net)."""
+    added = -len(plan.removed)
+    change = -sum(code_bytes(job.code) for job in plan.removed)
+    for job in plan.puts:
+        old = deployed.get(job.id)
+        added += old is None
+        change += code_bytes(job.code) - (0 if old is None else code_bytes(old.code))
+    return added, change
 
 
 def _whole_output(run: str, stored: tuple[bytes, int, int]) -> RunOutput:

@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -318,6 +319,45 @@ class Deployed:
 class RemovedJob:
     removed: str  # job id
     name: str
+
+
+class ApplyAction(StrEnum):
+    """What ``odin apply`` does (or would do) to one job."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    UNCHANGED = "unchanged"
+    REMOVE = "remove"
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyItem:
+    """One job of an apply's plan."""
+
+    action: ApplyAction
+    id: str
+    name: str
+    source: str  # the file it came from, as the client named it ('' for a removal)
+    code_changed: bool  # an update: whether its code differs from the deployed code
+    diff: str  # an update: a short unified diff of the deployed YAML and the new ('' otherwise)
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyCounts:
+    create: int
+    update: int
+    unchanged: int
+    remove: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    """An apply's plan, and whether it was carried out (all of it, in one Raft entry)."""
+
+    items: Sequence[ApplyItem]
+    counts: ApplyCounts
+    dry_run: bool
+    applied: bool  # False for a dry run, and when nothing was to change
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,16 @@
 """Odin's schedules: text → ``Schedule`` → ``next_after(t)``.
 
-Three syntaxes, told apart without ambiguity (``docs/schedules.md``):
+Four syntaxes, told apart without ambiguity (``docs/schedules.md``):
 
 - cron, when the text starts with ``cron:`` or ``@``, or its first two fields
   are made of digits, ``*``, ``/``, ``,`` and ``-`` (``odin.schedule.cron``);
 - Odin's English, for any other text it reads (``odin.schedule.parser``);
-- a systemd calendar event, for what English cannot read (``odin.schedule.oncalendar``).
+- App Engine cron, for what English cannot read (``odin.schedule.appengine``);
+- a systemd calendar event, for what neither reads (``odin.schedule.oncalendar``).
+
+App Engine and systemd never read the same text: App Engine's starts with
+``every``, an ordinal or a day of the month and ``of``; systemd's with a weekday,
+a date or a time.
 
 Pure: no clock, no I/O of ours (zone data is read by ``zoneinfo``), no asyncio.
 ``parse`` raises ``ScheduleError`` and nothing else, whatever the input.
@@ -26,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 from odin import config
 from odin.errors import ScheduleError
+from odin.schedule.appengine import looks_like_appengine, parse_appengine
 from odin.schedule.cron import is_cron, parse_cron
 from odin.schedule.model import Schedule
 from odin.schedule.oncalendar import looks_like_systemd, parse_event
@@ -40,11 +46,12 @@ ZONE_EXPECTED = "an IANA time zone like Europe/Dublin"
 
 
 class Syntax(Enum):
-    """The three ways to write a schedule."""
+    """The four ways to write a schedule."""
 
     ENGLISH = "english"
     CRON = "cron"
     SYSTEMD = "systemd"
+    APPENGINE = "appengine"
 
 
 def parse(text: str, default_tz: str = "UTC") -> Schedule:
@@ -80,21 +87,34 @@ def _parse(text: str, default_tz: str) -> Schedule:
 
 
 def _read(text: str) -> tuple[Syntax, tuple[Rule, ...], Token | None]:
-    """Cron by its shape; else English if English reads it; else a systemd calendar event."""
+    """Cron by its shape; else English if English reads it; else App Engine; else systemd."""
     if is_cron(text):
         rule, zone_token = parse_cron(text)
         return Syntax.CRON, (rule,), zone_token
     try:
         parsed = Parser(text).schedule()
     except ScheduleError as english_error:
+        return _read_not_english(text, english_error)
+    return Syntax.ENGLISH, parsed.rules, parsed.zone
+
+
+def _read_not_english(
+    text: str, english_error: ScheduleError
+) -> tuple[Syntax, tuple[Rule, ...], Token | None]:
+    """App Engine cron or a systemd calendar event; else the error of the syntax it looks like."""
+    try:
+        rule, zone_token = parse_appengine(text)
+    except ScheduleError as appengine_error:
         try:
             event, zone_token = parse_event(text)
         except ScheduleError as systemd_error:
+            if looks_like_appengine(text):
+                raise appengine_error from None
             if looks_like_systemd(text):
                 raise systemd_error from None
             raise english_error from None
         return Syntax.SYSTEMD, (event,), zone_token
-    return Syntax.ENGLISH, parsed.rules, parsed.zone
+    return Syntax.APPENGINE, (rule,), zone_token
 
 
 def _zone(text: str, name: str, token: Token | None) -> tuple[str, ZoneInfo]:

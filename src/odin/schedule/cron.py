@@ -2,8 +2,10 @@
 
 Cron is told from English by its first two fields alone: minute and hour are
 made only of digits, ``*``, ``/``, ``,`` and ``-``, while English always has a
-word (a keyword, a day, or a unit after a number) among its first two. So a
-text is cron exactly when ``is_cron`` says so, and the two never overlap. The
+word (a keyword, a day, or a unit after a number) among its first two. A list
+of numbers followed by ``of`` is App Engine's (``1, 15 of month 09:00``), never
+cron's, which has no field ``of``. So a text is cron exactly when ``is_cron``
+says so, and the syntaxes never overlap. The
 fields are checked, evaluated and explained by cronsim, with Vixie cron's rule
 for days: when both day fields are restricted, either one fires.
 """
@@ -50,6 +52,8 @@ MONTH_NAMES = (
 DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _TIME_FIELD = re.compile(r"[0-9*/,\-]+", re.ASCII)
 _ONE_VALUE_RANGE = re.compile(r"([0-9A-Za-z]+)-([0-9A-Za-z]+)/[0-9]+", re.ASCII)
+# App Engine's "1, 15 of month 09:00": cron has no field "of", so such a text is never cron.
+_DAYS_OF = re.compile(r"\s*\d+(?:\s*,\s*\d+)*\s+of(?:\s|\Z)", re.ASCII | re.IGNORECASE)
 
 
 def is_cron(text: str) -> bool:
@@ -59,6 +63,8 @@ def is_cron(text: str) -> bool:
         return False
     if fields[0].lower().startswith(CRON_PREFIX) or fields[0].startswith("@"):
         return True
+    if _DAYS_OF.match(text):
+        return False
     return len(fields) >= 2 and all(_TIME_FIELD.fullmatch(f) for f in fields[:2])
 
 

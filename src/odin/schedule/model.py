@@ -55,13 +55,13 @@ class Schedule:
         return fires
 
     def describe(self) -> str:
-        """Canonical text (English, ``cron: ...`` or systemd's normalized form) that parses back the same."""
+        """Canonical text (English, ``cron: ...``, systemd's or App Engine's form) that parses back the same."""
         if self.is_never:
             return "never"
         return " and ".join(rule.describe() for rule in self.rules)
 
     def explain(self) -> str:
-        """What the schedule does in plain English for people, even for cron and systemd text."""
+        """What the schedule does in plain English for people, even for cron, systemd or App Engine."""
         if self.is_never:
             return "never"
         return " and ".join(rule.explain() for rule in self.rules)

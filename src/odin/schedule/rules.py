@@ -10,8 +10,9 @@
   is the common case; the tests check it against cronsim and a brute-force scan.
 - ``CronRule``: a raw cron expression, evaluated and explained by cronsim.
 
-The wall-clock rules to the second (``odin.schedule.clock``) and systemd
-calendar events (``odin.schedule.systemd``) live in modules of their own.
+The wall-clock rules to the second (``odin.schedule.clock``), systemd
+calendar events (``odin.schedule.systemd``) and App Engine's months and grids
+(``odin.schedule.appengine_rules``) live in modules of their own.
 
 ``next_after(t, t_ts, zone)`` returns the first fire strictly after ``t``
 (``t_ts`` is ``t.timestamp()``, computed once by the caller), in ``zone``.
@@ -26,6 +27,7 @@ from zoneinfo import ZoneInfo
 from cronsim import CronSim
 
 from odin.schedule import words
+from odin.schedule.appengine_rules import AppEngineRule, SynchronizedRule
 from odin.schedule.clock import ClockRule, HourlyRule
 from odin.schedule.days import DaySpec, describe_on
 from odin.schedule.systemd import OnCalendarRule
@@ -41,6 +43,7 @@ from odin.schedule.wall import (
 from odin.schedule.window import Window
 
 __all__ = [
+    "AppEngineRule",
     "CalendarRule",
     "ClockRule",
     "CronRule",
@@ -48,6 +51,7 @@ __all__ = [
     "IntervalRule",
     "OnCalendarRule",
     "Rule",
+    "SynchronizedRule",
     "Window",
     "describe_period",
 ]
@@ -233,4 +237,13 @@ class CronRule:
         return [self.expression]
 
 
-Rule = IntervalRule | CalendarRule | CronRule | ClockRule | HourlyRule | OnCalendarRule
+Rule = (
+    IntervalRule
+    | CalendarRule
+    | CronRule
+    | ClockRule
+    | HourlyRule
+    | OnCalendarRule
+    | AppEngineRule
+    | SynchronizedRule
+)

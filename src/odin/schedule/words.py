@@ -101,6 +101,8 @@ KEYWORDS = (
     "third",
     "fourth",
     "fifth",
+    "synchronized",  # App Engine's (odin.schedule.appengine)
+    "quarter",
 )
 
 

@@ -4,8 +4,10 @@ Storage only moves bytes: it knows nothing of permissions or schedules. One
 connection guarded by a lock serves every thread; WAL keeps readers off the
 writer's back. Retention bounds each job by run count and output bytes. The
 launcher's saves go through ``later`` to one writer thread (no thread hop per
-save on the event loop); reads and removals drain that queue first, so they may wait
-for a batch of saves: the engine calls them on worker threads, never on its event loop.
+save on the event loop). A read waits only for the saves queued before it (never for
+those that keep coming while it waits, so a stream of saves under overload cannot hold
+reads back), which may be a batch or two: the engine calls reads on worker threads, never
+on its event loop.
 
 A full disk must not stop runs: the run's status travels through Raft, and
 what this store cannot keep is given up, never raised into the launcher.
@@ -111,7 +113,10 @@ class Store:
         self._short = False  # the disk was below its reserve at the last whole save
         self._unchecked = 0  # bytes of output and records saved since the last checkpoint
         self._pending: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
-        self._draining = threading.Lock()
+        self._draining = threading.Lock()  # held while one batch of saves runs
+        self._queued = 0  # saves handed to ``later`` so far
+        self._done = 0  # of those, how many have run (kept or given up)
+        self._count_lock = threading.Lock()
         self._wake = threading.Event()
         self._writer: threading.Thread | None = None
         self._drainer: int | None = None  # the thread running saves now
@@ -133,7 +138,9 @@ class Store:
         The event loop hands a save over without waiting for it; any read drains
         what is still queued first, so a read never misses an earlier save.
         """
-        self._pending.append((step, args))
+        with self._count_lock:
+            self._pending.append((step, args))
+            self._queued += 1
         if self._writer is None:
             self._writer = threading.Thread(target=self._write_loop, name="odin-store", daemon=True)
             self._writer.start()
@@ -147,20 +154,48 @@ class Store:
             self._drain()
 
     def _drain(self) -> None:
+        """Run every queued save, a batch at a time (the writer thread; ``close``)."""
+        if self._drainer == threading.get_ident():
+            return
+        while self._pending:
+            with self._draining:
+                self._batch()
+        with self._draining:
+            self._checkpoint_if_due()
+
+    def _settle(self) -> None:
+        """Wait until the saves queued before this call have run, and for no later one.
+
+        Whoever holds ``_draining`` runs one batch and lets go; a reader runs the next
+        batch itself when the lock is free, else looks again at least every
+        ``STORE_SETTLE_POLL_S``, so it waits for its own prefix of the queue only.
+        """
         if self._drainer == threading.get_ident():
             return  # a save that reads (a trim) must not run the saves queued after it
-        with self._draining:
-            self._drainer = threading.get_ident()
-            try:
-                while self._pending:
-                    count = min(len(self._pending), config.STORE_SAVES_PER_COMMIT)
-                    batch = [self._pending.popleft() for _ in range(count)]
-                    if len(batch) == 1 or not self._in_one_commit(batch):
-                        for step, args in batch:
-                            self._run(step, args)
-                self._checkpoint_if_due()
-            finally:
-                self._drainer = None
+        with self._count_lock:
+            target = self._queued
+        while self._done < target:
+            if self._draining.acquire(timeout=config.STORE_SETTLE_POLL_S):
+                try:
+                    if self._done < target:
+                        self._batch()
+                finally:
+                    self._draining.release()
+
+    def _batch(self) -> None:
+        """Run the next batch of queued saves, in one commit if they all succeed (the caller
+        holds ``_draining``)."""
+        self._drainer = threading.get_ident()
+        try:
+            with self._count_lock:
+                count = min(len(self._pending), config.STORE_SAVES_PER_COMMIT)
+                batch = [self._pending.popleft() for _ in range(count)]
+            if len(batch) == 1 or not self._in_one_commit(batch):
+                for step, args in batch:
+                    self._run(step, args)
+            self._done += len(batch)
+        finally:
+            self._drainer = None
 
     def _checkpoint_if_due(self) -> None:
         """Once big saves piled up in the WAL, move them into the database and cut the WAL
@@ -205,7 +240,7 @@ class Store:
             self._db.execute(sql, args)
 
     def _read(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        self._drain()  # saves queued before this read come first
+        self._settle()  # saves queued before this read come first
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
@@ -304,7 +339,7 @@ class Store:
         return Run.from_dict(json.loads(rows[0][0])) if rows else None
 
     def forget_job(self, job_id: str) -> None:
-        self._drain()  # a save still queued for the job must not bring it back
+        self._settle()  # a save still queued for the job must not bring it back
         with self._draining:  # and not inside a batch of saves, which may be rolled back
             self._write("DELETE FROM runs WHERE job_id = ?", (job_id,))
             self._write("DELETE FROM outputs WHERE job_id = ?", (job_id,))
