@@ -40,9 +40,7 @@ def test_every_form_of_notify_loads_and_round_trips() -> None:
         Notify("https://hooks.example.org/odin"),
         Notify("https://other.example.org/hook"),
         Notify("mailto:ops@example.org", (AlertEvent.FAILURE,), 3),
-        Notify(
-            "slack://T000/B000/XXXX", (AlertEvent.MISSED, AlertEvent.OVERDUE, AlertEvent.LOST)
-        ),
+        Notify("slack://T000/B000/XXXX", (AlertEvent.MISSED, AlertEvent.OVERDUE, AlertEvent.LOST)),
     )
     assert (spec.warn_after, spec.grace) == (600.0, 90.0)
     assert load_job_yaml(spec.to_yaml()) == spec
