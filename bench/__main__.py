@@ -27,6 +27,8 @@ MODULES = [
     "bench.bench_faults",
     "bench.bench_burst",
     "bench.bench_alerts",
+    "bench.bench_apply",
+    "bench.bench_overload",
 ]
 REPORT = Path(__file__).parent / "results" / "REPORT.md"
 LIMITS = Path(__file__).parent / "limits.md"

@@ -75,6 +75,7 @@ if __name__ == "__main__":  # run as Alice's script: the shared helpers are in t
 from engine_harness import Engine, needs_root  # noqa: E402
 
 ALICE, EVE = "odin-alice", "odin-eve"
+pytestmark = pytest.mark.slow
 
 
 def _as(user: str, socket: Path) -> dict[str, Any]:

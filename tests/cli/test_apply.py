@@ -21,7 +21,10 @@ import pytest
 
 from engine_harness import BIN, Engine, job_id_of, needs_root, odin, user_dir, write_job
 
-pytestmark = pytest.mark.skipif(needs_root, reason="needs root to run the CLI as test users")
+pytestmark = [
+    pytest.mark.skipif(needs_root, reason="needs root to run the CLI as test users"),
+    pytest.mark.slow,
+]
 
 ALICE, BOB = "odin-alice", "odin-bob"
 
@@ -215,3 +218,23 @@ def _read_until(fd: int, marker: bytes, timeout: float = 30.0) -> bytes:
             except OSError:  # the other side closed
                 break
     return seen
+
+
+def test_a_batch_over_the_request_bound_goes_in_several_requests(
+    shared: tuple[Engine, Path],
+) -> None:
+    engine, base = shared
+    folder = user_dir(base / "big", ALICE)
+    code = "#" * 999_000 + "\nprint('big')\n"  # 9 of them are over the 8 MiB bound
+    ids = [job_id_of(write_job(folder, f"big{i}", code)) for i in range(10)]
+    first = apply(engine, "-f", str(folder), "--yes")
+    assert "they go in 2 requests" in first.stderr
+    assert "Applied in 2 requests: 10 created" in first.stdout
+    assert set(ids) <= listed(engine)
+
+    (folder / "big3.yml").unlink()  # a prune, told of the other request's jobs, removes one
+    pruned = apply(engine, "-f", str(folder), "--yes", "--prune", "-o", "json").json()
+    assert pruned["requests"] == 2
+    removed = {item["id"] for item in pruned["items"] if item["action"] == "remove"}
+    assert ids[3] in removed and not removed & (set(ids) - {ids[3]})
+    assert set(ids) - {ids[3]} <= listed(engine) and ids[3] not in listed(engine)

@@ -11,6 +11,7 @@ English also reads a text, it must build the very rule App Engine's reading buil
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -37,12 +38,14 @@ from schedule_oracle import (
     anywhere,
     chained,
     near_a_change,
+    transitions,
     wall_scan,
 )
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)  # a Saturday
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ONE_DAY = timedelta(days=1)
+WEEK = frozenset(range(7))
 
 
 def utc(text: str) -> datetime:
@@ -72,7 +75,7 @@ GOLDEN: list[tuple[str, Syntax, list[str], str, str, list[str] | None]] = [
     ("1, 15 of month 09:00", A, ["2025-03-15T09:00:00", "2025-04-01T09:00:00", "2025-04-15T09:00:00"], "every 1st and 15th at 09:00", "every 1st and 15th at 09:00", ["0 9 1,15 * *"]),
     ("2nd tue 09:00", A, ["2025-03-11T09:00:00", "2025-04-08T09:00:00", "2025-05-13T09:00:00"], "every second Tuesday of the month at 09:00", "every second Tuesday of the month at 09:00", ["0 9 * * 2#2"]),
     ("first day 09:00", A, ["2025-04-01T09:00:00", "2025-05-01T09:00:00", "2025-06-01T09:00:00"], "every 1st at 09:00", "every 1st at 09:00", ["0 9 1 * *"]),
-    ("every sat,sun of month 10:00", A, ["2025-03-02T10:00:00", "2025-03-08T10:00:00", "2025-03-09T10:00:00"], "every Saturday and Sunday at 10:00", "every Saturday and Sunday at 10:00", ["0 10 * * 6,0"]),
+    ("every sat,sun of month 10:00", A, ["2025-03-02T10:00:00", "2025-03-08T10:00:00", "2025-03-09T10:00:00"], "every Saturday and Sunday at 10:00", "every Saturday and Sunday at 10:00", ["0 10 * * 0,6"]),
     ("2nd,third mon,wed 17:00", A, ["2025-03-10T17:00:00", "2025-03-12T17:00:00", "2025-03-17T17:00:00"], "every second and third Monday and second and third Wednesday of the month at 17:00", "every second and third Monday and second and third Wednesday of the month at 17:00", ["0 17 * * 1#2,1#3,3#2,3#3"]),
     # Read as App Engine, in chosen months.
     ("1st,3rd monday of sep,oct,nov 17:00", A, ["2025-09-01T17:00:00", "2025-09-15T17:00:00", "2025-10-06T17:00:00"], "1st,3rd mon of sep,oct,nov 17:00", "every first and third Monday of September, October and November at 17:00", ["0 17 * 9-11 1#1,1#3"]),
@@ -164,7 +167,9 @@ def test_a_synchronized_grid_is_not_an_interval() -> None:
         ("every sun of mar,oct 01:30 in Europe/Dublin", "2025-03-29T12:00", ["2025-03-30T01:00:00", "2025-10-05T00:30:00", "2025-10-12T00:30:00"]),
         # ...and falls back: 01:30 on 2025-10-26 runs once, at its first occurrence (IST).
         ("every sun of mar,oct 01:30 in Europe/Dublin", "2025-10-25T12:00", ["2025-10-26T00:30:00", "2026-03-01T01:30:00", "2026-03-08T01:30:00"]),
-        ("26 of oct 01:30 in Europe/Dublin", "2025-10-01T00:00", ["2025-10-26T00:30:00", "2026-10-26T01:30:00", "2027-10-26T01:30:00"]),
+        # 26 October is the fall-back day in 2025, in winter time in 2026 (after the 25th), and
+        # still summer time in 2027 (the change is on the 31st).
+        ("26 of oct 01:30 in Europe/Dublin", "2025-10-01T00:00", ["2025-10-26T00:30:00", "2026-10-26T01:30:00", "2027-10-26T00:30:00"]),
         # New York's gap eats 02:30 on the second Sunday of March, twice.
         ("2nd sun of mar,nov 02:30 in America/New_York", "2025-03-01T12:00", ["2025-03-09T07:00:00", "2025-11-09T07:30:00", "2026-03-08T07:00:00"]),
         # Its first Sunday of November repeats 01:30 every year: once, in EDT.
@@ -290,13 +295,14 @@ hours = st.sampled_from([0, 1, 2, 3, 9, 12, 17, 23]) | st.integers(0, 23)
 minutes = st.sampled_from([0, 15, 30, 59]) | st.integers(0, 59)
 clock_minutes = st.tuples(hours, minutes).map(lambda hm: hm[0] * 60 + hm[1])
 month_sets = st.frozensets(st.integers(1, 12), min_size=1) | st.just(frozenset({1, 4, 7, 10}))
-weekday_specs = st.tuples(
+DaySets = tuple[frozenset[int], frozenset[int], frozenset[int]]  # monthdays, ordinals, weekdays
+weekday_specs: st.SearchStrategy[DaySets] = st.tuples(
     st.frozensets(st.integers(1, 5), min_size=1) | st.just(frozenset(range(1, 6))),
     st.frozensets(st.integers(0, 6), min_size=1) | st.just(frozenset(range(7))),
 ).map(lambda p: (frozenset(), p[0], p[1]))
-monthday_specs = st.frozensets(st.integers(1, 31), min_size=1, max_size=5).map(
-    lambda days: (days, frozenset(range(1, 6)), frozenset(range(7)))
-)
+monthday_specs: st.SearchStrategy[DaySets] = st.frozensets(
+    st.integers(1, 31), min_size=1, max_size=5
+).map(lambda days: (days, frozenset(range(1, 6)), frozenset(range(7))))
 
 
 @st.composite
@@ -312,10 +318,10 @@ def specs(draw: st.DrawFn, around: datetime | None = None, zone: str = "UTC") ->
     return spec
 
 
-def check(schedule: Schedule, t: datetime, horizon: timedelta, holds: object) -> None:
-    def scheduled(d: date, second: int) -> bool:
-        return holds(d, second)  # type: ignore[operator, no-any-return]
-
+def check(
+    schedule: Schedule, t: datetime, horizon: timedelta, scheduled: Callable[[date, int], bool]
+) -> None:
+    """Chained ``next_after`` equals the minute scan of the wall times ``scheduled`` names."""
     expected = wall_scan(scheduled, schedule.zone, t, horizon, MINUTE)
     assert chained(schedule, t, horizon) == expected, schedule.text
 
@@ -336,6 +342,37 @@ def test_specific_times_match_minute_scan(case: tuple[Spec, str, datetime]) -> N
         schedule,
         t,
         timedelta(days=35),
+        lambda d, s: s % 60 == 0 and s // 60 == spec.minute and spec.holds(d),
+    )
+
+
+@st.composite
+def specs_on_a_change(draw: st.DrawFn) -> tuple[Spec, str, datetime]:
+    """A spec that fires on the day of a DST change, near the changed hour, and a start before."""
+    zone = draw(st.sampled_from(DST_ZONES))
+    change = draw(st.sampled_from(transitions(zone)))
+    wall = (change - MINUTE).astimezone(ZoneInfo(zone))
+    minute = (wall.hour * 60 + wall.minute + 1 + draw(st.integers(-90, 90))) % 1440
+    months = draw(month_sets) | {wall.month}
+    if draw(st.booleans()):
+        spec = Spec(months, minute, frozenset({wall.day}), frozenset(range(1, 6)), WEEK)
+    else:
+        nth = (wall.day - 1) // 7 + 1
+        ordinals = draw(st.frozensets(st.integers(1, 5))) | {nth}
+        spec = Spec(months, minute, frozenset(), ordinals, frozenset({wall.weekday()}))
+    start = change - timedelta(minutes=draw(st.integers(0, 48 * 60)))
+    return spec, zone, start
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(specs_on_a_change())
+def test_specific_times_on_a_dst_change_match_minute_scan(case: tuple[Spec, str, datetime]) -> None:
+    spec, zone, t = case
+    schedule = parse(f"{spec.text} in {zone}")
+    check(
+        schedule,
+        t,
+        timedelta(days=3),
         lambda d, s: s % 60 == 0 and s // 60 == spec.minute and spec.holds(d),
     )
 

@@ -117,6 +117,9 @@ ACTING_ROUTES = [
     ("POST", "/v1/dashboard/link", None),
     ("POST", "/v1/internal/shutdown", None),
     ("GET", "/v1/internal/runs/{run}/output", None),
+    ("POST", "/v1/apply", {"dry_run": "true"}),
+    ("GET", "/v1/reference", None),
+    ("GET", "/openapi.json", None),
 ]
 
 

@@ -43,8 +43,8 @@ def _inside(path: Path, root: Path) -> bool:
 
 def find_job_files(folders: Sequence[Path]) -> tuple[list[Path], list[str]]:
     """The YAML files under ``folders`` (a file named directly is taken as is), in a stable
-    order, and notes on what was left out: symlinks out of their folder, symlinked folders,
-    hidden folders are not entered."""
+    order, and notes on what was left out (a symlink out of its folder, a file seen twice);
+    symlinked and hidden folders are not entered."""
     found: dict[Path, Path] = {}  # resolved -> as found
     notes: list[str] = []
     for folder in folders:
@@ -55,13 +55,22 @@ def find_job_files(folders: Sequence[Path]) -> tuple[list[Path], list[str]]:
             if not folder.is_dir():
                 raise InvalidInput(f"{folder} is not a folder (odin apply -f takes folders)")
             for path in _walk(folder, folder.resolve(), notes):
-                first = found.setdefault(path.resolve(), path)
-                if first != path:
-                    notes.append(f"skipped {path}: the same file as {first}")
+                _add(found, path, notes)
         except OSError as error:  # a folder that cannot be read could hide jobs (and --prune)
             where = error.filename or folder
             raise InvalidInput(f"cannot read {where}: {error.strerror or error}") from None
     return list(found.values()), notes
+
+
+def _add(found: dict[Path, Path], path: Path, notes: list[str]) -> None:
+    """Take ``path`` unless it is a file already taken (the file itself wins over a link)."""
+    real = path.resolve()
+    first = found.setdefault(real, path)
+    if first == path:
+        return
+    if first.is_symlink() and not path.is_symlink():
+        found[real], path, first = path, first, path
+    notes.append(f"skipped {path}: the same file as {first}")
 
 
 def _raise(error: OSError) -> None:
@@ -225,6 +234,8 @@ def apply(
     create, update (with a diff) or leave, and with --prune your jobs to remove; it is
     applied after you confirm (--yes: at once), all of it or nothing. A batch over the
     engine's 8 MiB request bound is sent in several requests, each all-or-nothing.
+    Hidden folders (.git) and symlinked folders are not entered, nor symlinks followed
+    out of a folder.
 
     \b
     Example: odin apply -f jobs/ --prune

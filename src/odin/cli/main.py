@@ -126,6 +126,7 @@ def cli() -> None:
       odin generate -f backup.yml -l python   # write backup.yml and backup.py
       odin schedule "every Monday at 09:30"   # check a schedule
       odin deploy -f backup.yml               # hand the job to the engine
+      odin apply -f jobs/                     # ... or every job file of a folder at once
       odin list                               # see your jobs
       odin log -i <id>                        # see its runs
       odin alerts -i <id>                     # see the alerts it sent (notify:)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
+from types import MappingProxyType
 from typing import Final
 from zoneinfo import ZoneInfo
 
@@ -46,15 +47,17 @@ MAX_LISTED: Final = 6  # most times or dates an English form lists before cron r
 MAX_MINUTES_LISTED: Final = 4  # most minutes past the hour an English form lists
 MAX_NAME_CHARS: Final = 40  # a job name derived from a command is cut to this
 DEFAULT_SHELL: Final = "/bin/sh"
-MACROS: Final = {
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-    "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@hourly": "0 * * * *",
-}
+MACROS: Final = MappingProxyType(
+    {
+        "@yearly": "0 0 1 1 *",
+        "@annually": "0 0 1 1 *",
+        "@monthly": "0 0 1 * *",
+        "@weekly": "0 0 * * 0",
+        "@daily": "0 0 * * *",
+        "@midnight": "0 0 * * *",
+        "@hourly": "0 * * * *",
+    }
+)
 REBOOT: Final = "@reboot"
 RESERVED_ENV: Final = frozenset({"USER", "LOGNAME"})  # Odin sets them to the job's owner
 
@@ -396,6 +399,8 @@ def _job_line(number: int, line: str, environment: Environment) -> CronLine | Sk
         fields = _JOB_LINE.fullmatch(line)
         if fields is None:
             reason = "not a cron line: expected five time fields and a command, or NAME=value"
+            if len(line.split()) == len(_LIMITS):
+                reason = "there is no command after the schedule"
             return Skipped(number, line, Skip.MALFORMED, reason)
         schedule, command = " ".join(fields.groups()[:5]), fields.group(6)
     command, stdin = split_percent(command)
@@ -436,6 +441,13 @@ def _why_cron(fields: Sequence[str], candidates: Sequence[str], zone: str) -> tu
         return ("stays cron: cron runs it on a day that matches the day of month OR the weekday",)
     if candidates:
         return (f'stays cron: "{candidates[0]}" would not fire at the same times in {zone}',)
+    minutes = _values(fields[0], 0) if fields else None
+    step = None if minutes is None else _grid(minutes, 60)
+    if step is not None and 60 % step:
+        return (
+            f'stays cron: {fields[0]} starts again at :00 each hour; "every {step} minutes" '
+            "is a fixed grid",
+        )
     return ("stays cron: Odin's English has no form that says the same",)
 
 
@@ -471,7 +483,7 @@ def verification_starts(zone: ZoneInfo, start: datetime) -> list[datetime]:
 
 
 def offset_changes(zone: ZoneInfo, start: datetime) -> list[datetime]:
-    """The instants, to the minute, at which ``zone``'s UTC offset changes in two years."""
+    """The instants at which ``zone``'s UTC offset changes in the two years after ``start``."""
     changes: list[datetime] = []
     before = start.astimezone(UTC)
     for _ in range(DST_SEARCH_DAYS):
@@ -483,14 +495,16 @@ def offset_changes(zone: ZoneInfo, start: datetime) -> list[datetime]:
 
 
 def _bisect(zone: ZoneInfo, low: datetime, high: datetime) -> datetime:
+    """The first whole second in (low, high] with ``high``'s offset (offsets change on seconds)."""
     offset = low.astimezone(zone).utcoffset()
-    while high - low > timedelta(minutes=1):
-        middle = low + (high - low) / 2
-        if middle.astimezone(zone).utcoffset() == offset:
-            low = middle
+    below, above = int(low.timestamp()), int(high.timestamp())
+    while above - below > 1:
+        middle = (below + above) // 2
+        if datetime.fromtimestamp(middle, zone).utcoffset() == offset:
+            below = middle
         else:
-            high = middle
-    return high
+            above = middle
+    return datetime.fromtimestamp(above, UTC)
 
 
 def english_candidates(fields: Sequence[str]) -> list[str]:

@@ -49,10 +49,7 @@ ORDINAL = "first, second, third, fourth or fifth (or 1st to 5th)"
 WEEKDAY = 'a weekday like mon or monday, or "day"'
 MONTHS = 'a month like jan or january, "month" or "quarter"'
 UNIT = "hours or minutes"
-ORDINALS = {word: nth for word, nth in words.NTH_WORDS.items() if nth != words.LAST_NTH} | {
-    "fourth": 4,
-    "fifth": 5,
-}
+ORDINALS = {word: nth for word, nth in words.NTH_WORDS.items() if nth != words.LAST_NTH}
 QUARTER_ORDINALS = {word: nth for word, nth in ORDINALS.items() if nth <= 3}
 _TIME = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)", re.ASCII)
 _TIME_SHAPE = re.compile(r"\d{1,2}:\d{2}", re.ASCII)
