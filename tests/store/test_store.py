@@ -140,3 +140,27 @@ def test_a_read_waits_for_the_saves_before_it_not_for_those_that_keep_coming(
     assert answered and seen == ["eeeeeeeeeeee@1"]
     assert behind > 0  # the stream was still ahead of the writer when the read returned
     store.close()
+
+
+def test_a_users_outputs_are_scanned_only_near_their_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One user with many runs: below the per-user bound no save scans the user's rows (each
+    scan read every output of the user, and under overload they outweighed the saves); past
+    it, the oldest are dropped and the bound holds."""
+    monkeypatch.setattr(config, "OUTPUT_BYTES_KEPT_PER_USER", 50_000)
+    store = Store(tmp_path / "store.db")
+    scans: list[int] = []
+    trim = store._trim_user_output
+    monkeypatch.setattr(store, "_trim_user_output", lambda uid: (scans.append(uid), trim(uid)))
+    for k in range(40):  # 40 KB: under the bound
+        run = finished(f"{k % 4:012x}", k)
+        store.save_output(run.id, run.job_id, b"y" * 1000, 1000, 0, owner_uid=1000)
+    assert scans == []
+    for k in range(40, 100):  # 100 KB in all: past it
+        run = finished(f"{k % 4:012x}", k)
+        store.save_output(run.id, run.job_id, b"y" * 1000, 1000, 0, owner_uid=1000)
+    assert 0 < len(scans) < 60
+    kept = store._read("SELECT sum(length(data)) FROM outputs WHERE owner_uid = 1000", ())
+    assert kept[0][0] <= 50_000 + 1000
+    assert store.output(f"{99 % 4:012x}@99") is not None  # the newest are kept

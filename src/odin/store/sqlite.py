@@ -32,6 +32,7 @@ import sqlite3
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,29 @@ log = logging.getLogger("odin.store")
 FULL_NOTE = "[odin: output truncated to its last {kept} bytes: the run store's disk is full]\n"
 
 _IDS_PER_QUERY = 500  # well under SQLite's limit on bound parameters
+
+
+
+class _Kept(StrEnum):
+    """What the store bounds per user."""
+
+    OUTPUTS = "outputs"
+    RECORDS = "records"
+
+
+_OUTPUTS, _RECORDS = _Kept.OUTPUTS, _Kept.RECORDS
+_USER_TOTAL = {
+    _OUTPUTS: "SELECT coalesce(sum(length(data)), 0) FROM outputs WHERE owner_uid = ?",
+    _RECORDS: "SELECT coalesce(sum(bytes), 0) FROM records WHERE owner_uid = ?",
+}
+
+
+def _user_bound(kind: _Kept) -> int:
+    """The bytes of ``kind`` a node keeps per user (read when used: a test may lower it)."""
+    return (
+        config.OUTPUT_BYTES_KEPT_PER_USER if kind == _OUTPUTS else config.RECORD_BYTES_KEPT_PER_USER
+    )
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -109,6 +133,9 @@ class Store:
         self._lock = threading.Lock()
         self._saves: Counter[tuple[str, str]] = Counter()
         self._saved_bytes: Counter[tuple[str, str]] = Counter()  # since the key's last trim
+        # Per user and kind, an upper bound of the bytes kept (exact after each trim of that
+        # user): the user's rows are scanned only when it passes the user's bound.
+        self._user_bytes: dict[tuple[_Kept, int], int] = {}
         self.degraded = False
         self._short = False  # the disk was below its reserve at the last whole save
         self._unchecked = 0  # bytes of output and records saved since the last checkpoint
@@ -303,13 +330,17 @@ class Store:
         self._short = found is not None
         return found is None
 
-    def _drop_beyond(self, rows: list[tuple[Any, ...]], budget: int, delete: str) -> None:
-        """Delete the rows (run id, size; newest first) past the first ``budget`` bytes."""
-        kept = 0
+    def _drop_beyond(self, rows: list[tuple[Any, ...]], budget: int, delete: str) -> int:
+        """Delete the rows (run id, size; newest first) past the first ``budget`` bytes; the
+        bytes of the rows kept."""
+        total = kept = 0
         for run_id, size in rows:
-            kept += size
-            if kept > budget:
+            total += size
+            if total > budget:
                 self._write(delete, (run_id,))
+            else:
+                kept = total
+        return kept
 
     def _trim_runs(self, job_id: str) -> None:
         self._write(
@@ -361,7 +392,7 @@ class Store:
             self._unchecked += len(data)
             if self._due_after(("outputs", job_id), len(data)):
                 self._quietly(self._trim_output, job_id)
-            if owner_uid >= 0 and self._due_after(("outputs of", str(owner_uid)), len(data)):
+            if owner_uid >= 0 and self._user_over(_OUTPUTS, owner_uid, len(data)):
                 self._quietly(self._trim_user_output, owner_uid)
             return True
         tail = data[-config.OUTPUT_TAIL_BYTES :]
@@ -371,13 +402,27 @@ class Store:
         short_args = (run_id, job_id, total, lost, short, owner_uid)
         return self._try(f"the tail of {run_id}", sql, short_args)
 
+    def _user_over(self, kind: _Kept, owner_uid: int, size: int) -> bool:
+        """Whether the user's ``kind`` (outputs, records) may pass its bound with ``size`` more
+        bytes just saved: counted up from the exact total of the user's last trim (or a sum on
+        the first save), so that the rows are scanned only near the bound, not every few saves
+        (a user with thousands of runs made each scan cost more than the saves around it)."""
+        key = (kind, owner_uid)
+        if key in self._user_bytes:
+            self._user_bytes[key] += size
+        else:  # the sum counts the row just written
+            rows = self._read(_USER_TOTAL[kind], (owner_uid,))
+            self._user_bytes[key] = int(rows[0][0])
+        return self._user_bytes[key] > _user_bound(kind)
+
     def _trim_user_output(self, owner_uid: int) -> None:
         rows = self._read(
             "SELECT run_id, length(data) FROM outputs WHERE owner_uid = ? ORDER BY rowid DESC",
             (owner_uid,),
         )
         delete = "DELETE FROM outputs WHERE run_id = ?"
-        self._drop_beyond(rows, config.OUTPUT_BYTES_KEPT_PER_USER, delete)
+        kept = self._drop_beyond(rows, config.OUTPUT_BYTES_KEPT_PER_USER, delete)
+        self._user_bytes[(_OUTPUTS, owner_uid)] = kept
 
     def _trim_output(self, job_id: str) -> None:
         rows = self._read(
@@ -420,7 +465,7 @@ class Store:
         self._unchecked += len(data)
         if self._due_after(("records", job_id), len(data)):
             self._quietly(self._trim_job_records, job_id)
-        if self._due_after(("records of", str(owner_uid)), len(data)):
+        if self._user_over(_RECORDS, owner_uid, len(data)):
             self._quietly(self._trim_user_records, owner_uid)
         return True
 
@@ -437,7 +482,8 @@ class Store:
             (owner_uid,),
         )
         delete = "DELETE FROM records WHERE run_id = ?"
-        self._drop_beyond(rows, config.RECORD_BYTES_KEPT_PER_USER, delete)
+        kept = self._drop_beyond(rows, config.RECORD_BYTES_KEPT_PER_USER, delete)
+        self._user_bytes[(_RECORDS, owner_uid)] = kept
 
     def job_records(
         self, job_id: str, owner_uid: int, run_ids: Sequence[str] | None = None
