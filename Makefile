@@ -13,6 +13,7 @@ help:
 	@echo "make fuzz    long fuzz and load runs (the test suite runs short ones)"
 	@echo "make install install Odin system-wide (root): a venv in /opt/odin, systemd unit, completion"
 	@echo "make sdk-packages  the SDKs as a wheel, an npm tarball and a Go module proxy, in dist/"
+	@echo "make deb    a Debian package of Odin for this host's architecture, in dist/ (root)"
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,7 +70,7 @@ clean:
 # $(DIST)/pyodin-VERSION-py3-none-any.whl (pip install it), $(DIST)/odin-VERSION.tgz
 # (npm install it) and $(DIST)/goproxy, a Go module proxy directory (GOPROXY=file://...).
 DIST ?= dist
-.PHONY: sdk-packages sdk-python sdk-node sdk-go
+.PHONY: sdk-packages sdk-python sdk-node sdk-go deb
 
 sdk-packages: sdk-python sdk-node sdk-go
 
@@ -83,3 +84,8 @@ sdk-node:
 
 sdk-go:
 	$(PYTHON) scripts/sdk_goproxy.py sdk/go/odinlib $(DIST)/goproxy
+
+# $(DIST)/odin_VERSION_ARCH.deb: Odin in a venv at /opt/odin, with its unit, completions and
+# maintainer scripts (packaging/deb/, docs/operations.md). Install it with apt install ./FILE.
+deb:
+	PYTHON="$(PYTHON)" bash packaging/deb/build.sh $(DIST)

@@ -34,7 +34,7 @@ command -v unshare >/dev/null || die "unshare is missing (apt-get install util-l
 # The interpreter the venv links to, by its versioned name: python3 may point elsewhere later.
 pyver=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 interp=/usr/bin/python$pyver
-pypkg=python$pyver  # the interpreter and its whole standard library
+pypkg=python$pyver  # the venv's interpreter and its whole standard library
 dpkg-query -W -f '${Status}' "$pypkg" 2>/dev/null | grep -q ' installed$' ||
     die "$interp is not Debian's $pypkg: set PYTHON to the system python3"
 "$interp" -c 'import ensurepip' 2>/dev/null || die "no venv module: apt-get install python3-venv"
@@ -61,6 +61,7 @@ chmod 0755 "$work" "$stage" "$stage/opt" "$stage$prefix"
 # prerm removes it. pip and setuptools then go (a third of the venv): dpkg, not pip, owns it.
 namespace=(unshare --mount --propagation private)
 [ "$(id -u)" -eq 0 ] || namespace=(unshare --user --map-root-user --mount --propagation private)
+# shellcheck disable=SC2016 # expanded by the inner bash, from its arguments
 PYTHONDONTWRITEBYTECODE=1 "${namespace[@]}" bash -euo pipefail -c '
     mount -t tmpfs -o mode=0700 odin-build "$1/layers"
     mkdir "$1/layers/upper" "$1/layers/work"
@@ -69,7 +70,7 @@ PYTHONDONTWRITEBYTECODE=1 "${namespace[@]}" bash -euo pipefail -c '
     mkdir -p /opt/odin
     mount --bind "$1/odin/opt/odin" /opt/odin
     "$2" -m venv "$3"
-    "$3/bin/pip" install --quiet --no-compile --no-warn-script-location "$4"
+    "$3/bin/pip" install --quiet --no-compile --use-pep517 --no-warn-script-location "$4"
     rm -f "$3"/lib/python*/site-packages/odin_scheduler-*.dist-info/direct_url.json
     "$3/bin/python" "$5/render.py" "$1/odin"
     "$3/bin/python" -m pip uninstall --quiet --yes pip setuptools
@@ -105,10 +106,15 @@ EOF
 gzip -9n <"$work/changelog" >"$doc/changelog.gz"
 cp "$here/lintian-overrides" "$stage/usr/share/lintian/overrides/odin"
 
-# The lowest glibc the bundled wheels need: the highest manylinux_2_N among their tags.
-glibc=$(cat "$site"/*.dist-info/WHEEL |
-    sed -n 's/^Tag: .*manylinux_2_\([0-9]*\)_.*/\1/p; s/^Tag: .*manylinux2014_.*/17/p' |
-    sort -n | tail -n 1)
+# The glibc the bundled wheels need: each wheel runs on the oldest glibc among its manylinux
+# tags (manylinux_2_N, or the older names), and all of them on the newest of those.
+glibc=17
+for wheel in "$site"/*.dist-info/WHEEL; do
+    need=$(sed -n 's/^Tag: .*-manylinux_2_\([0-9]*\)_.*/\1/p; s/^Tag: .*-manylinux1_.*/5/p
+        s/^Tag: .*-manylinux2010_.*/12/p; s/^Tag: .*-manylinux2014_.*/17/p' "$wheel" |
+        sort -n | head -n 1)
+    if [ -n "$need" ] && [ "$need" -gt "$glibc" ]; then glibc=$need; fi
+done
 
 find "$stage" -type d -exec chmod 0755 {} +
 find "$stage" -type f -exec chmod go-w {} +
@@ -118,13 +124,15 @@ install -m 0644 "$here/conffiles" "$stage/DEBIAN/"
     xargs -0 md5sum >DEBIAN/md5sums)
 chmod 0644 "$stage/DEBIAN/md5sums"
 
+# Depends: the venv's python3.X; python3, which runs Python jobs (odin.executor.interpreters);
+# the glibc of the wheels; libpam0g, which python-pam loads for dashboard logins; groupadd.
 cat >"$stage/DEBIAN/control" <<EOF
 Package: odin
 Version: $version
 Architecture: $arch
 Maintainer: $maintainer
 Installed-Size: $(du -sk --exclude=DEBIAN "$stage" | cut -f1)
-Depends: $pypkg, libc6 (>= 2.${glibc:-17}), libpam0g, passwd
+Depends: $pypkg, python3 (>= $pyver), libc6 (>= 2.$glibc), libpam0g, passwd
 Recommends: systemd, musl-tools | gcc
 Suggests: golang-go, nodejs
 Section: admin

@@ -188,6 +188,23 @@ DASHBOARD_LOGIN_TRACKED: Final = 10_000  # addresses and names tracked; least re
 DASHBOARD_LOGIN_FAILURE_S: Final = 3.0  # a refused password is answered no sooner (hides timing)
 DASHBOARD_MAX_OUTPUT_SHOWN: Final = 1 * MIB  # output bytes rendered on a run page
 
+# API tokens for automation (odin.engine.tokens; docs/api.md#tokens). A token is
+# odin_<id>_<secret>; the state keeps only the SHA-256 of the whole string.
+TOKEN_ID_BYTES: Final = 8  # random bytes of a token's id (sent as hex): how it is looked up
+TOKEN_SECRET_BYTES: Final = 32  # random bytes of its secret (256 bits; sent as hex)
+TOKEN_NAME_CHARS: Final = 64  # longest token name
+MAX_TOKENS_PER_USER: Final = (
+    100  # tokens a user holds (revoked and expired ones count until purged)
+)
+TOKEN_DEFAULT_EXPIRY_S: Final = 90 * 24 * 3600.0  # `odin token create` without --expires
+TOKEN_KEPT_ENDED_S: Final = 30 * 24 * 3600.0  # a revoked or expired token is purged this long after
+# When a token was last used: exact in each node's memory; replicated (TouchToken) at most this
+# often per token and node, in the background, so that a request never waits for a Raft write.
+TOKEN_TOUCH_INTERVAL_S: Final = 300.0
+TOKEN_FAILURES_PER_ADDRESS: Final = 20  # refused tokens per client address per window, then 429
+TOKEN_FAILURE_WINDOW_S: Final = 60.0
+TOKEN_TRACKED: Final = 10_000  # addresses (and last uses) tracked; least recent dropped first
+
 # Cluster membership and health (odin.engine.cluster).
 NODE_HEALTH_POLL_S: Final = 1.0  # how often each node reads its Raft connections
 NODE_LEASE_S: Final = 5.0  # a node unreachable this long loses its running runs (marked lost)

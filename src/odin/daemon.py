@@ -45,6 +45,7 @@ from odin.engine.nodes import NodeAdmin
 from odin.engine.service import Service
 from odin.engine.started import StartedFile
 from odin.engine.ticker import Ticker
+from odin.engine.tokens import TokenService
 from odin.engine.users import Owners
 from odin.errors import OdinError, Unavailable
 from odin.executor import Executor, ExecutorPort, Reaper, build_go, install_prelude
@@ -336,7 +337,8 @@ class Engine:
             inherited=cfg.inherited,
         )
         self._api_sockets = [unix, tcp]
-        servers = self._server(service, launcher, admin, watch)
+        tokens = TokenService(node, background, api_url=self._dashboard_url(), clock=time.time)
+        servers = self._server(service, launcher, admin, watch, tokens)
         serve = asyncio.ensure_future(servers.serve())
         parts.push_async_callback(_stop_serving, servers, serve)
 
@@ -378,16 +380,23 @@ class Engine:
         )
 
     def _server(
-        self, service: Service, launcher: Launcher, admin: NodeAdmin, watch: LoopWatch
+        self,
+        service: Service,
+        launcher: Launcher,
+        admin: NodeAdmin,
+        watch: LoopWatch,
+        tokens: TokenService,
     ) -> Any:
         import uvicorn
 
         from odin.api.app import create_app, loop_router
         from odin.api.peercred import PeerCredProtocol
+        from odin.api.token_api import token_api, token_router, with_token_api
 
         node_info = admin.rows
         app = create_app(service, launcher, admin)
         app.include_router(loop_router(watch))
+        app.include_router(token_router(tokens))
         api = _QuietServer(
             uvicorn.Config(
                 app,
@@ -418,10 +427,13 @@ class Engine:
             minter=minter,
             loop_watch=watch,
         )
+        for_tokens = token_api(service, launcher, tokens, behind_tls=settings.behind_tls)
         dash = _QuietServer(
             uvicorn.Config(
-                dash_app,
+                with_token_api(for_tokens, dash_app),  # /api: API tokens; the rest: the dashboard
                 proxy_headers=False,  # no X-Forwarded-For from anyone: login limits per address
+                ssl_certfile=settings.tls_cert,  # HTTPS when dashboard.yml names a certificate
+                ssl_keyfile=settings.tls_key,
                 log_level="warning",
                 lifespan="off",
                 access_log=False,

@@ -10,7 +10,8 @@ exit code in one table (``odin.cli.errors``); nothing matches on message text.
     │   └── JobFileError        a job YAML file that is not valid
     ├── NotFound                no such job, run, link or node (for this caller)
     ├── PermissionDenied        the caller may not do this
-    │   └── NotAMember          the caller is not root and not in group ``odin``
+    │   ├── NotAMember          the caller is not root and not in group ``odin``
+    │   └── NotAuthenticated    no valid credentials: an unknown, expired or revoked token
     ├── Conflict                the request clashes with what exists
     ├── LimitExceeded           a size or count bound was crossed
     ├── Unavailable             the engine or the cluster cannot answer now
@@ -81,6 +82,10 @@ class NotAMember(PermissionDenied):
     """The caller is neither root nor a member of group ``odin``."""
 
 
+class NotAuthenticated(PermissionDenied):
+    """The request carries no valid credentials (an unknown, expired or revoked API token)."""
+
+
 class Conflict(OdinError):
     """The request clashes with existing state (a file exists, a link cycles...)."""
 
@@ -122,6 +127,7 @@ ERROR_TYPES: dict[str, type[OdinError]] = {
         NotFound,
         PermissionDenied,
         NotAMember,
+        NotAuthenticated,
         Conflict,
         LimitExceeded,
         Unavailable,

@@ -157,6 +157,7 @@ def test_a_job_row_and_detail_are_the_json_they_were() -> None:
         "last_run": last.id,
         "paused": False,
         "failing": 0,
+        "paused_until": None,
     }
     assert row["schedule_text"] and row["next_run"] > iso(now)
     detail = json_of(job_detail(job, links, last, now, members=("n1",)))
@@ -180,6 +181,11 @@ def test_a_job_row_and_detail_are_the_json_they_were() -> None:
         "notify": [],
         "warn_after_s": None,
         "grace_s": None,
+        "jitter_s": None,
+        "spread_offset_s": None,
+        "exceptions": [],
+        "on_excluded": "skip",
+        "skipped": [],
     }
     assert len(detail["next_runs"]) == 5 and detail["next_runs"][0] == row["next_run"]
 

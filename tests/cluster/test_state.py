@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 
 import orjson
 import pytest
@@ -454,6 +455,12 @@ def test_an_old_snapshot_restores_its_policies_as_enums_and_dumps_the_same_value
     for job in dumped["jobs"]:
         for added in ("notify", "warn_after_s", "grace_s"):
             assert not job.pop(added)
+        for added in ("jitter_s", "paused_until"):  # issue #26
+            assert not job.pop(added)
+        assert not job.pop("exceptions")  # issue #26: except: and on_excluded
+        assert job.pop("on_excluded") == "skip"
+    for run in dumped["runs"]:
+        assert not run.pop("jitter_s")  # newer than the snapshot: 0.0
     assert dumped == orjson.loads(OLD_SNAPSHOT)
 
 
@@ -469,3 +476,29 @@ def test_a_job_entry_with_a_policy_no_version_knows_is_refused_as_input() -> Non
     body["body"]["job"]["overlap"] = "sometimes"
     with pytest.raises(InvalidInput, match="not a valid PutJob command"):
         c.decode(orjson.dumps(body))
+
+
+def test_each_nodes_count_of_active_runs_follows_plans_starts_moves_ends_and_removals() -> None:
+    """``active_on`` (what placement reads instead of counting every active run) always equals
+    the count made from scratch, and a snapshot restores it."""
+    sm = StateMachine()
+    a, b = job("aaaaaaaaaaaa"), job("bbbbbbbbbbbb")
+    sm.apply(c.PutJob(a))
+    sm.apply(c.PutJob(b))
+
+    def counted() -> dict[str, int]:
+        return dict(Counter(r.node for r in sm.active_runs()))
+
+    runs = [plan(sm, a, T0 + i, node=f"n{i % 3}") for i in range(6)]
+    other = plan(sm, b, T0, node="n1")
+    assert dict(sm.active_on) == counted() == {"n0": 2, "n1": 3, "n2": 2}
+    sm.apply(c.StartRun(runs[0].id, "n2", 42, T0))  # started on another node than planned
+    sm.apply(c.MoveRuns((c.Move(runs[1].id, "n1", "n0", "lease"),)))
+    finish(sm, runs[2], RunStatus.SUCCEEDED, T0 + 3)
+    finish(sm, runs[0], RunStatus.FAILED, T0 + 4)
+    assert dict(sm.active_on) == counted()
+    sm.apply(c.RemoveJob(a.id))
+    assert dict(sm.active_on) == counted() == {"n1": 1}
+    copy = StateMachine()
+    copy.restore(sm.snapshot())
+    assert copy.active_on == sm.active_on and other.id in copy.active

@@ -289,6 +289,16 @@ def test_job_page_shows_runs_and_charts_without_reload(
     page.wait_for_selector("#pause")
     assert page.evaluate("window.notReloaded") is True
 
+    page.fill("#pause-until", "in 2 hours")  # issue #26: paused until a moment
+    page.click("#pause-until-button")
+    page.wait_for_selector("#paused-until")
+    described = odin("describe", "-i", job_id, "-o", "json", engine=engine, user=ALICE).json()
+    assert described["paused"] is False and described["paused_until"] is not None
+    page.click("#resume")
+    page.wait_for_selector("#paused-until", state="detached")
+    described = odin("describe", "-i", job_id, "-o", "json", engine=engine, user=ALICE).json()
+    assert described["paused_until"] is None
+
 
 def test_live_output_of_a_running_run(
     engine: DashboardEngine, jobs: dict[str, str], page: Any

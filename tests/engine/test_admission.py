@@ -99,3 +99,30 @@ def test_granted_then_cancelled_passes_the_slot_on() -> None:
 def test_a_limit_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         Admission(0, clock=lambda: 0.0)
+
+
+def test_runs_submitted_past_the_limit_hold_a_place_not_a_task_and_go_in_ticket_order() -> None:
+    """``submit`` calls back with the slot taken, now or at the run's turn: a burst waiting for
+    slots is a heap of tickets (no task per run), served manual first, then by instant."""
+
+    async def scenario() -> tuple[list[str], int]:
+        gate = Admission(1, clock=lambda: 0.0)
+        began: list[str] = []
+        tickets = [
+            Ticket(Priority.SCHEDULED, 2.0, "late"),
+            Ticket(Priority.SCHEDULED, 1.0, "early"),
+            Ticket(Priority.MANUAL, 3.0, "asked"),
+        ]
+        gate.submit(Ticket(Priority.SCHEDULED, 0.0, "first"), lambda: began.append("first"))
+        tasks_before = len(asyncio.all_tasks())
+        for ticket in tickets:
+            gate.submit(ticket, lambda t=ticket: began.append(t.run_id))
+        waiting = gate.view().waiting
+        assert len(asyncio.all_tasks()) == tasks_before  # nothing runs while they wait
+        for _ in range(4):
+            gate.leave()
+        return began, waiting
+
+    began, waiting = asyncio.run(scenario())
+    assert waiting == 3
+    assert began == ["first", "asked", "early", "late"]

@@ -153,6 +153,13 @@ class RecordedAdmission(Admission):
         await super().enter(ticket)
         self.granted.append(ticket.run_id)
 
+    def submit(self, ticket: Ticket, start: Callable[[], None]) -> None:
+        def granted() -> None:
+            self.granted.append(ticket.run_id)
+            start()
+
+        super().submit(ticket, granted)
+
 
 @pytest.fixture
 def world(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[World]:

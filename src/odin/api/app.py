@@ -90,6 +90,7 @@ class ModifyBody(BaseModel):
     description: str | None = Field(default=None, max_length=config.MAX_DESCRIPTION_CHARS)
     schedule: str | None = Field(default=None, max_length=config.MAX_SCHEDULE_CHARS)
     paused: bool | None = None
+    pause_until: str | None = Field(default=None, max_length=200)  # "Monday 08:00", ISO...
 
 
 class LinkBody(BaseModel):
@@ -274,6 +275,7 @@ def create_app(service: Service, launcher: Launcher, admin: NodeAdmin) -> FastAP
             description=body.description,
             schedule=body.schedule,
             paused=body.paused,
+            pause_until=body.pause_until,
         )
 
     @app.delete("/v1/jobs/{job_id}")
@@ -381,6 +383,10 @@ def create_app(service: Service, launcher: Launcher, admin: NodeAdmin) -> FastAP
     from odin.api.admin_routes import admin_router  # it imports CallerDep from here
 
     app.include_router(admin_router(service))
+    from odin.api.calendar_routes import calendar_router  # likewise
+    from odin.engine.calendar_service import CalendarService
+
+    app.include_router(calendar_router(CalendarService(service)))
     return app
 
 

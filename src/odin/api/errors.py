@@ -14,6 +14,7 @@ HTTP_STATUS: dict[type[e.OdinError], int] = {
     e.NotFound: 404,
     e.PermissionDenied: 403,
     e.NotAMember: 403,
+    e.NotAuthenticated: 401,
     e.Conflict: 409,
     e.LimitExceeded: 413,
     e.Unavailable: 503,

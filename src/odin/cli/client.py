@@ -120,7 +120,7 @@ class EngineClient:
         self.path = path
         self.timeout = timeout
 
-    def _connection(self) -> UnixHTTPConnection:
+    def _connection(self) -> http.client.HTTPConnection:
         return UnixHTTPConnection(str(self.path), self.timeout)
 
     def _unreachable(self, error: OSError) -> OdinError:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
 from odin.cli.client import EngineClient, socket_path
+from odin.errors import InvalidInput
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,6 +29,18 @@ def id_option(func: F) -> F:
 
 
 def client_for(port: str | None) -> EngineClient:
+    """The engine on this host (its socket), or, with ODIN_URL set, a remote one reached over
+    HTTPS with the API token in ODIN_TOKEN (``odin.cli.remote``)."""
+    url = os.environ.get("ODIN_URL")
+    if url:
+        from odin.cli.remote import remote_client
+
+        if port:
+            raise InvalidInput(
+                "--port picks a node on this host, but ODIN_URL is set: unset ODIN_URL "
+                "to use this host's engine"
+            )
+        return remote_client(url, os.environ.get("ODIN_TOKEN"))
     return EngineClient(socket_path(port))
 
 

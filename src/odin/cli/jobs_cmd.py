@@ -13,6 +13,7 @@ import click
 from odin.cli.client import quote_id
 from odin.cli.common import client_for, id_option, local_time, port_option
 from odin.cli.output import output_option, print_json, print_table, progress
+from odin.cli.upcoming import echo_exceptions, upcoming_lines
 from odin.errors import Conflict, InvalidInput, JobFileError
 from odin.jobs._text import show
 
@@ -135,7 +136,7 @@ def list_jobs(port: str | None, fmt: str) -> None:
             j["language"],
             _links(j),
             j["schedule_text"],
-            "paused" if j["paused"] else local_time(j["next_run"]) or _not_planned(j),
+            _next_run(j),
             j["last_status"] or "-",
         ]
         for j in sorted(jobs, key=lambda j: (j["name"], j["id"]))
@@ -144,6 +145,24 @@ def list_jobs(port: str | None, fmt: str) -> None:
         click.echo("No jobs yet. Create one with: odin generate -f NAME.yml -l python")
         return
     print_table(columns, rows)
+
+
+def _next_run(job: dict[str, Any]) -> str:
+    """``odin list``'s NEXT RUN: paused, paused until a moment, or the next run."""
+    if job["paused"]:
+        return "paused"
+    if job.get("paused_until"):  # an engine of an older version sends no such field
+        return f"paused until {local_time(job['paused_until'])}"
+    return local_time(job["next_run"]) or _not_planned(job)
+
+
+def _paused(job: dict[str, Any]) -> str:
+    """``odin describe``'s Paused: yes, no, or until when."""
+    if job["paused"]:
+        return "yes"
+    if job.get("paused_until"):
+        return f"until {local_time(job['paused_until'])}"
+    return "no"
 
 
 def _last_status(job: dict[str, Any]) -> str:
@@ -162,6 +181,11 @@ def _alert_fields(job: dict[str, Any]) -> list[tuple[str, Any]]:
         fields.append(("Warn after", format_duration(job["warn_after_s"])))
     if job.get("grace_s") is not None:
         fields.append(("Grace", format_duration(job["grace_s"])))
+    if job.get("jitter_s") is not None:
+        fields.append(("Jitter", f"up to {format_duration(job['jitter_s'])} after each tick"))
+    if job.get("spread_offset_s") is not None:
+        offset = format_duration(job["spread_offset_s"])
+        fields.append(("Spread", f"this job runs {offset} into its spread"))
     return fields
 
 
@@ -196,7 +220,7 @@ def describe(job_id: str, port: str | None, fmt: str) -> None:
         ("File", job["file"]),
         ("Schedule", f"{job['schedule']}  ({job['schedule_text']})"),
         ("Time zone", job["timezone"]),
-        ("Paused", "yes" if job["paused"] else "no"),
+        ("Paused", _paused(job)),
         ("Timeout", f"{job['timeout_s']} s" if job["timeout_s"] else "none"),
         ("Retries", job["retries"]),
         ("Overlap", job["overlap"]),
@@ -214,9 +238,10 @@ def describe(job_id: str, port: str | None, fmt: str) -> None:
     for name, value in fields:
         click.echo(f"{name + ':':<{width + 1}} {value}")
     _echo_notify(job)
+    echo_exceptions(job)
     click.echo("Next runs:")
-    for instant in job["next_runs"]:
-        click.echo(f"  {local_time(instant)}")
+    for line in upcoming_lines(job):
+        click.echo(line)
     if not job["next_runs"]:
         click.echo(f"  (none: {job['not_planned']})" if _not_planned(job) else "  (none)")
 
@@ -225,30 +250,56 @@ def describe(job_id: str, port: str | None, fmt: str) -> None:
 @id_option
 @click.option("-n", "--name", default=None, help="A new name.")
 @click.option("-d", "--description", default=None, help="A new description.")
-@click.option("-s", "--schedule", default=None, help='A new schedule, e.g. "every hour".')
+@click.option(
+    "-s",
+    "--schedule",
+    "schedules",
+    multiple=True,
+    help='A new schedule, e.g. "every hour"; give -s again for several.',
+)
 @click.option("--pause/--resume", "paused", default=None, help="Stop or restart scheduled runs.")
+@click.option(
+    "--pause-until",
+    "pause_until",
+    default=None,
+    metavar="WHEN",
+    help='Stop scheduled runs until WHEN ("Monday 08:00", "tomorrow 09:00", ISO), in the '
+    "job's zone; it resumes by itself.",
+)
 @port_option
 @output_option()
 def modify(
     job_id: str,
     name: str | None,
     description: str | None,
-    schedule: str | None,
+    schedules: tuple[str, ...],
     paused: bool | None,
+    pause_until: str | None,
     port: str | None,
     fmt: str,
 ) -> None:
-    """Change a job's name, description or schedule. Alias: mod.
+    """Change a job's name, description or schedule, or pause it. Alias: mod.
 
     \b
     Example: odin modify -i a37b187f5930 -d "check my stocks" -s "everyday at 18:00"
+             odin modify -i a37b187f5930 -s "every hour" -s "0 9 * * 1-5"
+             odin modify -i a37b187f5930 --pause-until "Monday 08:00"
     """
-    body = {"name": name, "description": description, "schedule": schedule, "paused": paused}
+    schedule = "; ".join(schedules) if schedules else None
+    body = {
+        "name": name,
+        "description": description,
+        "schedule": schedule,
+        "paused": paused,
+        "pause_until": pause_until,
+    }
     job = client_for(port).request("PATCH", f"/v1/jobs/{quote_id(job_id)}", body)
     if fmt == "json":
         print_json(job)
         return
     click.echo(f"Modified job {job['id']} ({job['name']}): {job['schedule_text']}")
+    if job.get("paused_until"):
+        click.echo(f"Paused until {local_time(job['paused_until'])}: it resumes by itself then")
 
 
 @click.command("remove")

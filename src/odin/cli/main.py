@@ -50,6 +50,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "unlink": ("odin.cli.jobs_cmd", "unlink", "Remove a link between two jobs."),
     "recover": ("odin.cli.jobs_cmd", "recover", "Write a job's stored YAML and code here."),
     "schedule": ("odin.cli.schedule_cmd", "schedule", "Explain a schedule and list its next runs."),
+    "calendar": (
+        "odin.cli.calendar_cmd",
+        "calendar",
+        "Manage named calendars of days your jobs skip (except:).",
+    ),
     "nodes": ("odin.cli.nodes_cmd", "nodes", "Show and manage the engine's cluster nodes."),
     "install": (
         "odin.cli.install_cmd",
@@ -67,6 +72,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "odin.cli.dashboard_cmd",
         "dashboard",
         "Open the web dashboard with a one-time login link.",
+    ),
+    "token": (
+        "odin.cli.token_cmd",
+        "token",
+        "Make, list and revoke API tokens (odin from another machine).",
     ),
 }
 

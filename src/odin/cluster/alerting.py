@@ -60,7 +60,7 @@ def _skipped_late(job: Job, run: Run) -> list[Due]:
     """A scheduled tick skipped past its grace (catch-up said so) was missed."""
     if run.reason not in (RunReason.SCHEDULE, RunReason.CATCHUP) or run.finished_at is None:
         return []
-    if run.finished_at < run.instant + grace_of(job):
+    if run.finished_at < run.starts_at + grace_of(job):
         return []
     return _to(job, AlertEvent.MISSED, f"skipped: {run.message}" if run.message else "skipped")
 
@@ -92,9 +92,9 @@ def missed_due(job: Job, run: Run, at: float) -> list[Due]:
     late by design: the ticks they stand for are told when planning resumes)."""
     if run.status is not RunStatus.PLANNED or run.reason is RunReason.CATCHUP:
         return []
-    if at < run.instant + grace_of(job):
+    if at < run.starts_at + grace_of(job):  # its instant, plus its jitter
         return []
-    late = at - run.instant
+    late = at - run.starts_at
     return _to(
         job, AlertEvent.MISSED, f"not started {late:.0f} s after its instant (node {run.node})"
     )

@@ -13,8 +13,10 @@ from typing import Any
 
 import orjson
 
+from odin.cluster.calendars import Calendar
 from odin.cluster.model import SCHEMA_VERSION, Job, NodeInfo, Record, Run, RunStatus, fields_of
 from odin.cluster.quotas import UserQuotas
+from odin.cluster.tokens import ApiToken
 from odin.errors import InvalidInput
 from odin.jobs.notify import AlertEvent
 
@@ -43,6 +45,9 @@ class PutJobs:
 
 @dataclasses.dataclass(frozen=True)
 class PatchJob:
+    """Change some fields of a job; None leaves a field as it is. ``paused_until`` pauses it
+    until that instant, and 0 clears such a pause (``odin modify --pause-until``)."""
+
     job_id: str
     now: float
     name: str | None = None
@@ -50,6 +55,7 @@ class PatchJob:
     schedule: str | None = None
     paused: bool | None = None
     yaml: str | None = None
+    paused_until: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,6 +174,46 @@ class RecordDelivery:
     at: float
 
 
+@dataclasses.dataclass(frozen=True)
+class AddToken:
+    """Add an API token (its hash, never its secret) within the ``limit`` of tokens per owner
+    it carries; its owner's tokens that ended ``keep_ended_s`` before it are purged first."""
+
+    token: ApiToken
+    limit: int
+    keep_ended_s: float
+
+
+@dataclasses.dataclass(frozen=True)
+class RevokeToken:
+    token_id: str
+    at: float
+
+
+@dataclasses.dataclass(frozen=True)
+class TouchToken:
+    """A node saw the token used at ``at`` (sent at most every TOKEN_TOUCH_INTERVAL_S)."""
+
+    token_id: str
+    at: float
+
+
+@dataclasses.dataclass(frozen=True)
+class PutCalendar:
+    """Add a named calendar of its owner, or replace it (the jobs that name it are planned
+    again); the same calendar again changes nothing."""
+
+    calendar: Calendar
+
+
+@dataclasses.dataclass(frozen=True)
+class RemoveCalendar:
+    """Remove an owner's calendar, refused while a job of theirs names it."""
+
+    owner_uid: int
+    name: str
+
+
 Command = (
     PutJob
     | PutJobs
@@ -184,6 +230,11 @@ Command = (
     | RemoveNode
     | RaiseAlarms
     | RecordDelivery
+    | AddToken
+    | RevokeToken
+    | TouchToken
+    | PutCalendar
+    | RemoveCalendar
 )
 
 _TYPES: dict[str, type[Any]] = {
@@ -204,6 +255,11 @@ _TYPES: dict[str, type[Any]] = {
         RemoveNode,
         RaiseAlarms,
         RecordDelivery,
+        AddToken,
+        RevokeToken,
+        TouchToken,
+        PutCalendar,
+        RemoveCalendar,
     )
 }
 
@@ -225,6 +281,10 @@ _REPLAYABLE: frozenset[type[Any]] = frozenset(
         AddNode,
         RaiseAlarms,
         RecordDelivery,
+        AddToken,
+        RevokeToken,
+        TouchToken,
+        PutCalendar,
     }
 )
 
@@ -257,7 +317,25 @@ def _body(command: Command) -> dict[str, Any]:
         return {"moves": [fields_of(move) for move in command.moves]}
     if isinstance(command, RaiseAlarms):
         return {"alarms": [{**fields_of(a), "event": str(a.event)} for a in command.alarms]}
+    if isinstance(command, AddToken):
+        return {**fields_of(command), "token": command.token.to_dict()}
+    if isinstance(command, PutCalendar):
+        return {"calendar": command.calendar.to_dict()}
+    if isinstance(command, PatchJob):
+        return _patch_body(command)
     return fields_of(command)
+
+
+_PATCH_ADDED_LATER = ("paused_until",)
+"""PatchJob fields newer than the first journals, left out of an entry while they are None."""
+
+
+def _patch_body(command: PatchJob) -> dict[str, Any]:
+    body = fields_of(command)
+    for name in _PATCH_ADDED_LATER:  # older entries encode as they were written
+        if body.get(name) is None:
+            body.pop(name, None)
+    return body
 
 
 def _finish_body(command: FinishRun) -> dict[str, Any]:
@@ -323,5 +401,9 @@ def _command(cls: type[Any], body: dict[str, Any]) -> Command:
     if cls is RaiseAlarms:
         alarms = (Alarm(**{**a, "event": AlertEvent(a["event"])}) for a in body["alarms"])
         return RaiseAlarms(tuple(alarms))
+    if cls is AddToken:
+        return AddToken(**{**body, "token": ApiToken.from_dict(body["token"])})
+    if cls is PutCalendar:
+        return PutCalendar(Calendar.from_dict(body["calendar"]))
     command: Command = cls(**body)
     return command

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Self, TypeVar
 
-from odin.jobs.fields import Catchup, Delivery, Overlap
+from odin.jobs.fields import Catchup, Delivery, OnExcluded, Overlap
 from odin.jobs.language import Language
 from odin.jobs.notify import AlertEvent, Notify
 
@@ -104,10 +104,14 @@ class Job:
     notify: tuple[Notify, ...] = ()
     warn_after_s: float | None = None  # a run still going this long after its start is overdue
     grace_s: float | None = None  # a tick not started this long after its instant is missed
+    exceptions: tuple[str, ...] = ()  # ``except:`` items, canonical (odin.schedule.exceptions)
+    on_excluded: OnExcluded = OnExcluded.SKIP  # what becomes of a tick they exclude
     paused: bool = False
     created_at: float = 0.0
     updated_at: float = 0.0
     version: int = 1
+    jitter_s: float | None = None  # each scheduled run starts up to this long after its tick
+    paused_until: float | None = None  # no scheduled run before this instant (odin modify)
 
     def to_dict(self) -> dict[str, Any]:
         data = fields_of(self)
@@ -115,8 +119,9 @@ class Job:
         data["env"] = dict(self.env)
         data["nodes"] = list(self.nodes)
         data["notify"] = [entry.to_dict() for entry in self.notify]
+        data["exceptions"] = list(self.exceptions)
         for name in _ADDED_LATER:  # absent when unset: older entries encode as they were written
-            if not data[name]:
+            if not data[name] or data[name] == _UNSET.get(name):
                 del data[name]
         return data
 
@@ -133,12 +138,29 @@ class Job:
             entry if isinstance(entry, Notify) else Notify.from_dict(entry) for entry in job.notify
         )
         return dataclasses.replace(
-            job, nodes=tuple(job.nodes), env=dict(job.env), notify=notify, **shared, **policies
+            job,
+            nodes=tuple(job.nodes),
+            env=dict(job.env),
+            notify=notify,
+            exceptions=tuple(job.exceptions),
+            **shared,
+            **policies,
         )
 
 
-_ADDED_LATER = ("notify", "warn_after_s", "grace_s")
+_ADDED_LATER = (
+    "notify",
+    "warn_after_s",
+    "grace_s",
+    "exceptions",
+    "on_excluded",
+    "jitter_s",
+    "paused_until",
+)
 """Job fields newer than the first journals, left out of an entry while they are unset."""
+
+_UNSET: dict[str, str] = {"on_excluded": str(OnExcluded.SKIP)}
+"""Fields of ``_ADDED_LATER`` whose unset value is not empty, as the wire writes it."""
 
 _SHARED_TEXT = ("owner", "timezone", "schedule")
 """Job fields that many jobs have in common: one copy of each value (100,000 jobs)."""
@@ -148,6 +170,7 @@ _POLICIES: dict[str, type[StrEnum]] = {
     "overlap": Overlap,
     "catchup": Catchup,
     "delivery": Delivery,
+    "on_excluded": OnExcluded,
 }
 """Job fields held as enums, and as their values (plain strings) on the wire."""
 
@@ -197,6 +220,12 @@ class Run:
     moved_from: str | None = None  # the node it was first planned on, if another runs it
     moved_why: str = ""
     unsure: bool = False  # lost while its node may have started it: that node's report wins
+    jitter_s: float = 0.0  # it starts this long after its instant: drawn once, when planned
+
+    @property
+    def starts_at(self) -> float:
+        """When the run starts: its instant, plus the jitter its plan carries."""
+        return self.instant + self.jitter_s
 
     @property
     def result_desc(self) -> str | None:
@@ -216,7 +245,8 @@ class Run:
 
     @property
     def lag(self) -> float | None:
-        return None if self.started_at is None else self.started_at - self.instant
+        """How late it started, after its instant and its jitter."""
+        return None if self.started_at is None else self.started_at - self.starts_at
 
     def to_dict(self) -> dict[str, Any]:
         data = fields_of(self)

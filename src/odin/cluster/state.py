@@ -19,6 +19,7 @@ import orjson
 from odin import config
 from odin.cluster import alerting
 from odin.cluster import commands as c
+from odin.cluster.calendars import CalendarChanged, CalendarTable, users_of
 from odin.cluster.model import (
     SCHEMA_VERSION,
     Alert,
@@ -35,6 +36,7 @@ from odin.cluster.model import (
 from odin.cluster.placement import eligible, stranded
 from odin.cluster.quotas import batch_verdict, code_bytes, deploy_verdict
 from odin.cluster.summary import sizes_of, summarize
+from odin.cluster.tokens import TokenTable
 from odin.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from odin.jobs.notify import AlertEvent
 
@@ -90,6 +92,7 @@ Event = (
     | NodesChanged
     | AlertRaised
     | StateRestored
+    | CalendarChanged
 )
 
 
@@ -124,6 +127,7 @@ def already(job: Job, old: Job) -> bool:
         updated_at=old.updated_at,
         version=old.version,
         paused=old.paused,
+        paused_until=old.paused_until,
     )
     return same == old
 
@@ -144,6 +148,7 @@ class StateMachine:
         self.finished: dict[str, deque[str]] = {}
         self.nodes: dict[str, NodeInfo] = {}
         self.active: set[str] = set()  # ids of planned and running runs
+        self.active_on: Counter[str] = Counter()  # how many of them each node has (placement)
         self.active_of: dict[str, set[str]] = {}  # the same, by job id
         self.owned: Counter[int] = Counter()  # jobs per owner uid
         self.code_owned: Counter[int] = Counter()  # bytes of code per owner uid
@@ -151,6 +156,8 @@ class StateMachine:
         self.alerts_of: dict[str, deque[str]] = {}  # alert ids by job id, oldest first
         self.undelivered: set[str] = set()  # ids of alerts not yet sent nor given up
         self.streaks: dict[str, int] = {}  # failed ticks in a row, by job id (absent: none)
+        self.tokens = TokenTable()  # API tokens (their hashes), by id
+        self.calendars = CalendarTable()  # named calendars of exceptions, by owner and name
         self.applied = 0
         self._handlers: dict[type[Any], Callable[[Any], tuple[Any, list[Event]]]] = {
             c.PutJob: self._put_job,
@@ -168,6 +175,11 @@ class StateMachine:
             c.RemoveNode: self._remove_node,
             c.RaiseAlarms: self._raise_alarms,
             c.RecordDelivery: self._record_delivery,
+            c.AddToken: self._add_token,
+            c.RevokeToken: self._revoke_token,
+            c.TouchToken: self._touch_token,
+            c.PutCalendar: self._put_calendar,
+            c.RemoveCalendar: self._remove_calendar,
         }
 
     # -- dispatch ---------------------------------------------------------
@@ -195,6 +207,8 @@ class StateMachine:
                 return old, []  # the same command again (a proposer's retry): nothing new
             job = dataclasses.replace(job, created_at=old.created_at, version=old.version + 1)
         change = code_bytes(job.code) - (0 if old is None else code_bytes(old.code))
+        if cmd.quotas is not None:  # a deploy (not a restore): its calendars must exist
+            self.calendars.check_names(job)
         self._check_quotas(cmd, old is None, change)
         if old is None:
             self.owned[job.owner_uid] += 1
@@ -226,6 +240,8 @@ class StateMachine:
             )
             if v is not None
         }
+        if cmd.paused_until is not None:  # 0 clears a pause until an instant
+            changes["paused_until"] = cmd.paused_until or None
         if dataclasses.replace(job, **changes, updated_at=cmd.now) == job:
             return job, []  # the same command again (a proposer's retry): nothing new
         job = dataclasses.replace(job, **changes, updated_at=cmd.now, version=job.version + 1)
@@ -262,13 +278,19 @@ class StateMachine:
                 old is not None and old.owner_uid != job.owner_uid
             ):
                 raise Conflict(f"job id {job.id} is taken by another user")
+            if cmd.quotas is not None:  # an apply (not a restore): its calendars must exist
+                self.calendars.check_names(job)
             if old is None:
                 puts.append(job)
                 continue
             if not already(job, old):
                 version = old.version + 1
                 kept = dataclasses.replace(
-                    job, created_at=old.created_at, version=version, paused=old.paused
+                    job,
+                    created_at=old.created_at,
+                    version=version,
+                    paused=old.paused,
+                    paused_until=old.paused_until,
                 )
                 puts.append(kept)
         gone = tuple(self.jobs[i] for i in dict.fromkeys(cmd.removed) if i in self.jobs)
@@ -304,7 +326,9 @@ class StateMachine:
         self.code_owned[job.owner_uid] -= code_bytes(job.code)
         for rid in self.active_of.pop(job.id, set()):
             self.active.discard(rid)
-            self.runs.pop(rid, None)
+            gone = self.runs.pop(rid, None)
+            if gone is not None:
+                self._count_on(gone.node, -1)
         self.links.pop(job.id, None)
         for source in list(self.links):
             self.links[source].pop(job.id, None)
@@ -361,8 +385,17 @@ class StateMachine:
     def _activate(self, run: Run) -> None:
         self.active.add(run.id)
         self.active_of.setdefault(run.job_id, set()).add(run.id)
+        self._count_on(run.node, 1)
+
+    def _count_on(self, node: str, change: int) -> None:
+        """Keep ``active_on`` (a node's planned and running runs) as runs come, move and go."""
+        self.active_on[node] += change
+        if self.active_on[node] <= 0:
+            del self.active_on[node]
 
     def _settle(self, run: Run) -> None:
+        if run.id in self.active:
+            self._count_on(run.node, -1)
         self.active.discard(run.id)
         ids = self.active_of.get(run.job_id)
         if ids is not None:
@@ -374,6 +407,8 @@ class StateMachine:
         run = self.runs.get(cmd.run_id)
         if run is None or run.status is not RunStatus.PLANNED:
             return None, []
+        self._count_on(run.node, -1)
+        self._count_on(cmd.node, 1)
         run = dataclasses.replace(
             run, status=RunStatus.RUNNING, pid=cmd.pid, started_at=cmd.started_at, node=cmd.node
         )
@@ -386,6 +421,8 @@ class StateMachine:
             run = self.runs.get(move.run_id)
             if run is None or run.status is not RunStatus.PLANNED or run.node != move.from_node:
                 continue  # started, ended or moved meanwhile: its node kept it
+            self._count_on(run.node, -1)
+            self._count_on(move.to_node, 1)
             run = dataclasses.replace(
                 run,
                 node=move.to_node,
@@ -606,6 +643,31 @@ class StateMachine:
         others = [name for name in eligible(job, self.nodes) if name != run.node]
         return others[run.attempt % len(others)] if others else run.node
 
+    # -- API tokens -------------------------------------------------------
+
+    def _add_token(self, cmd: c.AddToken) -> tuple[Any, list[Event]]:
+        return self.tokens.add(cmd.token, cmd.limit, cmd.keep_ended_s), []
+
+    def _revoke_token(self, cmd: c.RevokeToken) -> tuple[Any, list[Event]]:
+        return self.tokens.revoke(cmd.token_id, cmd.at), []
+
+    def _touch_token(self, cmd: c.TouchToken) -> tuple[Any, list[Event]]:
+        self.tokens.touch(cmd.token_id, cmd.at)
+        return None, []
+
+    # -- calendars --------------------------------------------------------
+
+    def _put_calendar(self, cmd: c.PutCalendar) -> tuple[Any, list[Event]]:
+        stored = self.calendars.put(cmd.calendar)
+        if stored is None:  # the same command again (a proposer's retry): nothing new
+            found = self.calendars.get(cmd.calendar.owner_uid, cmd.calendar.name)
+            return found, []
+        using = tuple(users_of(self.jobs.values(), stored.owner_uid, stored.name))
+        return stored, [CalendarChanged(stored, using)]
+
+    def _remove_calendar(self, cmd: c.RemoveCalendar) -> tuple[Any, list[Event]]:
+        return self.calendars.remove(cmd.owner_uid, cmd.name, self.jobs.values()), []
+
     # -- reading ----------------------------------------------------------
 
     def runs_of(self, job_id: str) -> Iterator[Run]:
@@ -637,6 +699,10 @@ class StateMachine:
             "streaks": self.streaks,
             "applied": self.applied,
         }
+        if self.tokens:  # absent while there are none: older snapshots dump as they were
+            data["tokens"] = self.tokens.snapshot()
+        if self.calendars:  # likewise
+            data["calendars"] = self.calendars.snapshot()
         return orjson.dumps(data)
 
     def restore(self, blob: bytes) -> None:
@@ -647,7 +713,7 @@ class StateMachine:
         self.runs = {r["id"]: Run.from_dict(r) for r in data["runs"]}
         self.finished = {j: deque(ids) for j, ids in data["finished"].items()}
         self.nodes = {n["name"]: NodeInfo.from_dict(n) for n in data.get("nodes", [])}
-        self.active, self.active_of = set(), {}
+        self.active, self.active_of, self.active_on = set(), {}, Counter()
         for run in self.runs.values():
             if not run.status.finished:
                 self._activate(run)
@@ -659,4 +725,8 @@ class StateMachine:
         self.alerts_of = {j: deque(ids) for j, ids in data.get("alerts_of", {}).items()}
         self.undelivered = {a.id for a in self.alerts.values() if not a.state.final}
         self.streaks = {j: int(n) for j, n in data.get("streaks", {}).items()}
+        self.tokens = TokenTable()
+        self.tokens.restore(data.get("tokens", ()))
+        self.calendars = CalendarTable()
+        self.calendars.restore(data.get("calendars", ()))
         self.applied = int(data["applied"])

@@ -22,7 +22,7 @@ from odin.cluster.state import Event, JobRemoved, RunFinished
 from odin.engine.admission import QueueView
 from odin.engine.loopwatch import Stalls
 from odin.engine.node import ReadState
-from odin.engine.planner import next_tick
+from odin.engine.planner import schedule_for, upcoming_tick
 from odin.jobs.notify import CHOSEN_EVENTS, AlertEvent
 
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
@@ -127,7 +127,7 @@ class NextRuns:
     until it passes, so a scrape computes only the schedules that fired since the last one."""
 
     def __init__(self) -> None:
-        self._known: dict[tuple[str, str], tuple[float, float | None]] = {}  # (since, next)
+        self._known: dict[tuple[str, ...], tuple[float, float | None]] = {}  # (since, next)
         self._lock = threading.Lock()
 
     def instants(
@@ -141,10 +141,10 @@ class NextRuns:
             for job in jobs:
                 if job.paused or stranded(job, members):
                     continue
-                key = (job.schedule, job.timezone)
+                key = _key(job)
                 entry = known.get(key)
                 if entry is None or now < entry[0] or (entry[1] is not None and now >= entry[1]):
-                    entry = known[key] = (now, next_tick(job, now))
+                    entry = known[key] = (now, upcoming_tick(job, now))
                 if entry[1] is not None:
                     found[job.id] = entry[1]
         return found
@@ -154,6 +154,15 @@ class NextRuns:
         with self._lock:
             if len(self._known) > size:
                 self._known = {}
+
+
+def _key(job: Job) -> tuple[str, ...]:
+    """What a job's next instant depends on: its schedule and zone, and its id and pause when
+    a spread, an ``H`` or a pause until an instant make it its own."""
+    own = job.paused_until is not None or schedule_for(job.schedule, job.timezone).needs_job
+    if not own:
+        return (job.schedule, job.timezone)
+    return (job.schedule, job.timezone, job.id, str(job.paused_until))
 
 
 def wants_openmetrics(accept: str) -> bool:

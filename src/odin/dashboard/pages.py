@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Form, Query, Request
 from fastapi.responses import Response
 
 from odin import config
@@ -181,6 +181,16 @@ def _job_routes(app: FastAPI, dash: Dashboard) -> None:
     @app.post("/jobs/{job_id}/resume")
     async def resume(request: Request, job_id: str) -> Response:
         return await _set_paused(request, dash, job_id, False)
+
+    @app.post("/jobs/{job_id}/pause-until")
+    async def pause_until(
+        request: Request, job_id: str, until: Annotated[str, Form(max_length=200)] = ""
+    ) -> Response:
+        """Pause the job until the moment typed in the form (as ``--pause-until``)."""
+        check_csrf(request, None)
+        job = await dash.service.modify(dash.caller(request), job_id, pause_until=until)
+        message = f"Job {job.name} paused until {job.paused_until}: it resumes by itself then."
+        return dash.render(request, "_flash.html", message=message, run=None)
 
 
 async def _set_paused(request: Request, dash: Dashboard, job_id: str, paused: bool) -> Response:

@@ -43,7 +43,7 @@ class Ticket:
         priority = {RunReason.MANUAL: Priority.MANUAL, RunReason.RETRY: Priority.RETRY}.get(
             reason, Priority.SCHEDULED
         )
-        return cls(priority, run.instant, run.id)
+        return cls(priority, run.starts_at, run.id)
 
 
 @dataclass(frozen=True)
@@ -58,9 +58,17 @@ class QueueView:
 
 @dataclass(order=True)
 class _Waiter:
+    """A run waiting for a slot: a future someone awaits (``enter``), or a callback to call
+    with the slot taken (``submit``), which costs no task while it waits."""
+
     ticket: Ticket
     seq: int
-    future: asyncio.Future[None] = field(compare=False)
+    future: asyncio.Future[None] | None = field(compare=False, default=None)
+    start: Callable[[], None] | None = field(compare=False, default=None)
+
+    @property
+    def waiting(self) -> bool:
+        return self.future is None or not self.future.done()
 
 
 class Admission:
@@ -75,13 +83,22 @@ class Admission:
         self._heap: list[_Waiter] = []
         self._seq = itertools.count()
 
+    def submit(self, ticket: Ticket, start: Callable[[], None]) -> None:
+        """Call ``start`` with a slot taken for it, now or when its turn comes; the slot is then
+        the callee's to give back (``Slot``). A run waiting so holds no task, only its place."""
+        if self._busy < self.limit and not self._heap:
+            self._busy += 1
+            start()
+            return
+        heapq.heappush(self._heap, _Waiter(ticket, next(self._seq), start=start))
+
     async def enter(self, ticket: Ticket) -> None:
         """Wait for a slot; the caller must ``leave()`` once, whatever happens after."""
         if self._busy < self.limit and not self._heap:
             self._busy += 1
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._heap, _Waiter(ticket, next(self._seq), future))
+        heapq.heappush(self._heap, _Waiter(ticket, next(self._seq), future=future))
         try:
             await future
         except asyncio.CancelledError:
@@ -94,28 +111,41 @@ class Admission:
         self._busy -= 1
         while self._heap and self._busy < self.limit:
             waiter = heapq.heappop(self._heap)
-            if not waiter.future.done():
+            if waiter.start is not None:
+                self._busy += 1
+                waiter.start()
+            elif waiter.future is not None and not waiter.future.done():
                 self._busy += 1
                 waiter.future.set_result(None)
 
     def view(self) -> QueueView:
-        waiting = [w for w in self._heap if not w.future.done()]
+        waiting = [w for w in self._heap if w.waiting]
         oldest = min((w.ticket.instant for w in waiting), default=None)
         behind = 0.0 if oldest is None else max(0.0, self._clock() - oldest)
         return QueueView(self.limit, self._busy, len(waiting), behind)
 
 
-class AdmittedRun:
-    """A held run that gives its slot back once: when its process is let go, or thrown away."""
+class Slot:
+    """One slot taken from an admission control, given back once however often it is asked."""
 
-    def __init__(self, held: HeldRun, admission: Admission) -> None:
-        self._held = held
+    def __init__(self, admission: Admission) -> None:
         self._admission: Admission | None = admission
 
-    def _release(self) -> None:
+    def release(self) -> None:
         if self._admission is not None:
             self._admission.leave()
             self._admission = None
+
+
+class AdmittedRun:
+    """A held run that gives its slot back once: when its process is let go, or thrown away."""
+
+    def __init__(self, held: HeldRun, slot: Slot) -> None:
+        self._held = held
+        self._slot = slot
+
+    def _release(self) -> None:
+        self._slot.release()
 
     async def open(
         self, *, on_start: OnStart | None = None, on_output: OnOutput | None = None
@@ -148,7 +178,7 @@ def backlog(runs: Iterable[Run], now: float) -> dict[str, tuple[int, float]]:
     """
     found: dict[str, tuple[int, float]] = {}
     for run in runs:
-        late = now - run.instant
+        late = now - run.starts_at
         if run.status is RunStatus.PLANNED and late > REPORT_SLACK_S:
             count, oldest = found.get(run.node, (0, 0.0))
             found[run.node] = (count + 1, max(oldest, late))

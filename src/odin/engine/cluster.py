@@ -101,7 +101,7 @@ class Membership:
     # -- placement ----------------------------------------------------------
 
     def load(self) -> Counter[str]:
-        return self.node.read(lambda state: Counter(r.node for r in state.active_runs()))
+        return self.node.read(lambda state: Counter(state.active_on))
 
     def pick(self, job: Job, load: Counter[str], avoid: str | None = None) -> str | None:
         """The least loaded healthy member the job may run on (ties by name), counted in ``load``;
@@ -173,7 +173,7 @@ class Membership:
                 continue
             if self.by_name(run.node) is None:
                 continue  # not a member: lost at once (_expire_leases)
-            why = lease.move_reason(run.node, run.instant, now - silent, job.delivery)
+            why = lease.move_reason(run.node, run.starts_at, now - silent, job.delivery)
             target = self.pick(job, load, avoid=run.node)
             if why is not None and target is not None:
                 moves.append(c.Move(run.id, run.node, target, why))
@@ -198,7 +198,7 @@ class Membership:
             if message is None or run.id in self._marked:
                 continue
             member = run.node in members
-            if run.status is RunStatus.PLANNED and (member or run.instant > now):
+            if run.status is RunStatus.PLANNED and (member or run.starts_at > now):
                 continue  # moved or waiting for its node (lease rules), or not due yet
             self._marked.add(run.id)
             command = c.FinishRun(

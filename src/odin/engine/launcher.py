@@ -29,7 +29,7 @@ from odin.cluster import commands as c
 from odin.cluster.model import Job, Run, RunStatus
 from odin.cluster.state import Event, JobRemoved, RunFinished, RunPlanned, RunStarted, StateRestored
 from odin.engine import rules
-from odin.engine.admission import Admission
+from odin.engine.admission import Admission, Slot, Ticket
 from odin.engine.finishes import FinishBatcher, finish_of, keep_here
 from odin.engine.liverun import LiveRun as LiveRun
 from odin.engine.node import EngineNode, ReadState
@@ -90,7 +90,7 @@ class Launcher:
         if isinstance(event, RunPlanned) and event.run.node == self.node.name:
             now = self.clock()
             if rules.stale(event.run, now):
-                self._late[event.run.id] = now - event.run.instant
+                self._late[event.run.id] = now - event.run.starts_at
             self.arm(event.run)
         elif isinstance(event, RunStarted):
             self._unsettled.discard(event.run.id)
@@ -106,15 +106,16 @@ class Launcher:
             self._spawn(self.backfill())
 
     def arm(self, run: Run) -> None:
+        """Queue ``run`` for a launch slot ``HOLD_AHEAD_S`` before it starts (its instant, plus
+        its jitter); until it has one it is a timer, then a place in the queue: no task."""
         if run.id in self._armed:
             return
         self._armed.add(run.id)
-        self._prepare.ahead(run)
-        delay = max(0.0, run.instant - self.clock())
-        self.node.loop.call_later(delay, self._fire, run.id)
+        delay = max(0.0, run.starts_at - config.HOLD_AHEAD_S - self.clock())
+        self.node.loop.call_later(delay, self._due, run)
 
-    def _fire(self, run_id: str) -> None:
-        self._spawn(self._launch(run_id))
+    def _due(self, run: Run) -> None:
+        self.admission.submit(Ticket.of(run), lambda: self._spawn(self._launch(run)))
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -150,11 +151,20 @@ class Launcher:
 
     # -- one launch --------------------------------------------------------
 
-    async def _launch(self, run_id: str) -> None:
+    async def _launch(self, run: Run) -> None:
+        """One run's launch, begun with a launch slot taken for it: its process is made ahead
+        and held, and at its start the rules decide; the slot is given back once, at the start
+        or when the run will not start (``Slot``)."""
+        slot = Slot(self.admission)
         try:
-            await self._launch_now(run_id)
+            self._prepare.ahead(run, slot)
+            wait = run.starts_at - self.clock()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await self._launch_now(run.id)
         finally:
-            await self._prepare.drop(run_id)
+            await self._prepare.drop(run.id)
+            slot.release()
 
     async def _launch_now(self, run_id: str) -> None:
         late_by = self._late.pop(run_id, None)

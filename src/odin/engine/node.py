@@ -24,9 +24,11 @@ from typing import Any, Protocol, TypeVar
 
 from odin import config
 from odin.cluster import commands
+from odin.cluster.calendars import CalendarTable
 from odin.cluster.model import Alert, Job, LinkOn, NodeInfo, Run
 from odin.cluster.raft import ReplicatedLog
 from odin.cluster.state import Event, StateMachine, StateRestored
+from odin.cluster.tokens import TokenTable
 from odin.engine import memory
 from odin.errors import NotLeader
 
@@ -63,6 +65,9 @@ class ReadState(Protocol):
     def code_owned(self) -> Mapping[int, int]: ...
 
     @property
+    def active_on(self) -> Mapping[str, int]: ...
+
+    @property
     def alerts(self) -> Mapping[str, Alert]: ...
 
     @property
@@ -73,6 +78,12 @@ class ReadState(Protocol):
 
     @property
     def streaks(self) -> Mapping[str, int]: ...
+
+    @property
+    def tokens(self) -> TokenTable: ...  # API tokens: copy out what a query needs
+
+    @property
+    def calendars(self) -> CalendarTable: ...  # named calendars: copy out what a query needs
 
     def runs_of(self, job_id: str) -> Iterator[Run]: ...
 

@@ -1,9 +1,9 @@
 """Prepare-ahead: what a launch needs, made before the run's instant.
 
-When a run is armed, ``Preparer.ahead`` starts making its launch: the run's token
-and ``LaunchSpec`` (``odin.engine.runspec``) at once, and ``HOLD_AHEAD_S`` before
-its instant the process itself, held at its start gate (the executor's ``prepare``).
-At its turn the launcher ``take``s it, or ``drop``s it if the run will not start.
+``HOLD_AHEAD_S`` before a run's instant, once it has a launch slot, ``Preparer.ahead``
+starts making its launch: the run's token, its ``LaunchSpec`` (``odin.engine.runspec``)
+and the process itself, held at its start gate (the executor's ``prepare``). At its
+instant the launcher ``take``s it, or ``drop``s it if the run will not start.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from odin import config
 from odin.cluster.model import Job, Run
-from odin.engine.admission import Admission, AdmittedRun, Ticket
+from odin.engine.admission import Admission, AdmittedRun, Slot, Ticket
 from odin.engine.node import EngineNode
 from odin.engine.queues import JobQueues
 from odin.engine.runspec import SpecBuilder
@@ -53,11 +53,13 @@ class Preparer:
         self.admission = admission  # bounds the processes made and starting at once
         self._prepared: dict[str, asyncio.Future[Prepared]] = {}
 
-    def ahead(self, run: Run) -> None:
-        """Start making ``run``'s launch now, for its instant."""
-        self._prepared[run.id] = asyncio.ensure_future(self.prepare(run))
+    def ahead(self, run: Run, slot: Slot) -> None:
+        """Start making ``run``'s launch now, for its instant, with the launch slot it holds."""
+        self._prepared[run.id] = asyncio.ensure_future(self.prepare(run, slot=slot))
 
-    async def prepare(self, run: Run, *, at_turn: bool = False) -> Prepared:
+    async def prepare(
+        self, run: Run, *, at_turn: bool = False, slot: Slot | None = None
+    ) -> Prepared:
         """Everything a launch needs, made ahead of the instant: files, identity, environment,
         and, shortly before the instant, the process itself, held at its start gate (for a
         queued run that will have to wait its turn, only when the turn comes).
@@ -66,23 +68,26 @@ class Preparer:
         run's ticket order and given back once the process is let go or thrown away: a burst
         of runs due together is made and started a bounded number at a time.
         """
-        wait = run.instant - config.HOLD_AHEAD_S - self.clock()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        job = self.node.job(run.job_id)
-        if job is None:
-            raise ExecutionError(f"job {run.job_id} was removed")
-        if not at_turn and job.overlap == Overlap.QUEUE and self.queues.busy(job.id):
-            raise ExecutionError(f"run {run.id} waits its turn: its process is made then")
-        await self.admission.enter(Ticket.of(run))
         try:
+            wait = run.starts_at - config.HOLD_AHEAD_S - self.clock()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            job = self.node.job(run.job_id)
+            if job is None:
+                raise ExecutionError(f"job {run.job_id} was removed")
+            if not at_turn and job.overlap == Overlap.QUEUE and self.queues.busy(job.id):
+                raise ExecutionError(f"run {run.id} waits its turn: its process is made then")
+            if slot is None:
+                await self.admission.enter(Ticket.of(run))
+                slot = Slot(self.admission)
             token = self.specs.new_token()
             spec = await self.specs.build(job, run, token)
             held = await self.executor.prepare(spec)
         except BaseException:
-            self.admission.leave()
+            if slot is not None:
+                slot.release()  # a run that waits its turn, or fails, holds no slot
             raise
-        return Prepared(job.version, token, AdmittedRun(held, self.admission))
+        return Prepared(job.version, token, AdmittedRun(held, slot))
 
     async def take(self, job: Job, run: Run) -> Prepared:
         """``run``'s launch for ``job`` as it is now: the one made ahead if it was made for

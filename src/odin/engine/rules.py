@@ -45,7 +45,8 @@ def stale(run: Run, now: float) -> bool:
     """
     if run.reason is not RunReason.SCHEDULE:
         return False
-    return now - run.planned_at > config.PLAN_STALE_S and now > run.instant + config.PLAN_STALE_S
+    late = now > run.starts_at + config.PLAN_STALE_S  # its start: its instant and jitter
+    return now - run.planned_at > config.PLAN_STALE_S and late
 
 
 def newer_tick_due(run: Run, siblings: Iterable[Run], now: float) -> bool:

@@ -30,8 +30,10 @@ from odin.cluster.quotas import UserQuotas, batch_verdict, code_bytes, deploy_ve
 from odin.disk import check_room
 from odin.engine import apply as batch
 from odin.engine.deliverer import Deliverer, Sends, job_facts, run_facts
+from odin.engine.excluded import Exceptions
 from odin.engine.identity import Caller
 from odin.engine.node import EngineNode, ReadState
+from odin.engine.pausing import pause_change
 from odin.engine.views import (
     AlertView,
     ApplyResult,
@@ -66,6 +68,7 @@ from odin.errors import (
     Unavailable,
 )
 from odin.install import backup
+from odin.jobs.calendars import refuse_unknown_calendars
 from odin.jobs.fields import Problem
 from odin.jobs.ids import is_job_id
 from odin.jobs.notify import AlertEvent
@@ -131,6 +134,7 @@ class Service:
         self.default_timezone = default_timezone
         self.prepare = prepare
         self.remote_output = remote_output
+        self.exceptions = Exceptions()  # jobs' except: rules, with public holidays cached
 
     # -- helpers -----------------------------------------------------------
 
@@ -172,6 +176,9 @@ class Service:
                 f"{where}the job's code is over the limit of {config.MAX_CODE_BYTES} bytes"
             )
         spec: JobSpec = load_job_yaml(request.yaml, source=request.source or "job YAML")
+        if spec.exceptions:  # the calendars it names must be the caller's
+            known = self.node.read(lambda state: state.calendars.names_of(caller.uid))
+            refuse_unknown_calendars(request.yaml, known, request.source or "job YAML")
         zone = spec.timezone or self.default_timezone
         return Job(
             id=spec.id,
@@ -198,6 +205,9 @@ class Service:
             notify=spec.notify,
             warn_after_s=spec.warn_after,
             grace_s=spec.grace,
+            jitter_s=spec.jitter,
+            exceptions=spec.exceptions,
+            on_excluded=spec.on_excluded,
             created_at=now,
             updated_at=now,
         )
@@ -322,10 +332,26 @@ class Service:
         moment = dt.datetime.fromtimestamp(now, dt.UTC)
         memo: NextRunMemo = {}
         members = self._members()
+        calendars = self._calendars(caller.uid if not caller.is_root else None)
         return [
-            job_summary(job, links, last, moment, memo, members, failing)
+            job_summary(
+                job,
+                links,
+                last,
+                moment,
+                memo,
+                members,
+                failing,
+                excluded=self.exceptions.resolve(job, calendars.get(job.owner_uid, {})),
+            )
             for job, links, last, failing in rows
         ]
+
+    def _calendars(self, owner_uid: int | None) -> dict[int, dict[str, tuple[str, ...]]]:
+        """The calendars' rules by owner and name: one owner's, or (None) everyone's."""
+        if owner_uid is None:
+            return self.node.read(lambda state: state.calendars.rules())
+        return {owner_uid: self.node.read(lambda state: state.calendars.rules_of(owner_uid))}
 
     def describe_job(self, job: Job, now: float) -> JobDetail:
         members = self._members()
@@ -336,7 +362,9 @@ class Service:
                 state.streaks.get(job.id, 0),
             )
         )
-        return job_detail(job, links, last, now, members, failing)
+        calendars = self._calendars(job.owner_uid).get(job.owner_uid, {})
+        excluded = self.exceptions.resolve(job, calendars)
+        return job_detail(job, links, last, now, members, failing, excluded)
 
     def describe(self, caller: Caller, job_id: str) -> JobDetail:
         return self.describe_job(self._owned(caller, job_id), time.time())
@@ -350,22 +378,27 @@ class Service:
         description: str | None = None,
         schedule: str | None = None,
         paused: bool | None = None,
+        pause_until: str | None = None,
     ) -> JobDetail:
         job = self._owned(caller, job_id)
-        if name is None and description is None and schedule is None and paused is None:
+        if all(v is None for v in (name, description, schedule, paused, pause_until)):
             raise InvalidInput(
-                "nothing to change: give a new name (-n), description (-d) or schedule (-s)"
+                "nothing to change: give a new name (-n), description (-d) or schedule (-s), "
+                "or --pause, --resume or --pause-until"
             )
+        now = time.time()
+        paused, paused_until = pause_change(job, paused, pause_until, now)
         spec = load_job_yaml(job.yaml, source="stored job YAML")
         changed = spec.with_changes(name=name, description=description, schedule=schedule)
         command = c.PatchJob(
             job_id=job.id,
-            now=time.time(),
+            now=now,
             name=None if name is None else changed.name,
             description=None if description is None else changed.description,
             schedule=None if schedule is None else changed.schedule,
             paused=paused,
             yaml=changed.to_yaml(),
+            paused_until=paused_until,
         )
         saved: Job = await self.node.propose(command)
         return self.describe_job(saved, time.time())

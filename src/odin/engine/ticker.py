@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -19,9 +20,11 @@ from collections.abc import Callable
 from odin import config
 from odin.cluster import commands as c
 from odin.cluster.alerting import grace_of
+from odin.cluster.calendars import CalendarChanged
 from odin.cluster.model import Job, Run, instant_label, run_id
 from odin.cluster.state import Event, JobChanged, JobRemoved
 from odin.disk import short_of_room
+from odin.engine.jitter import draw_jitter
 from odin.engine.node import EngineNode
 from odin.engine.planner import Due, Planner
 from odin.errors import OdinError
@@ -48,6 +51,7 @@ class Ticker:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._skipped = 0  # due runs not planned since the Raft disk went below its reserve
+        self.draw: Callable[[int], int] = random.Random().randrange  # jitter (odin.engine.jitter)
 
     def leadership(self, is_leader: bool) -> None:
         if is_leader and self._task is None:
@@ -64,14 +68,20 @@ class Ticker:
             self._wake.set()
         elif isinstance(event, JobRemoved):
             self.planner.remove(event.job.id)
+        elif isinstance(event, CalendarChanged):
+            self.planner.calendar_changed(event.calendar, event.jobs, time.time())
+            self._wake.set()
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
         self._task = None
 
     async def _run(self) -> None:
-        jobs, ledger = self.node.read(lambda s: (list(s.jobs.values()), dict(s.ledger)))
+        jobs, ledger, calendars = self.node.read(
+            lambda s: (list(s.jobs.values()), dict(s.ledger), s.calendars.rules())
+        )
         now = time.time()
+        self.planner.exceptions.reset(calendars)
         catchups = self.planner.reset(jobs, ledger, now)
         await self._propose(catchups)
         await self._tell_passed(now)
@@ -164,6 +174,9 @@ class Ticker:
                     reason=item.reason,
                     node=node,
                     planned_at=now,
+                    jitter_s=draw_jitter(
+                        job.jitter_s, item.reason, item.instant, item.following, self.draw
+                    ),
                 )
             )
         return runs, ledger

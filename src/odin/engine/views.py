@@ -32,11 +32,13 @@ from odin.cluster.model import (
     fields_of,
 )
 from odin.cluster.placement import stranded_reason
-from odin.engine.planner import schedule_for
-from odin.jobs.fields import Catchup, Overlap
+from odin.engine.excluded import SkippedView, run_times, skipped_views
+from odin.engine.planner import job_schedule, schedule_for
+from odin.jobs.fields import Catchup, OnExcluded, Overlap
 from odin.jobs.language import Language
 from odin.jobs.notify import AlertEvent
 from odin.notify.destinations import mask
+from odin.schedule.exceptions import Exclusions
 
 
 def iso(instant: float | None) -> str | None:
@@ -46,14 +48,22 @@ def iso(instant: float | None) -> str | None:
 
 
 def next_runs(
-    job: Job, now: float | dt.datetime, count: int, members: Collection[str] = ()
+    job: Job,
+    now: float | dt.datetime,
+    count: int,
+    members: Collection[str] = (),
+    excluded: Exclusions | None = None,
 ) -> list[str]:
     """The job's next ``count`` fire times after ``now`` (none when paused, or when none of
-    its ``nodes:`` is among ``members``: the leader plans no run of it then)."""
+    its ``nodes:`` is among ``members``: the leader plans no run of it then), from the end of
+    a pause until an instant, and with its own spread's offset; with ``excluded`` (its
+    ``except:`` resolved), the ticks they exclude left out, or moved (``on_excluded``)."""
     if job.paused or stranded_reason(job, members):
         return []
-    schedule = schedule_for(job.schedule, job.timezone)
-    moment = now if isinstance(now, dt.datetime) else dt.datetime.fromtimestamp(now, dt.UTC)
+    schedule = job_schedule(job)
+    moment = _first_moment(job, now)
+    if excluded:
+        return run_times(schedule, moment, count, job, excluded)
     found: list[str] = []
     for _ in range(count):
         following = schedule.next_after(moment)
@@ -62,6 +72,29 @@ def next_runs(
         found.append(following.isoformat())
         moment = following
     return found
+
+
+def _first_moment(job: Job, now: float | dt.datetime) -> dt.datetime:
+    """Where the job's next ticks are looked for: ``now``, or the end of its pause."""
+    moment = now if isinstance(now, dt.datetime) else dt.datetime.fromtimestamp(now, dt.UTC)
+    if job.paused_until is not None and job.paused_until > moment.timestamp():
+        resume = dt.datetime.fromtimestamp(job.paused_until, dt.UTC)
+        moment = resume - dt.timedelta(microseconds=1)  # a tick at its very end runs
+    return moment
+
+
+def excluded_ticks(
+    job: Job,
+    now: float | dt.datetime,
+    count: int,
+    members: Collection[str] = (),
+    excluded: Exclusions | None = None,
+) -> list[SkippedView]:
+    """The ticks its exceptions skip among the job's next ``count`` runs, with the rule of
+    each (``odin describe``)."""
+    if job.paused or stranded_reason(job, members) or not excluded:
+        return []
+    return skipped_views(job, job_schedule(job), _first_moment(job, now), count, excluded)
 
 
 @lru_cache(maxsize=4096)
@@ -75,14 +108,22 @@ NextRunMemo = dict[tuple[str, str], str | None]
 
 
 def _next_run(
-    job: Job, now: float | dt.datetime, memo: NextRunMemo | None, members: Collection[str]
+    job: Job,
+    now: float | dt.datetime,
+    memo: NextRunMemo | None,
+    members: Collection[str],
+    excluded: Exclusions | None = None,
 ) -> str | None:
     if job.paused or stranded_reason(job, members):
         return None
+    if job.paused_until is not None or schedule_for(job.schedule, job.timezone).needs_job:
+        memo = None  # its instants are its own
+    if excluded:
+        memo = None  # and so are those of a job with exceptions
     key = (job.schedule, job.timezone)
     if memo is not None and key in memo:
         return memo[key]
-    upcoming = next_runs(job, now, 1)
+    upcoming = next_runs(job, now, 1, excluded=excluded)
     found = upcoming[0] if upcoming else None
     if memo is not None:
         memo[key] = found
@@ -109,6 +150,7 @@ class JobSummary:
     last_run: str | None  # run id
     paused: bool
     failing: int  # failed ticks in a row (0: the last one succeeded, or none has run)
+    paused_until: str | None  # ISO instant: paused until then (None: not, or no longer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +174,11 @@ class JobDetail(JobSummary):
     notify: Sequence[NotifyView]
     warn_after_s: float | None
     grace_s: float | None  # None: the engine's default
+    jitter_s: float | None  # each scheduled run starts up to this long after its tick
+    spread_offset_s: int | None  # its schedule's spread: this job's offset (None: no spread)
+    exceptions: Sequence[str]  # its except: items (docs/schedules.md)
+    on_excluded: OnExcluded
+    skipped: Sequence[SkippedView]  # the ticks they skip among its next runs, and why
 
 
 def job_summary(
@@ -142,6 +189,7 @@ def job_summary(
     memo: NextRunMemo | None = None,
     members: Collection[str] = (),
     failing: int = 0,
+    excluded: Exclusions | None = None,
 ) -> JobSummary:
     """One row of ``odin list``; ``now`` may be given as an aware datetime, made once per list,
     with a ``memo`` shared by the rows of that list (jobs share a handful of schedules).
@@ -157,13 +205,22 @@ def job_summary(
         owner=job.owner,
         owner_uid=job.owner_uid,
         links=links,
-        next_run=_next_run(job, now, memo, members),
+        next_run=_next_run(job, now, memo, members, excluded),
         not_planned=stranded_reason(job, members),
         last_status=last.status if last else None,
         last_run=last.id if last else None,
         paused=job.paused,
         failing=failing,
+        paused_until=_paused_until(job, now),
     )
+
+
+def _paused_until(job: Job, now: float | dt.datetime) -> str | None:
+    """When the job's pause until an instant ends, while it is still to come."""
+    moment = now.timestamp() if isinstance(now, dt.datetime) else now
+    if job.paused_until is None or job.paused_until <= moment:
+        return None
+    return iso(job.paused_until)
 
 
 def job_detail(
@@ -173,9 +230,13 @@ def job_detail(
     now: float,
     members: Collection[str] = (),
     failing: int = 0,
+    excluded: Exclusions | None = None,
 ) -> JobDetail:
-    """Everything ``odin describe`` shows of a job, with its next five fire times."""
-    summary = job_summary(job, links, last, now, members=members, failing=failing)
+    """Everything ``odin describe`` shows of a job, with its next five fire times (and the
+    ticks its exceptions skip among them, ``excluded`` being its ``except:`` resolved)."""
+    summary = job_summary(
+        job, links, last, now, members=members, failing=failing, excluded=excluded
+    )
     return JobDetail(
         **{field.name: getattr(summary, field.name) for field in _SUMMARY_FIELDS},
         file=job.filename,
@@ -191,14 +252,28 @@ def job_detail(
         updated_at=iso(job.updated_at),
         version=job.version,
         code_sha256=job.code_sha,
-        next_runs=next_runs(job, now, 5, members),
+        next_runs=next_runs(job, now, 5, members, excluded),
         notify=[
             NotifyView(to=mask(entry.to), on=list(entry.on), after=entry.after)
             for entry in job.notify
         ],
         warn_after_s=job.warn_after_s,
         grace_s=job.grace_s,
+        jitter_s=job.jitter_s,
+        spread_offset_s=_spread_offset(job),
+        exceptions=list(job.exceptions),
+        on_excluded=job.on_excluded,
+        skipped=excluded_ticks(job, now, 5, members, excluded),
     )
+
+
+def _spread_offset(job: Job) -> int | None:
+    """The offset a spread gives the job's ticks (of its first spread entry), or None."""
+    schedule = job_schedule(job)
+    for one in schedule.parts or (schedule,):
+        if one.spread_s:
+            return one.offset_s
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +361,7 @@ class RunView:
     moved_from: str | None
     moved_why: str
     unsure: bool
+    jitter_s: float  # it starts this long after its instant (the job's jitter, drawn once)
     instant_iso: str | None
     started_iso: str | None
     finished_iso: str | None

@@ -170,6 +170,8 @@ def _check_policy(job: Job, spec: JobSpec) -> None:
         "notify": spec.notify,  # checked by the YAML's loader, as at deploy
         "warn_after_s": spec.warn_after,
         "grace_s": spec.grace,
+        "exceptions": spec.exceptions,
+        "on_excluded": spec.on_excluded,
     }
     for name, expected in derived.items():
         if getattr(job, name) != expected:

@@ -25,6 +25,7 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 _LINE_BREAKS = {"Zl", "Zp"}
 E = TypeVar("E", bound=StrEnum)
 SCHEDULE_EXAMPLE = '"every day at 18:00"'
+SCHEDULE_SEPARATOR = "; "  # between the entries of a list of schedules (odin.schedule.model)
 
 
 class Problem(Exception):
@@ -56,6 +57,13 @@ class Delivery(StrEnum):
 
     AT_MOST_ONCE = "at-most-once"  # it waits for its node: never run twice
     AT_LEAST_ONCE = "at-least-once"  # another node runs it at once: never skipped
+
+
+class OnExcluded(StrEnum):
+    """What becomes of a tick that an exception (``except:``) excludes."""
+
+    SKIP = "skip"  # it does not run
+    NEXT = "next"  # it runs at the first instant after the excluded days, once (docs/schedules.md)
 
 
 def check_id(text: str | None) -> str:
@@ -105,13 +113,16 @@ def check_file(text: str | None, language: Language) -> str:
 
 
 def check_schedule(text: str | None, timezone: str | None) -> str:
-    """Non-empty English that ``odin.schedule`` accepts, in the job's zone."""
+    """Non-empty English that ``odin.schedule`` accepts, in the job's zone; several schedules
+    are one text, their entries joined by ``"; "`` (a list in the job file)."""
     value = (text or "").strip()
     if not value:
         raise Problem(
             f"is empty: say when the job runs, e.g. {SCHEDULE_EXAMPLE}, "
             'or "never" to run it only by hand or through links'
         )
+    if SCHEDULE_SEPARATOR.strip() in value:
+        value = SCHEDULE_SEPARATOR.join(part.strip() for part in value.split(";"))
     _check_length(value, config.MAX_SCHEDULE_CHARS)
     from odin.schedule import parse  # written alongside; imported late on purpose
 
@@ -144,6 +155,16 @@ def check_timeout(text: str | None) -> float | None:
         raise Problem(error.message) from None
 
 
+def check_jitter(text: str | None) -> float | None:
+    """``jitter: 30s``: the longest random delay of a scheduled run after its tick."""
+    if text is None or not text.strip():
+        return None
+    try:
+        return parse_duration(text)
+    except InvalidInput as error:
+        raise Problem(f"{error.message} (the longest delay after each tick)") from None
+
+
 def check_retries(value: int) -> int:
     if not 0 <= value <= config.MAX_RETRIES:
         raise Problem(f"must be between 0 and {config.MAX_RETRIES}, not {value}")
@@ -160,6 +181,10 @@ def check_catchup(text: str | None) -> Catchup:
 
 def check_delivery(text: str | None) -> Delivery:
     return _choice(Delivery, text, Delivery.AT_MOST_ONCE)
+
+
+def check_on_excluded(text: str | None) -> OnExcluded:
+    return _choice(OnExcluded, text, OnExcluded.SKIP)
 
 
 def check_env(env: Mapping[str, str]) -> dict[str, str]:

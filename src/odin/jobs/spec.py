@@ -8,8 +8,8 @@ job:
   description: check stocks # optional
   language: python          # required: python | go | node (and aliases)
   file: amzn_stocks.py      # required, relative to the YAML's folder
-  schedule: every hour      # required: plain English (odin.schedule)
-  timezone, timeout, retries, overlap, catchup, delivery, env, workdir, nodes  # optional
+  schedule: every hour      # required: plain English (odin.schedule), or a list of several
+  timezone, timeout, retries, overlap, catchup, delivery, env, workdir, nodes, jitter  # optional
   notify, warn_after, grace  # optional: alerts (odin.jobs.notify, docs/alerts.md)
 ```
 
@@ -33,7 +33,13 @@ from odin.errors import JobFileError
 from odin.jobs import fields as f
 from odin.jobs._text import show
 from odin.jobs.durations import format_duration
-from odin.jobs.fields import Catchup, Delivery, Overlap, Problem
+from odin.jobs.excepts import (
+    check_calendar_ref,
+    check_except_item,
+    check_except_list,
+    is_calendar_item,
+)
+from odin.jobs.fields import Catchup, Delivery, OnExcluded, Overlap, Problem
 from odin.jobs.language import Language
 from odin.jobs.notify import Notify, check_after, check_destination, check_events, check_notify_list
 from odin.jobs.yamlsafe import compose_document, line_of, located
@@ -65,6 +71,9 @@ _JOB_FIELDS = (
         "notify",
         "warn_after",
         "grace",
+        "except",
+        "on_excluded",
+        "jitter",
     ),
 )
 _NOTIFY_FIELDS = ("to", "on", "after")
@@ -104,6 +113,9 @@ class JobSpec:
     notify: tuple[Notify, ...] = ()
     warn_after: float | None = None
     grace: float | None = None
+    exceptions: tuple[str, ...] = ()  # ``except:`` items, canonical (odin.jobs.excepts)
+    on_excluded: OnExcluded = OnExcluded.SKIP
+    jitter: float | None = None  # each scheduled run starts up to this long after its tick
     provider_version: str = PROVIDER_VERSION
 
     def with_changes(
@@ -136,6 +148,8 @@ class JobSpec:
             env=dict(self.env),
             nodes=list(self.nodes),
             notify=[entry.to_dict() for entry in self.notify],
+            exceptions=list(self.exceptions),
+            on_excluded=self.on_excluded.value,
         )
         return values
 
@@ -154,7 +168,7 @@ class JobSpec:
             "description": self.description,
             "language": self.language.value,
             "file": self.file,
-            "schedule": self.schedule,
+            "schedule": schedule_field(self.schedule),
         }
         optional: dict[str, Any] = {
             "timezone": self.timezone,
@@ -169,9 +183,27 @@ class JobSpec:
             "notify": [_notify_fields(entry) for entry in self.notify] or None,
             "warn_after": None if self.warn_after is None else format_duration(self.warn_after),
             "grace": None if self.grace is None else format_duration(self.grace),
+            "except": except_fields(self.exceptions) or None,
+            "on_excluded": None if self.on_excluded is OnExcluded.SKIP else self.on_excluded.value,
+            "jitter": None if self.jitter is None else format_duration(self.jitter),
         }
         job.update({key: value for key, value in optional.items() if value is not None})
         return job
+
+
+def schedule_field(schedule: str) -> str | list[str]:
+    """``schedule:`` as a file writes it: a list when the job has several."""
+    if f.SCHEDULE_SEPARATOR not in schedule:
+        return schedule
+    return schedule.split(f.SCHEDULE_SEPARATOR)
+
+
+def except_fields(items: tuple[str, ...]) -> list[Any]:
+    """``except:`` items as a file writes them: ``calendar: NAME`` as a mapping."""
+    return [
+        {"calendar": item.split(":", 1)[1].strip()} if is_calendar_item(item) else item
+        for item in items
+    ]
 
 
 def _notify_fields(entry: Notify) -> dict[str, Any]:
@@ -258,7 +290,7 @@ def _job(key: yaml.Node, node: yaml.Node, version: str) -> JobSpec:
         name=_read(entries, "job.name", lambda n: f.check_name(_text(n))),
         language=language,
         file=_read(entries, "job.file", lambda n: f.check_file(_text(n), language)),
-        schedule=_read(entries, "job.schedule", lambda n: f.check_schedule(_text(n), timezone)),
+        schedule=_schedule(entries, timezone),
         description=_read(entries, "job.description", lambda n: f.check_description(_text(n)), ""),
         timezone=timezone,
         timeout=_read(entries, "job.timeout", lambda n: f.check_timeout(_text(n)), None),
@@ -274,8 +306,41 @@ def _job(key: yaml.Node, node: yaml.Node, version: str) -> JobSpec:
         notify=_notify(entries),
         warn_after=_read(entries, "job.warn_after", lambda n: f.check_timeout(_text(n)), None),
         grace=_read(entries, "job.grace", lambda n: f.check_timeout(_text(n)), None),
+        exceptions=except_list(entries, "job.except"),
+        on_excluded=_read(
+            entries, "job.on_excluded", lambda n: f.check_on_excluded(_text(n)), OnExcluded.SKIP
+        ),
+        jitter=_read(entries, "job.jitter", lambda n: f.check_jitter(_text(n)), None),
         provider_version=version,
     )
+
+
+def _schedule(entries: _Entries, timezone: str | None) -> str:
+    """``schedule:``, one text or a list of them (each in any syntax), as one text: the
+    entries joined by ``"; "``; a problem names the entry and its line."""
+    node = entries["schedule"][1]
+    if not isinstance(node, yaml.SequenceNode):
+        return _read(entries, "job.schedule", lambda n: f.check_schedule(_text(n), timezone))
+    if not node.value:
+        raise _At("is an empty list: give a schedule, or a list of several", "job.schedule", node)
+    texts = []
+    for index, item in enumerate(node.value):
+        one = {f"schedule[{index}]": (item, item)}
+        texts.append(
+            _read(one, f"job.schedule[{index}]", lambda n: _schedule_entry(_text(n), timezone))
+        )
+    try:
+        return f.check_schedule(f.SCHEDULE_SEPARATOR.join(texts), timezone)
+    except Problem as problem:
+        raise _At(problem.detail, "job.schedule", node) from None
+
+
+def _schedule_entry(text: str | None, timezone: str | None) -> str:
+    """One entry of a list of schedules: a schedule that fires (``never`` stands alone)."""
+    value = f.check_schedule(text, timezone)
+    if value.lower() == "never":
+        raise Problem('"never" cannot be one of several schedules: leave it out')
+    return value
 
 
 _MISSING: Any = object()
@@ -400,6 +465,42 @@ def _nodes(node: yaml.Node) -> tuple[str, ...]:
     if not isinstance(node, yaml.SequenceNode):
         raise Problem(f"expected a list of node names, found {_kind(node)}")
     return f.check_nodes([(_text(item) or "").strip() for item in node.value])
+
+
+def except_list(entries: _Entries, path: str, *, calendars: bool = True) -> tuple[str, ...]:
+    """An ``except:`` list (a job's, or with ``calendars`` False a calendar's): each item a
+    rule's text or ``calendar: NAME``, kept as its canonical text (odin.jobs.excepts)."""
+    pair = entries.get(path.rsplit(".", 1)[-1])
+    if pair is None:
+        return ()
+    node = pair[1]
+    if isinstance(node, yaml.ScalarNode) and node.tag == _NULL:
+        return ()
+    if not isinstance(node, yaml.SequenceNode):
+        raise _At(
+            f'expected a list of exceptions (- "on public holidays in IE"), found {_kind(node)}',
+            path,
+            node,
+        )
+    found = [
+        _except_item(item, f"{path}[{index}]", calendars) for index, item in enumerate(node.value)
+    ]
+    try:
+        return check_except_list(found)
+    except Problem as problem:
+        raise _At(problem.detail, path, node) from None
+
+
+def _except_item(node: yaml.Node, path: str, calendars: bool) -> str:
+    if isinstance(node, yaml.MappingNode):
+        entries = _section(node, path, ("calendar",), ("calendar",), node)
+        text = _read(entries, f"{path}.calendar", lambda n: check_calendar_ref(_text(n)))
+    else:
+        pair = {path.rsplit(".", 1)[-1]: (node, node)}
+        text = _read(pair, path, lambda n: check_except_item(_text(n)))
+    if not calendars and is_calendar_item(text):
+        raise _At("a calendar cannot include another calendar", path, node)
+    return text
 
 
 def _notify(entries: _Entries) -> tuple[Notify, ...]:

@@ -12,6 +12,9 @@ App Engine and systemd never read the same text: App Engine's starts with
 ``every``, an ordinal or a day of the month and ``of``; systemd's with a weekday,
 a date or a time.
 
+Any of them may end in ``, spread over DURATION`` (``odin.schedule.spread``), and
+several, joined by ``;``, are a list whose fire times are the union of theirs.
+
 Pure: no clock, no I/O of ours (zone data is read by ``zoneinfo``), no asyncio.
 ``parse`` raises ``ScheduleError`` and nothing else, whatever the input.
 
@@ -33,10 +36,11 @@ from odin import config
 from odin.errors import ScheduleError
 from odin.schedule.appengine import looks_like_appengine, parse_appengine
 from odin.schedule.cron import is_cron, parse_cron
-from odin.schedule.model import Schedule
+from odin.schedule.model import LIST_SEPARATOR, Schedule
 from odin.schedule.oncalendar import looks_like_systemd, parse_event
 from odin.schedule.parser import Parser, Token
 from odin.schedule.rules import Rule
+from odin.schedule.spread import split_spread
 from odin.schedule.wall import load_zone, zone_names
 from odin.schedule.words import suggest
 
@@ -75,15 +79,60 @@ def parse(text: str, default_tz: str = "UTC") -> Schedule:
 
 
 def syntax_of(text: str) -> Syntax:
-    """Which syntax reads ``text``; ScheduleError when none does."""
-    return _read(text)[0]
+    """Which syntax reads ``text`` (the first of a list); ScheduleError when none does."""
+    first = text.split(LIST_SEPARATOR, 1)[0]
+    return _read(split_spread(first)[0])[0]
 
 
 def _parse(text: str, default_tz: str) -> Schedule:
-    _, rules, zone_token = _read(text)
+    if LIST_SEPARATOR in text:
+        return _parse_list(text, default_tz)
+    core, spread = split_spread(text)
+    _, rules, zone_token = _read(core)
     zone_name = default_tz if zone_token is None else zone_token.text
-    timezone, zone = _zone(text, zone_name, zone_token)
-    return Schedule(text=text, timezone=timezone, rules=rules, zone=zone)
+    timezone, zone = _zone(core, zone_name, zone_token)
+    return Schedule(text=text, timezone=timezone, rules=rules, zone=zone, spread_s=spread)
+
+
+def _parse_list(text: str, default_tz: str) -> Schedule:
+    """Schedules joined by ``;``, each in any syntax; an error names the one at fault."""
+    entries = text.split(LIST_SEPARATOR)
+    parts: list[Schedule] = []
+    start = 0
+    for number, entry in enumerate(entries, 1):
+        where = f"schedule {number} of {len(entries)}"
+        try:
+            if not entry.strip():
+                expected = "a schedule between the semicolons"
+                raise ScheduleError(
+                    f"{where} is empty (position {start}): expected {expected}",
+                    position=0,
+                    expected=expected,
+                )
+            part = _parse(entry.strip(), default_tz)
+            if part.is_never:
+                expected = '"never" alone, or schedules that fire'
+                raise ScheduleError(
+                    f'{where} is "never", which cannot be one of several: expected {expected}',
+                    expected=expected,
+                )
+        except ScheduleError as error:
+            at = start + len(entry) - len(entry.lstrip()) + error.position
+            message = error.message if error.message.startswith(where) else f"{where}: {error}"
+            raise ScheduleError(
+                message,
+                text=text,
+                position=at,
+                expected=error.expected,
+                suggestion=error.suggestion,
+            ) from None
+        parts.append(part)
+        start += len(entry) + len(LIST_SEPARATOR)
+    zones = {part.timezone for part in parts}
+    timezone, zone = (
+        (parts[0].timezone, parts[0].zone) if len(zones) == 1 else _zone(text, default_tz, None)
+    )
+    return Schedule(text=text, timezone=timezone, rules=(), zone=zone, parts=tuple(parts))
 
 
 def _read(text: str) -> tuple[Syntax, tuple[Rule, ...], Token | None]:

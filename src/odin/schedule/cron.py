@@ -7,20 +7,32 @@ of numbers followed by ``of`` is App Engine's (``1, 15 of month 09:00``), never
 cron's, which has no field ``of``. So a text is cron exactly when ``is_cron``
 says so, and the syntaxes never overlap. The
 fields are checked, evaluated and explained by cronsim, with Vixie cron's rule
-for days: when both day fields are restricted, either one fires.
+for days: when both day fields are restricted, either one fires. ``H`` in a field
+is Jenkins' hashed value (``odin.schedule.spread``): a ``HashedCronRule``, which
+``placed`` makes concrete for one job.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NoReturn
+from zoneinfo import ZoneInfo
 
 from cronsim import CronSim
 
 from odin.errors import ScheduleError
 from odin.schedule.parser import Token
-from odin.schedule.rules import CronRule
+from odin.schedule.rules import CRON_EXPLAIN_START, CronRule
+from odin.schedule.spread import (
+    HashTerm,
+    has_hash,
+    hash_field,
+    hash_terms,
+    month_choices,
+    substitute,
+)
 
 CRON_PREFIX = "cron:"
 CRON_PROBE_START = datetime(2000, 1, 1, tzinfo=UTC)
@@ -65,7 +77,12 @@ def is_cron(text: str) -> bool:
         return True
     if _DAYS_OF.match(text):
         return False
-    return len(fields) >= 2 and all(_TIME_FIELD.fullmatch(f) for f in fields[:2])
+    return len(fields) >= 2 and all(_time_field(f) for f in fields[:2])
+
+
+def _time_field(field: str) -> bool:
+    """A minute or hour field: numbers, ``*``, ``/``, ``,``, ``-``, and Jenkins' ``H`` items."""
+    return bool(_TIME_FIELD.fullmatch(field)) or hash_field(field)
 
 
 def parse_cron(text: str) -> tuple[CronRule, Token | None]:
@@ -85,8 +102,15 @@ def parse_cron(text: str) -> tuple[CronRule, Token | None]:
     if len(fields) not in sizes:
         counts = "5 or 6 fields" if prefixed else "5 fields (for seconds, write cron: and 6)"
         _cron_error(text, start, f"a cron expression has {counts}, not {len(fields)}", prefixed)
-    if not prefixed and not all(_TIME_FIELD.fullmatch(f) for f in fields[:2]):
+    if not prefixed and not all(_time_field(f) for f in fields[:2]):
         _cron_error(text, start, "cron's minute and hour are numbers, *, /, , and -", prefixed)
+    if has_hash(fields):
+        return _hashed(text, start, fields, prefixed), zone
+    return CronRule(_checked(text, start, fields, prefixed)), zone
+
+
+def _checked(text: str, start: int, fields: list[str], prefixed: bool) -> str:
+    """The expression of ``fields`` as cronsim reads it, once it is known to fire."""
     names = [()] * (len(fields) - 2) + [MONTH_NAMES, DAY_NAMES]
     expression = " ".join(_as_vixie(f, n) for f, n in zip(fields, names, strict=True))
     try:
@@ -95,7 +119,59 @@ def parse_cron(text: str) -> tuple[CronRule, Token | None]:
         _cron_error(text, start, "this cron expression never fires", prefixed)
     except Exception as error:  # cronsim raises several types on bad fields
         _cron_error(text, start, f"invalid cron expression ({error})", prefixed)
-    return CronRule(expression), zone
+    return expression
+
+
+def _hashed(text: str, start: int, fields: list[str], prefixed: bool) -> HashedCronRule:
+    """A rule with Jenkins' ``H`` items, checked for every value an ``H`` of the month takes."""
+    try:
+        terms = hash_terms(fields)
+    except ValueError as error:
+        _cron_error(text, start, f"invalid cron expression ({error})", prefixed)
+    for choice in month_choices(terms):
+        if not _fires(choice):
+            _cron_error(text, start, "an H month may pick a month this never fires in", prefixed)
+    expression = _checked(text, start, substitute(terms, None), prefixed)
+    return HashedCronRule(expression, " ".join(fields), tuple(map(tuple, terms)))
+
+
+def _fires(fields: list[str]) -> bool:
+    names = [()] * (len(fields) - 2) + [MONTH_NAMES, DAY_NAMES]
+    expression = " ".join(_as_vixie(f, n) for f, n in zip(fields, names, strict=True))
+    try:
+        next(CronSim(expression, CRON_PROBE_START))
+    except Exception:  # StopIteration, or a field cronsim refuses
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class HashedCronRule(CronRule):
+    """A cron expression with Jenkins' ``H`` items: ``expression`` is it for the job it was
+    ``placed`` for, or with each ``H`` at its lowest value until it is placed."""
+
+    template: str = ""  # the fields as written, with their H
+    terms: tuple[tuple[HashTerm | str, ...], ...] = ()
+    job_id: str | None = None
+
+    def placed(self, job_id: str) -> HashedCronRule:
+        """The rule of the job ``job_id``: each ``H`` at the value its id fixes."""
+        fields = substitute([list(items) for items in self.terms], job_id)
+        names = [()] * (len(fields) - 2) + [MONTH_NAMES, DAY_NAMES]
+        expression = " ".join(_as_vixie(f, n) for f, n in zip(fields, names, strict=True))
+        return HashedCronRule(expression, self.template, self.terms, job_id)
+
+    def describe(self) -> str:
+        return f"cron: {self.template}"
+
+    def explain(self) -> str:
+        if self.job_id is None:
+            return f"cron {self.template}, each H a value fixed by the job's id"
+        text: str = CronSim(self.expression, CRON_EXPLAIN_START).explain()
+        return text[:1].lower() + text[1:]
+
+    def cron(self, zone: ZoneInfo) -> list[str] | None:
+        return None if self.job_id is None else [self.expression]
 
 
 def _as_vixie(field: str, names: tuple[str, ...] = ()) -> str:

@@ -50,7 +50,6 @@ FULL_NOTE = "[odin: output truncated to its last {kept} bytes: the run store's d
 _IDS_PER_QUERY = 500  # well under SQLite's limit on bound parameters
 
 
-
 class _Kept(StrEnum):
     """What the store bounds per user."""
 
