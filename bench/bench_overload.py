@@ -65,8 +65,7 @@ def _level(engine: Engine, rate: int, base: int, seconds: float, factor: float) 
     watch = Watch([engine], engine, probe.jid).start()
     try:
         time.sleep(max(0.0, end - time.time()))
-        for job in jobs:  # no tick after the window: what remains is the backlog
-            engine.client().request("PATCH", f"/v1/jobs/{job.jid}", {"paused": True})
+        _pause(engine, jobs)  # no tick after the window: what remains is the backlog
         expected = {job.jid: instants(job, begin, end) for job in jobs}
         total = sum(len(ticks) for ticks in expected.values())
         drained = _drain(engine, [job.jid for job in jobs], total, begin, end)
@@ -74,6 +73,16 @@ def _level(engine: Engine, rate: int, base: int, seconds: float, factor: float) 
         watch.stop()
     runs = _read_back(engine, jobs, begin, end)
     return _figures(runs, expected, watch, drained, rate, base, factor, begin, end)
+
+
+def _pause(engine: Engine, jobs: list[JobDef]) -> None:
+    """Pause every firing job, several at a time (one Raft entry each, on a busy engine)."""
+
+    def pause(job: JobDef) -> None:
+        engine.client().request("PATCH", f"/v1/jobs/{job.jid}", {"paused": True})
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(pause, jobs))
 
 
 def _drain(engine: Engine, jids: list[str], total: int, begin: float, end: float) -> float:

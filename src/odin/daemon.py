@@ -290,6 +290,7 @@ class Engine:
         node.on_event(launcher.handle)
         node.on_event(ticker.handle)
         node.on_event(deliverer.handle)
+        node.on_event(alarms.handle)
         background = Background()  # best-effort steps: prebuilds, listing this node
         parts.push_async_callback(background.close)
         node.on_event(lambda event: _prebuild(event, builder, background))

@@ -68,6 +68,9 @@ class ReadState(Protocol):
     def active_on(self) -> Mapping[str, int]: ...
 
     @property
+    def active_of(self) -> Mapping[str, AbstractSet[str]]: ...
+
+    @property
     def alerts(self) -> Mapping[str, Alert]: ...
 
     @property
