@@ -8,6 +8,7 @@ from collections import Counter
 import orjson
 import pytest
 
+from job_values import a_job
 from odin.cluster import commands as c
 from odin.cluster.model import Job, NodeInfo, Record, Run, RunReason, RunStatus, run_id
 from odin.cluster.state import JobRemoved, RunFinished, RunPlanned, StateMachine, retry_delay
@@ -20,24 +21,7 @@ T0 = 1_800_000_000.0  # a fixed instant, divisible by 2 and 10
 
 
 def job(job_id: str = "aaaaaaaaaaaa", **changes: object) -> Job:
-    base = Job(
-        id=job_id,
-        owner_uid=1000,
-        owner_gid=1000,
-        owner="alice",
-        name="n",
-        description="",
-        language=Language.PYTHON,
-        filename="n.py",
-        schedule="every 10 seconds",
-        timezone="UTC",
-        code="print(1)",
-        yaml="",
-        code_sha="x",
-        created_at=T0,
-        updated_at=T0,
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    return a_job(job_id, **{"schedule": "every 10 seconds", **changes})
 
 
 def plan(sm: StateMachine, j: Job, instant: float, node: str = "n1") -> Run:

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from job_values import a_job
 from odin.cluster import commands as c
 from odin.cluster.model import Job, Run, RunReason, run_id
 from odin.cluster.state import StateMachine
@@ -27,7 +28,6 @@ from odin.engine.ticker import Ticker
 from odin.engine.views import next_runs
 from odin.errors import InvalidInput, ScheduleError
 from odin.jobs.fields import Catchup
-from odin.jobs.language import Language
 from odin.jobs.notify import AlertEvent, Notify
 from odin.schedule.moment import parse_moment
 
@@ -35,24 +35,7 @@ T0 = 1_800_000_000.0  # divisible by 10: the ticks of "every 10 seconds" fall on
 
 
 def job(job_id: str = "aaaaaaaaaaaa", **changes: object) -> Job:
-    base = Job(
-        id=job_id,
-        owner_uid=1000,
-        owner_gid=1000,
-        owner="alice",
-        name="n",
-        description="",
-        language=Language.PYTHON,
-        filename="n.py",
-        schedule="every 10 seconds",
-        timezone="UTC",
-        code="print(1)",
-        yaml="",
-        code_sha="x",
-        created_at=T0,
-        updated_at=T0,
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    return a_job(job_id, **{"schedule": "every 10 seconds", **changes})
 
 
 # -- jitter ---------------------------------------------------------------------------------

@@ -6,11 +6,11 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 
+from job_values import a_job
 from odin.cluster.calendars import Calendar
 from odin.cluster.model import Job
 from odin.engine.planner import Planner, next_tick
 from odin.jobs.fields import OnExcluded
-from odin.jobs.language import Language
 
 
 def ts(text: str) -> float:
@@ -19,22 +19,7 @@ def ts(text: str) -> float:
 
 
 def job(**changes: object) -> Job:
-    base = Job(
-        id="aaaaaaaaaaaa",
-        owner_uid=1000,
-        owner_gid=1000,
-        owner="alice",
-        name="n",
-        description="",
-        language=Language.PYTHON,
-        filename="n.py",
-        schedule="every day at 09:00",
-        timezone="UTC",
-        code="print(1)",
-        yaml="",
-        code_sha="x",
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    return a_job(**{"schedule": "every day at 09:00", **changes})
 
 
 def closed(*rules: str, owner_uid: int = 1000) -> Calendar:

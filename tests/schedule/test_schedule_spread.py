@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 import random
@@ -12,11 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from job_values import a_job
 from odin.cluster.model import Job
 from odin.engine.planner import Planner, next_tick
 from odin.errors import ScheduleError
 from odin.jobs.fields import SCHEDULE_SEPARATOR
-from odin.jobs.language import Language
 from odin.schedule import parse, syntax_of
 from odin.schedule.model import LIST_SEPARATOR
 from odin.schedule.spread import amount_text, offset_of, stable_hash
@@ -26,22 +25,7 @@ IDS = [f"{random.Random(seed).getrandbits(48):012x}" for seed in range(20)]
 
 
 def job(job_id: str = "aaaaaaaaaaaa", **changes: object) -> Job:
-    base = Job(
-        id=job_id,
-        owner_uid=1000,
-        owner_gid=1000,
-        owner="alice",
-        name="n",
-        description="",
-        language=Language.PYTHON,
-        filename="n.py",
-        schedule="every hour",
-        timezone="UTC",
-        code="print(1)",
-        yaml="",
-        code_sha="x",
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    return a_job(job_id, **{"schedule": "every hour", **changes})
 
 
 def seconds_past_hour(moment: datetime) -> int:

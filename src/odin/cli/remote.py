@@ -50,21 +50,8 @@ class _TokenConnection(http.client.HTTPConnection):
         self.putheader("Authorization", f"Bearer {self.token}")
 
 
-class _TokenHTTPSConnection(http.client.HTTPSConnection):
-    """HTTPS: every request gets the prefix and the token."""
-
-    prefix = ""
-    token = ""
-
-    def putrequest(
-        self,
-        method: str,
-        url: str,
-        skip_host: bool = False,
-        skip_accept_encoding: bool = False,
-    ) -> None:
-        super().putrequest(method, self.prefix + url, skip_host, skip_accept_encoding)
-        self.putheader("Authorization", f"Bearer {self.token}")
+class _TokenHTTPSConnection(_TokenConnection, http.client.HTTPSConnection):
+    """HTTPS: the same, over TLS."""
 
 
 class RemoteClient(EngineClient):

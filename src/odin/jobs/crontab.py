@@ -37,6 +37,7 @@ from odin.jobs.language import Language
 from odin.jobs.notify import AlertEvent, Notify, check_destination
 from odin.jobs.spec import JobSpec, load_job_yaml
 from odin.schedule import Schedule, parse
+from odin.schedule.words import MONTH_NAMES, WEEKDAY_NAMES
 
 MAX_CRONTAB_BYTES: Final = 1 << 20  # a crontab larger than this is refused, not read
 VERIFY_FIRES: Final = 500  # fire times compared from each starting point
@@ -72,21 +73,7 @@ _NOT_NAME = re.compile(r"[^a-z0-9]+")
 _LIMITS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-_MONTH_WORDS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
-_DAY_WORDS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+_DAY_WORDS = (WEEKDAY_NAMES[6], *WEEKDAY_NAMES[:6])  # cron's day 0 is Sunday
 _WEEKDAYS = frozenset(range(1, 6))
 _WEEKEND = frozenset({0, 6})
 _PREFIXES = frozenset(
@@ -578,7 +565,7 @@ def _day_phrases(
             return None
         listed = _join([_ordinal(day) for day in sorted(doms)])
         return f"every {listed}", f"on the {listed}"
-    dates = [f"{_MONTH_WORDS[m - 1]} {_ordinal(d)}" for m in sorted(months) for d in sorted(doms)]
+    dates = [f"{MONTH_NAMES[m]} {_ordinal(d)}" for m in sorted(months) for d in sorted(doms)]
     if len(dates) > MAX_LISTED:
         return None
     return f"every {_join(dates)}", f"on {_join(dates)}"
