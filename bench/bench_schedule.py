@@ -59,6 +59,12 @@ PER_FORM = [
     "*/15 9-17 * * 1-5",
     "Mon..Fri *-*-* 09:00 Europe/Dublin",
     "*-*-* *:0/15",
+    # App Engine cron.yaml's forms (issue #26).
+    "every monday 09:00",
+    "1st,3rd monday of sep,oct,nov 17:00",
+    "1,8,15,22 of month 09:00",
+    "first sunday of quarter 00:00 in America/New_York",
+    "every 2 hours synchronized",
     # Third edition (issue #26): a spread, cron's H, several schedules.
     "every day at 09:00, spread over 30 minutes",
     "H(0-29) 9 * * 1-5",
