@@ -280,3 +280,6 @@ MAX_NOTIFY_PER_JOB: Final = 10  # destinations under notify:
 MAX_DESTINATION_CHARS: Final = 2000
 DEFAULT_MISSED_GRACE_S: Final = 60.0  # a tick not started this long after its instant is missed
 ALERT_WATCH_INTERVAL_S: Final = 1.0  # how often the leader looks for missed and overdue runs
+
+# Cluster views (odin.engine.nodes): what every node shows of every member.
+NODE_ROWS_FRESH_S: Final = 1.0  # `odin nodes get`'s run counts are at most this old

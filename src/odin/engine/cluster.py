@@ -158,11 +158,19 @@ class Membership:
     async def _move_from_silent(self, now: float) -> None:
         """Hand the planned runs of nodes whose lease is over to live nodes (the leader's
         side of ``odin.cluster.lease``): on time where the plan allows, else at once."""
+        members = {m.name for m in self.members()}
+        silent_nodes = {
+            name
+            for name in self.node.read(lambda state: list(state.active_on))
+            if name != self.me.name and name in members and self.silence(name) > config.SURE_S
+        }
+        if not silent_nodes:
+            return  # the common case, in O(nodes): no active run is walked
         planned = self.node.read(
             lambda state: [
                 (run, state.jobs.get(run.job_id))
                 for run in state.active_runs()
-                if run.status is RunStatus.PLANNED and run.node != self.me.name
+                if run.status is RunStatus.PLANNED and run.node in silent_nodes
             ]
         )
         moves: list[c.Move] = []
@@ -189,13 +197,22 @@ class Membership:
     async def _expire_leases(self, now: float) -> None:
         """Mark lost the started runs of nodes silent past ``NODE_LEASE_S`` (their node's
         report replaces that when it is back) and every run of a node that is no member."""
-        active = self.node.active_runs()
         members = {m.name for m in self.members()}
-        for run in active:
-            silent = self.silence(run.node)
+        messages: dict[str, str] = {}
+        for name in self.node.read(lambda state: list(state.active_on)):
+            silent = self.silence(name)
             down_since = now - silent if silent > 0 else None
-            message = placement.lost_message(run.node, run.node in members, down_since, now)
-            if message is None or run.id in self._marked:
+            message = placement.lost_message(name, name in members, down_since, now)
+            if message is not None:
+                messages[name] = message
+        if not messages:
+            return  # the common case, in O(nodes): no active run is walked
+        active = self.node.read(
+            lambda state: [run for run in state.active_runs() if run.node in messages]
+        )
+        for run in active:
+            message = messages[run.node]
+            if run.id in self._marked:
                 continue
             member = run.node in members
             if run.status is RunStatus.PLANNED and (member or run.starts_at > now):

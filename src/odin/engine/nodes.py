@@ -62,14 +62,26 @@ class NodeAdmin:
         self.data_dir = data_dir
         self.socket_path = socket_path
         self.stopping = stopping
+        self._counted: tuple[float, Counter[str], dict[str, tuple[int, float]]] | None = None
 
     # -- reading --------------------------------------------------------------
 
-    def rows(self) -> list[NodeRow]:
-        leader = self.node.log.leader()
+    def _counts(self) -> tuple[Counter[str], dict[str, tuple[int, float]]]:
+        """Each node's running runs and launch backlog, counted over every active run at most
+        once per ``NODE_ROWS_FRESH_S``: a node far behind has a hundred thousand, and
+        ``odin nodes get``, the dashboard and /metrics may all ask every second."""
+        now = time.monotonic()
+        if self._counted is not None and now - self._counted[0] < config.NODE_ROWS_FRESH_S:
+            return self._counted[1], self._counted[2]
         active = self.node.active_runs()
         running = Counter(run.node for run in active if run.status is RunStatus.RUNNING)
         queues = backlog(active, time.time())
+        self._counted = (now, running, queues)
+        return running, queues
+
+    def rows(self) -> list[NodeRow]:
+        leader = self.node.log.leader()
+        running, queues = self._counts()
         rows = []
         for member in self.membership.members():
             health = self.membership.health(member.name)
