@@ -22,14 +22,12 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
-from starlette.exceptions import HTTPException
 
 from odin import __version__, config
 from odin.api.bodylimit import BodyLimit
-from odin.api.errors import ERROR_RESPONSES, error_body, http_error_body, status_for
+from odin.api.errors import ERROR_RESPONSES, install_handlers
 from odin.api.peercred import PEER_KEY, PeerCredentials
 from odin.api.reference import reference_page
 from odin.engine.identity import Caller, caller_from_uid
@@ -60,7 +58,7 @@ from odin.engine.views import (
     TestSent,
     run_view,
 )
-from odin.errors import OdinError, PermissionDenied
+from odin.errors import PermissionDenied
 
 log = logging.getLogger("odin.api")
 
@@ -212,22 +210,7 @@ def create_app(service: Service, launcher: Launcher, admin: NodeAdmin) -> FastAP
     app.state.node_auth = admin.membership.auth
     app.add_middleware(BodyLimit, node_auth=admin.membership.auth)  # before any body is read
 
-    @app.exception_handler(OdinError)
-    async def odin_error(_: Request, error: OdinError) -> JSONResponse:
-        return JSONResponse(error_body(error), status_code=status_for(error))
-
-    @app.exception_handler(RequestValidationError)
-    async def bad_request(_: Request, error: RequestValidationError) -> JSONResponse:
-        first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid request"}
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        body = {"error": {"type": "InvalidInput", "message": f"{where}: {first.get('msg')}"}}
-        return JSONResponse(body, status_code=400)
-
-    @app.exception_handler(HTTPException)
-    async def http_error(_: Request, error: HTTPException) -> Response:
-        """No such path, or a method it does not take: the same error body as the rest."""
-        body = http_error_body(error.status_code, str(error.detail))
-        return JSONResponse(body, status_code=error.status_code, headers=error.headers)
+    install_handlers(app)
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi_document(who: CallerDep) -> JSONResponse:

@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+
 from odin import errors as e
 
 HTTP_STATUS: dict[type[e.OdinError], int] = {
@@ -71,3 +76,24 @@ def http_error_body(status: int, detail: str) -> dict[str, Any]:
     """The body of an error the web framework raised itself (no such path, wrong method)."""
     kind = "NotFound" if status == 404 else "InvalidInput" if status < 500 else "OdinError"
     return {"error": {"type": kind, "message": detail}}
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Answer every error of ``app`` with the one JSON error body: an ``OdinError`` by this
+    table, a malformed request as 400, a missing path or method as its HTTP status."""
+
+    @app.exception_handler(e.OdinError)
+    async def odin_error(_: Request, error: e.OdinError) -> JSONResponse:
+        return JSONResponse(error_body(error), status_code=status_for(error))
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        body = {"error": {"type": "InvalidInput", "message": f"{where}: {first.get('msg')}"}}
+        return JSONResponse(body, status_code=400)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, error: HTTPException) -> Response:
+        body = http_error_body(error.status_code, str(error.detail))
+        return JSONResponse(body, status_code=error.status_code, headers=error.headers)

@@ -32,10 +32,8 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from odin import __version__, config
@@ -50,7 +48,7 @@ from odin.api.app import (
     _json,
 )
 from odin.api.bodylimit import drained
-from odin.api.errors import ERROR_RESPONSES, error_body, http_error_body, status_for
+from odin.api.errors import ERROR_RESPONSES, error_body, install_handlers, status_for
 from odin.cluster.tokens import TokenScope
 from odin.dashboard.throttle import RateLimiter
 from odin.engine.launcher import Launcher
@@ -291,7 +289,7 @@ def token_api(
         redoc_url=None,
         max_body_size=config.MAX_REQUEST_BODY_BYTES,  # past the gate: a token's owner only
     )
-    _errors(app)
+    install_handlers(app)
     _read_routes(app, service, launcher)
     _write_routes(app, service)
     _refused_routes(app)
@@ -310,24 +308,6 @@ def with_token_api(api: ASGIApp, dashboard: ASGIApp) -> ASGIApp:
             await dashboard(scope, receive, send)
 
     return dispatch
-
-
-def _errors(app: FastAPI) -> None:
-    @app.exception_handler(OdinError)
-    async def odin_error(_: Request, error: OdinError) -> JSONResponse:
-        return JSONResponse(error_body(error), status_code=status_for(error))
-
-    @app.exception_handler(RequestValidationError)
-    async def bad_request(_: Request, error: RequestValidationError) -> JSONResponse:
-        first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid request"}
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        body = {"error": {"type": "InvalidInput", "message": f"{where}: {first.get('msg')}"}}
-        return JSONResponse(body, status_code=400)
-
-    @app.exception_handler(HTTPException)
-    async def http_error(_: Request, error: HTTPException) -> Response:
-        body = http_error_body(error.status_code, str(error.detail))
-        return JSONResponse(body, status_code=error.status_code, headers=error.headers)
 
 
 def _read_routes(app: FastAPI, service: Service, launcher: Launcher) -> None:
